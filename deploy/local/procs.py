@@ -1,0 +1,139 @@
+"""Background JVM processes: spawn detached, identify by pid (stale pid files), stop gracefully."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+# Children spawned by this interpreter: kept so they can be reaped (no zombies while a long test
+# session kills and restarts servers) and so Popen never warns that they are still running.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+class ProcError(RuntimeError):
+    """A process could not be started or stopped."""
+
+
+def java_bin() -> str:
+    """`$JAVA_HOME/bin/java` when set, else `java` from PATH."""
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").is_file():
+        return str(Path(home) / "bin" / "java")
+    found = shutil.which("java")
+    if found is None:
+        raise ProcError("`java` not found: install a JDK 17 or set JAVA_HOME")
+    return found
+
+
+def spawn(cmd: Sequence[str], out: Path, cwd: Path) -> int:
+    """Start `cmd` in its own session (survives the terminal), stdout+stderr appended to `out`."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("ab") as sink:
+        sink.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n".encode())
+        sink.flush()
+        proc = subprocess.Popen(
+            list(cmd), cwd=cwd, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+            start_new_session=True, close_fds=True,
+        )  # fmt: skip
+    _CHILDREN[proc.pid] = proc
+    return proc.pid
+
+
+def exit_code(pid: int) -> int | None:
+    """The exit code of a child of this interpreter that has ended, else None."""
+    child = _CHILDREN.get(pid)
+    return None if child is None else child.poll()
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` runs (zombies count as gone)."""
+    child = _CHILDREN.get(pid)
+    if child is not None and child.poll() is not None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _state(pid) not in {None, "Z", "X"}
+
+
+def cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def is_ours(pid: int, markers: Sequence[str]) -> bool:
+    """True when `pid` is a live java process whose command line holds every marker."""
+    if not alive(pid):
+        return False
+    argv = cmdline(pid)
+    if not argv or Path(argv[0]).name != "java":
+        return False
+    return all(any(m in arg for arg in argv) for m in markers)
+
+
+def terminate(pid: int, grace_s: float) -> str:
+    """SIGTERM, wait up to `grace_s`, then SIGKILL. Returns "stopped", "killed" or "gone"."""
+    if not _signal(pid, signal.SIGTERM):
+        return "gone"
+    if wait_gone(pid, grace_s):
+        return "stopped"
+    _signal(pid, signal.SIGKILL)
+    if not wait_gone(pid, 10.0):
+        raise ProcError(f"pid {pid} survived SIGKILL")
+    return "killed"
+
+
+def wait_gone(pid: int, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    _CHILDREN.pop(pid, None)
+    return True
+
+
+def port_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
+    """True when something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _signal(pid: int, sig: signal.Signals) -> bool:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _state(pid: int) -> str | None:
+    """The one-letter state from /proc/<pid>/stat (R, S, D, Z, ...), None if unreadable."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[0] if fields else None

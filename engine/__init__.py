@@ -1,0 +1,1 @@
+"""The core every service shares: ids, text rules, events, ports and adapters."""

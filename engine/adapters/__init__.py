@@ -1,0 +1,16 @@
+"""Adapters behind the ports, one module per backend, each with one factory."""
+
+from __future__ import annotations
+
+from engine.config import Settings
+from engine.metrics import Metrics
+from engine.ports import Backend
+
+
+def open_backend(settings: Settings, metrics: Metrics) -> Backend:
+    """The backend named by settings.backend, not yet started."""
+    if settings.backend == "kafka-cassandra":
+        from engine.adapters.kafka_cassandra import create_backend
+
+        return create_backend(settings, metrics)
+    raise ValueError(f"unknown backend {settings.backend!r}")

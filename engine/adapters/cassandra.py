@@ -1,0 +1,384 @@
+"""Cassandra adapters for the store ports, on one shared CqlSession."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from engine.adapters.cql import CqlSession
+from engine.errors import Conflict
+from engine.events import pack_tweet, unpack_tweet
+from engine.ids import MAX_ID
+from engine.ports import (
+    CountRow,
+    FollowGraph,
+    IngestRegistry,
+    Service,
+    StoredResponse,
+    TimelineStore,
+    UserStore,
+)
+from engine.records import PageQuery, Tweet, User
+from engine.text import handle_key
+
+
+class _OnSession(Service):
+    """An adapter whose connection is the shared session, started and stopped by its owner."""
+
+    def __init__(self, cql: CqlSession) -> None:
+        self.cql = cql
+
+    async def start(self) -> None:
+        await self.cql.start()
+
+    async def stop(self) -> None:
+        """The shared session is closed by the backend that owns it."""
+
+
+class CassandraRegistry(_OnSession, IngestRegistry):
+    """Handle claims by lightweight transaction, the user registry, idempotency keys."""
+
+    async def claim_handle(self, user: User) -> bool:
+        rows = await self.cql.run(
+            "INSERT INTO handle_claims (handle_key, user_id) VALUES (?, ?) IF NOT EXISTS",
+            (handle_key(user.handle), user.id),
+            op="claim_handle",
+        )
+        applied = bool(rows[0][0])
+        if not applied and rows[0][-1] != user.id:
+            return False
+        await self.cql.run(
+            "INSERT INTO user_registry (user_id, handle, display_name, created_ms) "
+            "VALUES (?, ?, ?, ?)",
+            (user.id, user.handle, user.display_name, user.created_ms),
+            op="register_user",
+        )
+        return True
+
+    async def release_handle(self, user: User) -> None:
+        await self.cql.run("DELETE FROM user_registry WHERE user_id = ?", (user.id,), op="release")
+        await self.cql.run(
+            "DELETE FROM handle_claims WHERE handle_key = ? IF user_id = ?",
+            (handle_key(user.handle), user.id),
+            op="release",
+        )
+
+    async def registered_user(self, user_id: int) -> User | None:
+        rows = await self.cql.run(
+            "SELECT handle, display_name, created_ms FROM user_registry WHERE user_id = ?",
+            (user_id,),
+            op="registered_user",
+        )
+        return User(user_id, *rows[0]) if rows else None
+
+    async def handle_owner(self, handle: str) -> int | None:
+        rows = await self.cql.run(
+            "SELECT user_id FROM handle_claims WHERE handle_key = ?",
+            (handle_key(handle),),
+            op="handle_owner",
+        )
+        return int(rows[0][0]) if rows else None
+
+    async def begin_idempotent(self, scope: str, key: str) -> StoredResponse | None:
+        rows = await self.cql.run(
+            "INSERT INTO idempotency (scope, key, state) VALUES (?, ?, 'pending') "
+            "IF NOT EXISTS USING TTL ?",
+            (scope, key, self.cql.settings.idempotency_ttl_s),
+            op="idempotency",
+        )
+        if rows[0][0]:
+            return None
+        found = await self.cql.run(
+            "SELECT state, status, body FROM idempotency WHERE scope = ? AND key = ?",
+            (scope, key),
+            op="idempotency",
+        )
+        if found and found[0][0] == "done":
+            return StoredResponse(found[0][1], found[0][2])
+        raise Conflict("a request with this Idempotency-Key is in flight", code="idempotency_busy")
+
+    async def finish_idempotent(self, scope: str, key: str, response: StoredResponse) -> None:
+        await self.cql.run(
+            "UPDATE idempotency USING TTL ? SET state = 'done', status = ?, body = ? "
+            "WHERE scope = ? AND key = ? IF state = 'pending'",
+            (self.cql.settings.idempotency_ttl_s, response.status, response.body, scope, key),
+            op="idempotency",
+        )
+
+    async def abort_idempotent(self, scope: str, key: str) -> None:
+        await self.cql.run(
+            "DELETE FROM idempotency WHERE scope = ? AND key = ? IF state = 'pending'",
+            (scope, key),
+            op="idempotency",
+        )
+
+
+class CassandraUsers(_OnSession, UserStore):
+    """The users projection, with counts summed from graph_counts."""
+
+    async def put_user(self, user: User, ts_us: int) -> None:
+        await asyncio.gather(
+            self.cql.run(
+                "INSERT INTO users (user_id, handle, display_name, created_ms) "
+                "VALUES (?, ?, ?, ?) USING TIMESTAMP ?",
+                (user.id, user.handle, user.display_name, user.created_ms, ts_us),
+                op="put_user",
+            ),
+            self.cql.run(
+                "INSERT INTO users_by_handle (handle_key, user_id) VALUES (?, ?) USING TIMESTAMP ?",
+                (handle_key(user.handle), user.id, ts_us),
+                op="put_user",
+            ),
+        )
+
+    async def get_user(self, user_id: int) -> User | None:
+        rows, counts = await asyncio.gather(
+            self.cql.run(
+                "SELECT handle, display_name, created_ms FROM users WHERE user_id = ?",
+                (user_id,),
+                op="get_user",
+            ),
+            self.cql.run(
+                "SELECT followers, following FROM graph_counts WHERE user_id = ?",
+                (user_id,),
+                op="get_user",
+            ),
+        )
+        if not rows:
+            return None
+        handle, name, created_ms = rows[0]
+        followers = sum(r[0] or 0 for r in counts)
+        following = sum(r[1] or 0 for r in counts)
+        return User(user_id, handle, name, created_ms, followers, following)
+
+    async def get_user_by_handle(self, handle: str) -> User | None:
+        rows = await self.cql.run(
+            "SELECT user_id FROM users_by_handle WHERE handle_key = ?",
+            (handle_key(handle),),
+            op="get_user",
+        )
+        return await self.get_user(rows[0][0]) if rows else None
+
+    async def get_users(self, user_ids: Sequence[int]) -> list[User]:
+        found = await asyncio.gather(*(self.get_user(uid) for uid in user_ids))
+        return [u for u in found if u is not None]
+
+
+class CassandraGraph(_OnSession, FollowGraph):
+    """The follow graph in two tables (following, followers) and its count rows."""
+
+    async def edges_exist(self, pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bool]:
+        found = await asyncio.gather(
+            *(
+                self.cql.run(
+                    "SELECT followee_id FROM following WHERE user_id = ? AND followee_id = ?",
+                    pair,
+                    op="edge_exists",
+                )
+                for pair in pairs
+            )
+        )
+        return {pair: bool(rows) for pair, rows in zip(pairs, found, strict=True)}
+
+    async def put_edges(self, pairs: Sequence[tuple[int, int]], ts_us: Sequence[int]) -> None:
+        await asyncio.gather(
+            *(
+                q
+                for (f, t), ts in zip(pairs, ts_us, strict=True)
+                for q in (
+                    self.cql.run(
+                        "INSERT INTO following (user_id, followee_id) VALUES (?, ?) "
+                        "USING TIMESTAMP ?",
+                        (f, t, ts),
+                        op="put_edge",
+                    ),
+                    self.cql.run(
+                        "INSERT INTO followers (user_id, follower_id) VALUES (?, ?) "
+                        "USING TIMESTAMP ?",
+                        (t, f, ts),
+                        op="put_edge",
+                    ),
+                )
+            )
+        )
+
+    async def delete_edges(self, pairs: Sequence[tuple[int, int]], ts_us: Sequence[int]) -> None:
+        await asyncio.gather(
+            *(
+                q
+                for (f, t), ts in zip(pairs, ts_us, strict=True)
+                for q in (
+                    self.cql.run(
+                        "DELETE FROM following USING TIMESTAMP ? "
+                        "WHERE user_id = ? AND followee_id = ?",
+                        (ts, f, t),
+                        op="del_edge",
+                    ),
+                    self.cql.run(
+                        "DELETE FROM followers USING TIMESTAMP ? "
+                        "WHERE user_id = ? AND follower_id = ?",
+                        (ts, t, f),
+                        op="del_edge",
+                    ),
+                )
+            )
+        )
+
+    async def count_rows(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], CountRow]:
+        found = await asyncio.gather(
+            *(
+                self.cql.run(
+                    "SELECT followers, following, applied_offset FROM graph_counts "
+                    "WHERE user_id = ? AND log_partition = ?",
+                    key,
+                    op="count_rows",
+                )
+                for key in keys
+            )
+        )
+        return {
+            key: CountRow(key[0], key[1], *rows[0]) if rows else CountRow(key[0], key[1])
+            for key, rows in zip(keys, found, strict=True)
+        }
+
+    async def put_count_rows(self, rows: Sequence[CountRow]) -> None:
+        await asyncio.gather(
+            *(
+                self.cql.run(
+                    "INSERT INTO graph_counts (user_id, log_partition, followers, following, "
+                    "applied_offset) VALUES (?, ?, ?, ?, ?)",
+                    (r.user_id, r.log_partition, r.followers, r.following, r.applied_offset),
+                    op="put_counts",
+                )
+                for r in rows
+            )
+        )
+
+    async def follower_ids(self, user_id: int, limit: int, max_id: int | None = None) -> list[int]:
+        rows = await self.cql.run(
+            "SELECT follower_id FROM followers WHERE user_id = ? AND follower_id <= ? LIMIT ?",
+            (user_id, MAX_ID if max_id is None else max_id, limit),
+            op="followers",
+        )
+        return [r[0] for r in rows]
+
+    async def following_ids(self, user_id: int, limit: int, max_id: int | None = None) -> list[int]:
+        rows = await self.cql.run(
+            "SELECT followee_id FROM following WHERE user_id = ? AND followee_id <= ? LIMIT ?",
+            (user_id, MAX_ID if max_id is None else max_id, limit),
+            op="following",
+        )
+        return [r[0] for r in rows]
+
+    async def followed_among(self, user_id: int, candidates: Sequence[int]) -> list[int]:
+        if not candidates:
+            return []
+        rows = await self.cql.run(
+            "SELECT followee_id FROM following WHERE user_id = ? AND followee_id IN ?",
+            (user_id, list(candidates)),
+            op="followed_among",
+        )
+        return [r[0] for r in rows]
+
+    async def follower_count(self, user_id: int) -> int:
+        rows = await self.cql.run(
+            "SELECT followers FROM graph_counts WHERE user_id = ?", (user_id,), op="counts"
+        )
+        return sum(r[0] or 0 for r in rows)
+
+
+_PAGE = "SELECT body FROM {table} WHERE user_id = ? AND tweet_id <= ? AND tweet_id > ? LIMIT ?"
+
+
+class CassandraTimelines(_OnSession, TimelineStore):
+    """The tweet store and the user and home timelines."""
+
+    async def put_tweets(self, tweets: Sequence[Tweet], ts_us: Sequence[int]) -> None:
+        writes = []
+        for tweet, ts in zip(tweets, ts_us, strict=True):
+            body = pack_tweet(tweet)
+            writes.append(
+                self.cql.run(
+                    "INSERT INTO tweets (tweet_id, author_id, body) VALUES (?, ?, ?) "
+                    "USING TIMESTAMP ?",
+                    (tweet.id, tweet.author_id, body, ts),
+                    op="put_tweet",
+                )
+            )
+            writes.append(
+                self.cql.run(
+                    "INSERT INTO user_timeline (user_id, tweet_id, body) VALUES (?, ?, ?) "
+                    "USING TIMESTAMP ?",
+                    (tweet.author_id, tweet.id, body, ts),
+                    op="put_tweet",
+                )
+            )
+        await asyncio.gather(*writes)
+
+    async def get_tweet(self, tweet_id: int) -> Tweet | None:
+        rows = await self.cql.run(
+            "SELECT body FROM tweets WHERE tweet_id = ?", (tweet_id,), op="get_tweet"
+        )
+        return unpack_tweet(rows[0][0]) if rows else None
+
+    async def add_home_rows(self, owner_id: int, rows: Sequence[tuple[Tweet, int]]) -> None:
+        await self.cql.run_batch(
+            "INSERT INTO home_timeline (user_id, tweet_id, author_id, body) VALUES (?, ?, ?, ?) "
+            "USING TIMESTAMP ?",
+            [(owner_id, t.id, t.author_id, pack_tweet(t), ts) for t, ts in rows],
+            op="home_write",
+        )
+
+    async def remove_home_rows(self, owner_id: int, tweet_ids: Sequence[int], ts_us: int) -> None:
+        if tweet_ids:
+            await self.cql.run_batch(
+                "DELETE FROM home_timeline USING TIMESTAMP ? WHERE user_id = ? AND tweet_id = ?",
+                [(ts_us, owner_id, tid) for tid in tweet_ids],
+                op="home_delete",
+            )
+
+    async def home_authors(self, owner_id: int) -> list[tuple[int, int]]:
+        rows = await self.cql.run(
+            "SELECT tweet_id, author_id FROM home_timeline WHERE user_id = ? LIMIT 5000",
+            (owner_id,),
+            op="home_authors",
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    async def trim_home(self, owner_id: int, keep: int) -> int:
+        rows = await self.cql.run(
+            "SELECT tweet_id FROM home_timeline WHERE user_id = ? LIMIT ?",
+            (owner_id, keep + 1),
+            op="home_trim",
+        )
+        if len(rows) <= keep:
+            return 0
+        await self.cql.run(
+            "DELETE FROM home_timeline WHERE user_id = ? AND tweet_id <= ?",
+            (owner_id, rows[keep][0]),
+            op="home_trim",
+        )
+        return 1
+
+    async def home_page(self, owner_id: int, query: PageQuery) -> list[Tweet]:
+        return await self._page("home_timeline", owner_id, query)
+
+    async def user_page(self, author_id: int, query: PageQuery) -> list[Tweet]:
+        return await self._page("user_timeline", author_id, query)
+
+    async def _page(self, table: str, owner_id: int, query: PageQuery) -> list[Tweet]:
+        upper = MAX_ID if query.max_id is None else query.max_id
+        lower = -1 if query.since_id is None else query.since_id
+        rows = await self.cql.run(
+            _PAGE.format(table=table), (owner_id, upper, lower, query.count), op="page"
+        )
+        return [unpack_tweet(r[0]) for r in rows]
+
+    async def mark_celebrity(self, author_id: int) -> None:
+        await self.cql.run(
+            "INSERT INTO celebrities (shard, author_id) VALUES (0, ?)", (author_id,), op="celeb"
+        )
+
+    async def celebrities(self) -> set[int]:
+        rows = await self.cql.run("SELECT author_id FROM celebrities WHERE shard = 0", op="celeb")
+        return {r[0] for r in rows}

@@ -1,0 +1,166 @@
+"""The Cassandra session: connection, schema migrations, and an asyncio bridge for queries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from cassandra import ConsistencyLevel, InvalidRequest
+from cassandra.cluster import Cluster, ResponseFuture, Session
+from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.query import BatchStatement, BatchType, PreparedStatement, tuple_factory
+
+from engine.config import Settings
+from engine.errors import StoreUnavailable
+from engine.metrics import Metrics
+from engine.ports import Service
+from schemas import cql_migrations
+
+log = logging.getLogger(__name__)
+Rows = list[tuple[Any, ...]]
+
+
+class CqlSession(Service):
+    """One cassandra-driver session shared by every Cassandra adapter of a process."""
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self._cluster: Cluster | None = None
+        self._session: Session | None = None
+        self._prepared: dict[str, PreparedStatement] = {}
+        self._slots = asyncio.Semaphore(settings.cassandra_max_in_flight)
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def start(self) -> None:
+        if self._session is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        try:
+            await asyncio.to_thread(self._connect)
+        except Exception as e:
+            raise StoreUnavailable(f"cannot reach Cassandra: {e}") from e
+
+    def _connect(self) -> None:
+        s = self.settings
+        cluster = Cluster(
+            list(s.cassandra_hosts),
+            port=s.cassandra_port,
+            load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
+            protocol_version=5,
+            connect_timeout=s.cassandra_request_timeout_s,
+        )
+        session = cluster.connect()
+        session.default_timeout = s.cassandra_request_timeout_s
+        session.default_fetch_size = None
+        session.default_consistency_level = ConsistencyLevel.LOCAL_QUORUM
+        session.row_factory = tuple_factory
+        migrate(session, s.cassandra_keyspace, s.cassandra_replication)
+        session.set_keyspace(s.cassandra_keyspace)
+        self._cluster, self._session = cluster, session
+
+    async def stop(self) -> None:
+        cluster, self._cluster, self._session = self._cluster, None, None
+        if cluster is not None:
+            await asyncio.to_thread(cluster.shutdown)
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise StoreUnavailable("the Cassandra session is not started")
+        return self._session
+
+    def prepare(self, cql: str) -> PreparedStatement:
+        """A prepared statement, cached by its text."""
+        stmt = self._prepared.get(cql)
+        if stmt is None:
+            stmt = self.session.prepare(cql)
+            self._prepared[cql] = stmt
+        return stmt
+
+    async def run(self, cql: str, params: Sequence[Any] = (), *, op: str = "query") -> Rows:
+        """Execute one prepared statement and return its rows."""
+        return await self._execute(self.prepare(cql).bind(params), op)
+
+    async def run_batch(self, cql: str, rows: Sequence[Sequence[Any]], *, op: str) -> None:
+        """Execute one statement for many rows of one partition as an unlogged batch."""
+        if len(rows) == 1:
+            await self.run(cql, rows[0], op=op)
+            return
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+        stmt = self.prepare(cql)
+        for params in rows:
+            batch.add(stmt, params)
+        await self._execute(batch, op)
+
+    async def ping(self) -> bool:
+        """True when Cassandra answers a query."""
+        try:
+            await self._execute("SELECT release_version FROM system.local", "ping")
+        except StoreUnavailable:
+            return False
+        return True
+
+    async def _execute(self, statement: Any, op: str) -> Rows:
+        async with self._slots:
+            try:
+                return await self._bridge(self.session.execute_async(statement))
+            except InvalidRequest:
+                raise
+            except Exception as e:
+                self.metrics.store_errors.labels(op).inc()
+                raise StoreUnavailable(f"Cassandra {op} failed: {e}") from e
+
+    def _bridge(self, rf: ResponseFuture) -> asyncio.Future[Rows]:
+        loop = self._loop or asyncio.get_running_loop()
+        fut: asyncio.Future[Rows] = loop.create_future()
+
+        def ok(rows: Rows) -> None:
+            loop.call_soon_threadsafe(_resolve, fut, rows, None)
+
+        def fail(exc: BaseException) -> None:
+            loop.call_soon_threadsafe(_resolve, fut, None, exc)
+
+        rf.add_callbacks(ok, fail)
+        return fut
+
+
+def _resolve(fut: asyncio.Future[Rows], rows: Rows | None, exc: BaseException | None) -> None:
+    if fut.done():
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(list(rows or []))
+
+
+def migrate(session: Session, keyspace: str, replication: str) -> list[int]:
+    """Create the keyspace and apply every CQL migration not yet recorded; returns those applied."""
+    session.execute(f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication}")
+    session.execute(
+        f"CREATE TABLE IF NOT EXISTS {keyspace}.schema_version "
+        "(version int PRIMARY KEY, name text, applied_at timestamp)"
+    )
+    done = {row[0] for row in session.execute(f"SELECT version FROM {keyspace}.schema_version")}
+    applied = []
+    for version, name, text in cql_migrations():
+        if version in done:
+            continue
+        for statement in _statements(text):
+            session.execute(statement.replace("{keyspace}", keyspace))
+        session.execute(
+            f"INSERT INTO {keyspace}.schema_version (version, name, applied_at) "
+            "VALUES (%s, %s, %s)",
+            (version, name, int(time.time() * 1000)),
+        )
+        log.info("applied CQL migration %s", name)
+        applied.append(version)
+    return applied
+
+
+def _statements(text: str) -> list[str]:
+    lines = [line for line in text.splitlines() if not line.strip().startswith("--")]
+    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]

@@ -1,0 +1,213 @@
+"""Kafka adapters: the event log (idempotent producer, acks=all) and consumer-group members."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+
+from engine.config import Settings
+from engine.errors import LogUnavailable
+from engine.events import GRAPH_TOPIC, TWEETS_TOPIC, Event, encode
+from engine.metrics import Metrics
+from engine.ports import EventLog, LogConsumer, LogRecord
+
+log = logging.getLogger(__name__)
+TOPICS = (TWEETS_TOPIC, GRAPH_TOPIC)
+RevokeHook = Callable[[], Awaitable[None]]
+
+
+def key_bytes(key: int) -> bytes:
+    """The partition key of an event as bytes: the id in 8 bytes, big-endian."""
+    return key.to_bytes(8, "big", signed=True)
+
+
+class KafkaLog(EventLog):
+    """Appends events with an idempotent producer; an append returns once every ISR acked it."""
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        if self._producer is not None:
+            return
+        s = self.settings
+        producer = AIOKafkaProducer(
+            bootstrap_servers=s.kafka_bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=s.kafka_linger_ms,
+            request_timeout_ms=s.kafka_request_timeout_ms,
+            max_batch_size=256 * 1024,
+        )
+        try:
+            await producer.start()
+        except KafkaError as e:
+            await producer.stop()
+            raise LogUnavailable(f"cannot reach Kafka at {s.kafka_bootstrap}: {e}") from e
+        self._producer = producer
+
+    async def stop(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+    async def ensure_topics(self) -> None:
+        s = self.settings
+        admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            configs = {"retention.ms": str(s.kafka_retention_ms)}
+            if s.kafka_replication_factor > 1:
+                configs["min.insync.replicas"] = str(min(2, s.kafka_replication_factor))
+            wanted = [
+                NewTopic(
+                    name, s.kafka_partitions, s.kafka_replication_factor, topic_configs=configs
+                )
+                for name in TOPICS
+                if name not in existing
+            ]
+            if wanted:
+                await _create_topics(admin, wanted)
+        finally:
+            await admin.close()
+
+    async def append(self, event: Event) -> None:
+        error = (await self.append_many([event]))[0]
+        if error is not None:
+            raise error
+
+    async def append_many(self, events: Sequence[Event]) -> list[BaseException | None]:
+        producer = self._producer
+        if producer is None:
+            return [LogUnavailable("the log producer is not started") for _ in events]
+        started = time.perf_counter()
+        results = await asyncio.gather(
+            *(self._send(producer, e) for e in events), return_exceptions=True
+        )
+        self.metrics.append_seconds.observe(time.perf_counter() - started)
+        return [self._account(e, r) for e, r in zip(events, results, strict=True)]
+
+    async def _send(self, producer: AIOKafkaProducer, event: Event) -> None:
+        try:
+            async with asyncio.timeout(self.settings.kafka_request_timeout_ms / 1000 + 1):
+                ack = await producer.send(event.topic, encode(event), key=key_bytes(event.key))
+                await ack
+        except (KafkaError, TimeoutError) as e:
+            raise LogUnavailable(f"Kafka did not acknowledge the append: {e!r}") from e
+
+    def _account(self, event: Event, result: object) -> BaseException | None:
+        if isinstance(result, BaseException):
+            self.metrics.append_errors.labels(type(result.__cause__ or result).__name__).inc()
+            return result
+        self.metrics.events_appended.labels(event.type_name).inc()
+        return None
+
+    async def ping(self) -> bool:
+        producer = self._producer
+        if producer is None:
+            return False
+        try:
+            async with asyncio.timeout(2):
+                await producer.client.fetch_all_metadata()
+        except (KafkaError, TimeoutError):
+            return False
+        return True
+
+
+async def _create_topics(admin: AIOKafkaAdminClient, topics: list[NewTopic]) -> None:
+    try:
+        response = await admin.create_topics(topics)
+    except TopicAlreadyExistsError:
+        return
+    for name, code, *_ in getattr(response, "topic_errors", []):
+        if code not in (0, TopicAlreadyExistsError.errno):
+            raise LogUnavailable(f"cannot create topic {name}: error code {code}")
+    log.info("created topics %s", [t.name for t in topics])
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, on_revoke: RevokeHook) -> None:
+        self.on_revoke = on_revoke
+
+    async def on_partitions_revoked(self, revoked: object) -> None:
+        await self.on_revoke()
+
+    async def on_partitions_assigned(self, assigned: object) -> None:
+        return None
+
+
+class KafkaConsumer(LogConsumer):
+    """One member of a consumer group; offsets are committed only by commit()."""
+
+    def __init__(
+        self, settings: Settings, group: str, topics: Sequence[str], on_revoke: RevokeHook
+    ) -> None:
+        self.settings = settings
+        self.group = group
+        self.topics = tuple(topics)
+        self.on_revoke = on_revoke
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        if self._consumer is not None:
+            return
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            group_id=self.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        consumer.subscribe(list(self.topics), listener=_Listener(self.on_revoke))
+        try:
+            await consumer.start()
+        except KafkaError as e:
+            await consumer.stop()
+            raise LogUnavailable(f"cannot join group {self.group}: {e}") from e
+        self._consumer = consumer
+
+    async def stop(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await consumer.stop()
+
+    def _require(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise LogUnavailable("the consumer is not started")
+        return self._consumer
+
+    async def poll(self, max_records: int, timeout_ms: int) -> list[LogRecord]:
+        batches = await self._require().getmany(timeout_ms=timeout_ms, max_records=max_records)
+        return [
+            LogRecord(tp.topic, tp.partition, m.offset, m.value or b"")
+            for tp, messages in batches.items()
+            for m in messages
+        ]
+
+    async def commit(self, positions: dict[tuple[str, int], int]) -> None:
+        offsets = {TopicPartition(t, p): off for (t, p), off in positions.items()}
+        try:
+            await self._require().commit(offsets)
+        except CommitFailedError as e:
+            # The partitions moved to another member, which re-reads from the last commit;
+            # every write is an idempotent upsert, so the replay changes nothing.
+            log.warning("commit failed after a rebalance in group %s: %s", self.group, e)
+
+    async def lag(self) -> dict[tuple[str, int], int]:
+        consumer = self._require()
+        lags = {}
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            committed = await consumer.committed(tp)
+            if high is not None:
+                lags[(tp.topic, tp.partition)] = max(0, high - (committed or 0))
+        return lags

@@ -1,0 +1,55 @@
+"""The kafka-cassandra backend: the log on Kafka, every store on Cassandra."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from engine.adapters.cassandra import (
+    CassandraGraph,
+    CassandraRegistry,
+    CassandraTimelines,
+    CassandraUsers,
+)
+from engine.adapters.cql import CqlSession
+from engine.adapters.kafka import KafkaConsumer, KafkaLog
+from engine.config import Settings
+from engine.metrics import Metrics
+from engine.ports import Backend, LogConsumer, RevokeHook
+
+
+class KafkaCassandraBackend(Backend):
+    """Kafka for the log, Cassandra for the registry and every projection."""
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self.settings = settings
+        self.cql = CqlSession(settings, metrics)
+        self.log = KafkaLog(settings, metrics)
+        self.registry = CassandraRegistry(self.cql)
+        self.users = CassandraUsers(self.cql)
+        self.graph = CassandraGraph(self.cql)
+        self.timelines = CassandraTimelines(self.cql)
+        self._started = False
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        await self.cql.start()
+        await self.log.start()
+        await self.log.ensure_topics()
+        self._started = True
+
+    async def stop(self) -> None:
+        self._started = False
+        await self.log.stop()
+        await self.cql.stop()
+
+    def consumer(self, group: str, topics: Sequence[str], on_revoke: RevokeHook) -> LogConsumer:
+        return KafkaConsumer(self.settings, group, topics, on_revoke)
+
+    async def ping_store(self) -> bool:
+        return await self.cql.ping()
+
+
+def create_backend(settings: Settings, metrics: Metrics) -> Backend:
+    """The factory of this backend."""
+    return KafkaCassandraBackend(settings, metrics)

@@ -1,0 +1,85 @@
+"""Typed configuration read from TIMELINE_* environment variables."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+PREFIX = "TIMELINE_"
+BACKENDS = ("kafka-cassandra",)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every knob of the engine; each field is read from TIMELINE_<FIELD NAME IN CAPITALS>."""
+
+    backend: str = "kafka-cassandra"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    worker_id: int = 0
+    log_level: str = "INFO"
+    max_body_bytes: int = 1_048_576
+    batch_max_tweets: int = 1000
+    idempotency_ttl_s: int = 86_400
+    # Kafka
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_partitions: int = 6
+    kafka_replication_factor: int = 1
+    kafka_linger_ms: int = 2
+    kafka_request_timeout_ms: int = 10_000
+    kafka_retention_ms: int = -1
+    # Cassandra
+    cassandra_hosts: tuple[str, ...] = ("127.0.0.1",)
+    cassandra_port: int = 9042
+    cassandra_keyspace: str = "timeline"
+    cassandra_replication: str = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+    cassandra_request_timeout_s: float = 10.0
+    cassandra_max_in_flight: int = 128
+    # Fan-out
+    fanout_group: str = "fanout"
+    fanout_batch_max_records: int = 2000
+    fanout_poll_timeout_ms: int = 50
+    celebrity_threshold: int = 10_000
+    home_timeline_cap: int = 800
+    home_trim_every: int = 50
+    follow_backfill_count: int = 100
+    celebrity_cache_s: float = 1.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from the environment (os.environ by default), then keyword overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(PREFIX + f.name.upper())
+            if raw is not None:
+                values[f.name] = _convert(f.name, str(f.type), raw)
+        values.update(overrides)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raise ValueError for settings that cannot work."""
+        if self.backend not in BACKENDS:
+            raise ValueError(f"TIMELINE_BACKEND must be one of {BACKENDS}, got {self.backend!r}")
+        if not 0 <= self.worker_id <= 1023:
+            raise ValueError("TIMELINE_WORKER_ID must be in 0..1023")
+        if self.kafka_partitions < 1:
+            raise ValueError("TIMELINE_KAFKA_PARTITIONS must be at least 1")
+
+
+def _convert(name: str, type_name: str, raw: str) -> Any:
+    try:
+        if type_name == "int":
+            return int(raw)
+        if type_name == "float":
+            return float(raw)
+        if type_name.startswith("tuple"):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        return raw
+    except ValueError as e:
+        raise ValueError(f"{PREFIX}{name.upper()}={raw!r} is not a valid {type_name}") from e

@@ -1,0 +1,81 @@
+"""One error root with a small tree; the HTTP layer maps each class to a status."""
+
+from __future__ import annotations
+
+
+class TimelineError(Exception):
+    """Root of every error the engine raises on purpose."""
+
+    status = 500
+    code = "internal_error"
+    retriable = False
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class InvalidInput(TimelineError):
+    """The request is malformed or breaks a rule: a 4xx that writes nothing."""
+
+    status = 400
+    code = "invalid_request"
+
+
+class NotFound(TimelineError):
+    """The user, tweet or other object does not exist."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(TimelineError):
+    """The request collides with existing state (a taken handle, a key in flight)."""
+
+    status = 409
+    code = "conflict"
+
+
+class Forbidden(TimelineError):
+    """The caller may not do this."""
+
+    status = 403
+    code = "forbidden"
+
+
+class Unavailable(TimelineError):
+    """A dependency (the log or the store) cannot answer now; try again later."""
+
+    status = 503
+    code = "unavailable"
+    retriable = True
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after_s: int = 1) -> None:
+        super().__init__(message, code=code)
+        self.retry_after_s = retry_after_s
+
+
+class LogUnavailable(Unavailable):
+    """The event log did not acknowledge an append."""
+
+    code = "log_unavailable"
+
+
+class StoreUnavailable(Unavailable):
+    """The projection store did not answer."""
+
+    code = "store_unavailable"
+
+
+class ClockMovedBackwards(Unavailable):
+    """The wall clock went back; no id is issued until it catches up."""
+
+    code = "clock_moved_backwards"
+
+
+class PoisonEvent(TimelineError):
+    """An event in the log cannot be decoded (bad bytes or unknown schema version)."""
+
+    code = "poison_event"

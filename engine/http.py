@@ -1,0 +1,209 @@
+"""What every HTTP service shares: content negotiation, errors, paging, and the ops routes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import msgpack
+from aiohttp import web
+
+from engine.errors import InvalidInput, TimelineError, Unavailable
+from engine.ids import parse_id
+from engine.metrics import Metrics
+from engine.records import PageQuery, Tweet, User
+from schemas import OPENAPI_FILE
+
+log = logging.getLogger(__name__)
+MSGPACK = "application/msgpack"
+JSON = "application/json"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+METRICS_KEY = web.AppKey("metrics", Metrics)
+MAX_PAGE = 200
+
+
+def rfc3339(ms: int) -> str:
+    """Unix milliseconds as RFC 3339 UTC with milliseconds."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def tweet_json(tweet: Tweet) -> dict[str, Any]:
+    """A tweet in the shape of API.md."""
+    return {
+        "id": str(tweet.id),
+        "author_id": str(tweet.author_id),
+        "author_handle": tweet.author_handle,
+        "text": tweet.text,
+        "created_at": rfc3339(tweet.created_ms),
+        "in_reply_to_id": None if tweet.in_reply_to_id is None else str(tweet.in_reply_to_id),
+        "entities": {
+            "hashtags": list(tweet.hashtags),
+            "mentions": [{"id": str(m.user_id), "handle": m.handle} for m in tweet.mentions],
+            "urls": list(tweet.urls),
+        },
+    }
+
+
+def user_json(user: User) -> dict[str, Any]:
+    """A user in the shape of API.md."""
+    return {
+        "id": str(user.id),
+        "handle": user.handle,
+        "display_name": user.display_name,
+        "created_at": rfc3339(user.created_ms),
+        "followers_count": user.followers_count,
+        "following_count": user.following_count,
+    }
+
+
+def wants_msgpack(request: web.Request) -> bool:
+    """True when the client asked for msgpack answers."""
+    return MSGPACK in request.headers.get("Accept", "")
+
+
+def encode_body(payload: Any, as_msgpack: bool) -> tuple[bytes, str]:
+    """Payload bytes and their content type."""
+    if as_msgpack:
+        return msgpack.packb(payload, use_bin_type=True), MSGPACK
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode(), JSON
+
+
+def respond(request: web.Request, payload: Any, status: int = 200) -> web.Response:
+    """Answer with JSON, or msgpack when the client asked for it."""
+    body, content_type = encode_body(payload, wants_msgpack(request))
+    return web.Response(body=body, status=status, content_type=content_type)
+
+
+async def read_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON or msgpack object; InvalidInput when it is neither."""
+    raw = await request.read()
+    try:
+        if request.content_type == MSGPACK:
+            data = msgpack.unpackb(raw, raw=False)
+        else:
+            data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise InvalidInput("the body is not valid UTF-8", code="invalid_encoding") from e
+    except (ValueError, msgpack.UnpackException) as e:
+        raise InvalidInput(
+            "the body is not a valid JSON or msgpack document", code="invalid_body"
+        ) from e
+    if not isinstance(data, dict):
+        raise InvalidInput("the body must be an object", code="invalid_body")
+    return data
+
+
+def path_id(request: web.Request, name: str) -> int:
+    """A Snowflake id from the URL path."""
+    return parse_id(request.match_info[name], what=name)
+
+
+def body_id(data: dict[str, Any], name: str, *, required: bool = True) -> int | None:
+    """A Snowflake id from a body field, given as a decimal string or an integer."""
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise InvalidInput(f"{name} is required", code="missing_field")
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidInput(f"{name} must be an id", code="invalid_id")
+    return parse_id(str(value), what=name)
+
+
+def page_query(request: web.Request) -> PageQuery:
+    """count / max_id / since_id from the query string."""
+    q = request.query
+    raw_count = q.get("count", "20")
+    if not raw_count.isascii() or not raw_count.isdigit() or not 1 <= int(raw_count) <= MAX_PAGE:
+        raise InvalidInput(f"count must be 1..{MAX_PAGE}", code="invalid_count")
+    max_id = parse_id(q["max_id"], what="max_id") if "max_id" in q else None
+    since_id = parse_id(q["since_id"], what="since_id") if "since_id" in q else None
+    return PageQuery(int(raw_count), max_id, since_id)
+
+
+def page_json(items: list[Any], count: int, key: str, last_id: int | None) -> dict[str, Any]:
+    """A page; next_max_id only when there is more (the caller fetched count + 1 items)."""
+    page: dict[str, Any] = {key: items[:count]}
+    if len(items) > count and last_id is not None:
+        page["next_max_id"] = str(last_id - 1)
+    return page
+
+
+def error_payload(code: str, message: str) -> dict[str, Any]:
+    """The error shape of API.md."""
+    return {"error": {"code": code, "message": message}}
+
+
+def error_response(request: web.Request, err: TimelineError) -> web.Response:
+    """A TimelineError as its HTTP answer."""
+    response = respond(request, error_payload(err.code, err.message), err.status)
+    if isinstance(err, Unavailable):
+        response.headers["Retry-After"] = str(err.retry_after_s)
+    return response
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn errors into API.md's error shape, and count every answer."""
+    metrics = request.app[METRICS_KEY]
+    started = time.perf_counter()
+    route = request.match_info.route.resource
+    route_name = route.canonical if route is not None else "unmatched"
+    try:
+        response = await handler(request)
+    except TimelineError as err:
+        response = error_response(request, err)
+        metrics.errors.labels(err.code).inc()
+    except web.HTTPException as exc:
+        code = _HTTP_CODES.get(exc.status, "http_error")
+        response = respond(request, error_payload(code, exc.reason), exc.status)
+        metrics.errors.labels(code).inc()
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        response = respond(request, error_payload("internal_error", "internal error"), 500)
+        metrics.errors.labels("internal_error").inc()
+    metrics.http_requests.labels(request.method, route_name, str(response.status)).inc()
+    metrics.http_seconds.labels(request.method, route_name).observe(time.perf_counter() - started)
+    return response
+
+
+_HTTP_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def ops_routes(
+    metrics: Metrics, ready: Callable[[], Awaitable[dict[str, bool]]]
+) -> list[web.RouteDef]:
+    """/healthz, /readyz, /metrics and /openapi.json."""
+
+    async def healthz(request: web.Request) -> web.Response:
+        return respond(request, {"status": "ok"})
+
+    async def readyz(request: web.Request) -> web.Response:
+        checks = await ready()
+        ok = all(checks.values())
+        return respond(request, {"ready": ok, "checks": checks}, 200 if ok else 503)
+
+    async def metrics_page(request: web.Request) -> web.Response:
+        return web.Response(
+            body=metrics.exposition(),
+            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+        )
+
+    async def openapi(request: web.Request) -> web.Response:
+        return web.Response(body=OPENAPI_FILE.read_bytes(), content_type=JSON)
+
+    return [
+        web.get("/healthz", healthz),
+        web.get("/readyz", readyz),
+        web.get("/metrics", metrics_page),
+        web.get("/openapi.json", openapi),
+    ]

@@ -1,0 +1,101 @@
+"""Prometheus metrics behind one object that holds them together."""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_BATCH_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000)
+
+
+class Metrics:
+    """Every metric of one process, on a registry of its own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        r = self.registry
+        self.events_appended = Counter(
+            "timeline_events_appended_total",
+            "Events acknowledged by the log.",
+            ["type"],
+            registry=r,
+        )
+        self.append_seconds = Histogram(
+            "timeline_append_seconds",
+            "Time for the log to acknowledge an append.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.append_errors = Counter(
+            "timeline_append_errors_total",
+            "Appends the log did not acknowledge.",
+            ["reason"],
+            registry=r,
+        )
+        self.http_requests = Counter(
+            "timeline_http_requests_total",
+            "HTTP requests answered.",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.http_seconds = Histogram(
+            "timeline_http_request_seconds",
+            "HTTP request latency by route.",
+            ["method", "route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.errors = Counter(
+            "timeline_errors_total", "Error answers by stable error code.", ["code"], registry=r
+        )
+        self.consumed = Counter(
+            "timeline_consumer_events_total",
+            "Events applied by a consumer group.",
+            ["group", "type"],
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "timeline_consumer_lag",
+            "Records in the log not yet committed by the group.",
+            ["group", "topic", "partition"],
+            registry=r,
+        )
+        self.batch_records = Histogram(
+            "timeline_consumer_batch_records",
+            "Records per consumed batch.",
+            ["group"],
+            buckets=_BATCH_BUCKETS,
+            registry=r,
+        )
+        self.rows_written = Counter(
+            "timeline_fanout_rows_written_total", "Projection rows written.", ["table"], registry=r
+        )
+        self.delivery_seconds = Histogram(
+            "timeline_delivery_seconds",
+            "From the append of a tweet to its rows being written in home timelines.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.store_errors = Counter(
+            "timeline_store_errors_total", "Store operations that failed.", ["op"], registry=r
+        )
+        self.poison_events = Counter(
+            "timeline_poison_events_total",
+            "Events that could not be decoded.",
+            ["group"],
+            registry=r,
+        )
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format of every metric."""
+        return generate_latest(self.registry)

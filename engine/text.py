@@ -1,0 +1,131 @@
+"""Text rules: NFC, 1-140 code points, and entities (#hashtags, @mentions, URLs) in any script."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from engine.errors import InvalidInput
+
+MAX_TEXT_CHARS = 140
+HANDLE_RE = re.compile(r"[A-Za-z0-9_]{1,15}")
+_URL_RE = re.compile(r"https?://[^\s<>\"]+", re.IGNORECASE)
+_URL_TRAILING = ".,;:!?)]}'\u00bb\u201d"
+_ALLOWED_CONTROLS = {"\n", "\t"}
+_HASH_SIGNS = "#\uff03"
+_AT_SIGNS = "@\uff20"
+
+
+@dataclass(frozen=True, slots=True)
+class Entities:
+    """What a text links to, in order of appearance, each listed once."""
+
+    hashtags: tuple[str, ...] = ()
+    mentions: tuple[str, ...] = ()
+    urls: tuple[str, ...] = ()
+
+
+def normalize_text(raw: object) -> str:
+    """NFC-normalise a tweet text and check its rules, or raise InvalidInput."""
+    if not isinstance(raw, str):
+        raise InvalidInput("text must be a string", code="invalid_text")
+    text = unicodedata.normalize("NFC", raw)
+    if any(_is_forbidden(ch) for ch in text):
+        raise InvalidInput("text contains control characters", code="invalid_text")
+    if not text.strip():
+        raise InvalidInput("text is empty", code="text_empty")
+    if len(text) > MAX_TEXT_CHARS:
+        raise InvalidInput(
+            f"text is {len(text)} characters; at most {MAX_TEXT_CHARS}", code="text_too_long"
+        )
+    return text
+
+
+def _is_forbidden(ch: str) -> bool:
+    category = unicodedata.category(ch)
+    if category == "Cc":
+        return ch not in _ALLOWED_CONTROLS
+    return category == "Cs" or ch in "\u2028\u2029"
+
+
+def normalize_tag(tag: str) -> str:
+    """The key under which a hashtag is compared: NFKC, case-folded, NFC again."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFKC", tag).casefold())
+
+
+def is_valid_handle(handle: object) -> bool:
+    """True for 1-15 of A-Z a-z 0-9 _."""
+    return isinstance(handle, str) and HANDLE_RE.fullmatch(handle) is not None
+
+
+def extract_entities(text: str) -> Entities:
+    """Hashtags, mentions and URLs in a text; hashtags keep their spelling, deduplicated by key."""
+    urls = _unique(_clean_url(m.group(0)) for m in _URL_RE.finditer(text))
+    spans = [m.span() for m in _URL_RE.finditer(text)]
+    tags: list[str] = []
+    mentions: list[str] = []
+    i = 0
+    while i < len(text):
+        if _inside(i, spans) or (i > 0 and _is_word_char(text[i - 1])):
+            i += 1
+            continue
+        if text[i] in _HASH_SIGNS:
+            word = _take_word(text, i + 1)
+            if word and not all(ch.isdigit() for ch in word):
+                tags.append(word)
+            i += 1 + len(word)
+        elif text[i] in _AT_SIGNS:
+            word = _take_handle(text, i + 1)
+            if word:
+                mentions.append(word)
+            i += 1 + len(word)
+        else:
+            i += 1
+    return Entities(_unique_by(tags, normalize_tag), _unique_by(mentions, str.lower), urls)
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch == "_" or unicodedata.category(ch)[0] in "LMN"
+
+
+def _take_word(text: str, start: int) -> str:
+    end = start
+    while end < len(text) and _is_word_char(text[end]):
+        end += 1
+    return text[start:end]
+
+
+def _take_handle(text: str, start: int) -> str:
+    match = HANDLE_RE.match(text, start)
+    if match is None:
+        return ""
+    end = match.end()
+    if end < len(text) and _is_word_char(text[end]):
+        return ""  # longer than a handle can be, or runs into other letters
+    return match.group(0)
+
+
+def _clean_url(url: str) -> str:
+    return url.rstrip(_URL_TRAILING)
+
+
+def _inside(i: int, spans: list[tuple[int, int]]) -> bool:
+    return any(start <= i < end for start, end in spans)
+
+
+def _unique(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+def _unique_by(items: list[str], key: Callable[[str], str]) -> tuple[str, ...]:
+    seen: dict[str, str] = {}
+    for item in items:
+        seen.setdefault(key(item), item)
+    return tuple(seen.values())
+
+
+def handle_key(handle: str) -> str:
+    """The key under which handles are unique: lower-cased ASCII."""
+    return handle.lower()

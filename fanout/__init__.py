@@ -1,0 +1,1 @@
+"""The consumers that turn log events into projection rows."""

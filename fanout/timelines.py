@@ -1,0 +1,85 @@
+"""Tweets into the tweet store, the author's timeline, and every follower's home timeline."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+
+from engine.config import Settings
+from engine.events import TweetPosted
+from engine.metrics import Metrics
+from engine.ports import Backend
+from engine.records import Tweet
+
+HomeRows = dict[int, list[tuple[Tweet, int]]]
+
+
+class TimelineProjector:
+    """Fans tweets out to followers' home timelines, grouped per follower partition.
+
+    The author's own timeline is written before followers are read, and a follow writes its
+    edge before it backfills: whichever of a tweet and a follow is applied second sees the
+    other, so the home timeline converges whatever order their partitions are read in.
+    """
+
+    def __init__(self, settings: Settings, backend: Backend, metrics: Metrics) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.metrics = metrics
+        self._celebrities: set[int] = set()
+        self._celebrities_loaded = False
+
+    async def apply_posts(self, events: Sequence[TweetPosted]) -> None:
+        if not events:
+            return
+        timelines = self.backend.timelines
+        await timelines.put_tweets([e.tweet for e in events], [e.ts_us for e in events])
+        self.metrics.rows_written.labels("user_timeline").inc(len(events))
+        rows = await self._home_rows(events)
+        await asyncio.gather(*(timelines.add_home_rows(o, r) for o, r in rows.items()))
+        self.metrics.rows_written.labels("home_timeline").inc(sum(map(len, rows.values())))
+        now_us = time.time_ns() // 1000
+        for e in events:
+            self.metrics.delivery_seconds.observe(max(0, now_us - e.ts_us) / 1e6)
+        await self._trim(rows)
+
+    async def _home_rows(self, events: Sequence[TweetPosted]) -> HomeRows:
+        authors = list(dict.fromkeys(e.tweet.author_id for e in events))
+        audiences = dict(
+            zip(authors, await asyncio.gather(*map(self._audience, authors)), strict=True)
+        )
+        rows: HomeRows = defaultdict(list)
+        for e in events:
+            for owner in audiences[e.tweet.author_id]:
+                rows[owner].append((e.tweet, e.ts_us))
+        return rows
+
+    async def _audience(self, author_id: int) -> list[int]:
+        """The home timelines a tweet goes to: the author's and every follower's, or none."""
+        if await self._is_celebrity(author_id):
+            return []  # merged by readers from the author's own timeline
+        threshold = self.settings.celebrity_threshold
+        followers = await self.backend.graph.follower_ids(author_id, threshold + 1)
+        if len(followers) > threshold:
+            await self._mark_celebrity(author_id)
+            return []
+        return [author_id, *followers]
+
+    async def _is_celebrity(self, author_id: int) -> bool:
+        if not self._celebrities_loaded:
+            self._celebrities = await self.backend.timelines.celebrities()
+            self._celebrities_loaded = True
+        return author_id in self._celebrities
+
+    async def _mark_celebrity(self, author_id: int) -> None:
+        await self.backend.timelines.mark_celebrity(author_id)
+        self._celebrities.add(author_id)
+
+    async def _trim(self, rows: HomeRows) -> None:
+        every = self.settings.home_trim_every
+        cap = self.settings.home_timeline_cap
+        due = [owner for owner in rows if every <= 1 or random.randrange(every) == 0]
+        await asyncio.gather(*(self.backend.timelines.trim_home(owner, cap) for owner in due))

@@ -1,0 +1,1 @@
+"""The write API: validation, id assignment, append to the log."""

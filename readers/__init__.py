@@ -1,0 +1,1 @@
+"""The read API: users, timelines, the follow graph and tweets."""

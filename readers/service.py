@@ -1,0 +1,146 @@
+"""The read side of API.md; a page is one partition read plus the high-follower merge."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from aiohttp import web
+
+from engine.config import Settings
+from engine.errors import NotFound
+from engine.http import page_json, page_query, path_id, respond, tweet_json, user_json
+from engine.ports import Backend
+from engine.records import PageQuery, Tweet, User
+
+
+class ReadersService:
+    """Serves timelines, users and tweets from the projections."""
+
+    def __init__(self, settings: Settings, backend: Backend) -> None:
+        self.settings = settings
+        self.backend = backend
+        self._celebrities: set[int] = set()
+        self._celebrities_at = float("-inf")
+        self._celebrities_lock = asyncio.Lock()
+
+    def routes(self) -> list[web.RouteDef]:
+        """The read routes of API.md."""
+        return [
+            web.get("/v1/users/by_handle/{handle}", self.user_by_handle),
+            web.get("/v1/users/{id}", self.user),
+            web.get("/v1/users/{id}/home_timeline", self.home_timeline),
+            web.get("/v1/users/{id}/tweets", self.user_timeline),
+            web.get("/v1/users/{id}/followers", self.followers),
+            web.get("/v1/users/{id}/following", self.following),
+            web.get("/v1/tweets/{id}", self.tweet),
+        ]
+
+    async def user(self, request: web.Request) -> web.Response:
+        return respond(request, user_json(await self._user(path_id(request, "id"))))
+
+    async def user_by_handle(self, request: web.Request) -> web.Response:
+        handle = request.match_info["handle"]
+        user = await self.backend.users.get_user_by_handle(handle)
+        if user is None:
+            owner = await self.backend.registry.handle_owner(handle)
+            user = await self.backend.registry.registered_user(owner) if owner else None
+        if user is None:
+            raise NotFound(f"no user has the handle {handle!r}", code="user_not_found")
+        return respond(request, user_json(user))
+
+    async def _user(self, user_id: int) -> User:
+        user = await self.backend.users.get_user(user_id)
+        if user is None:  # registered, and the projection has not caught up yet
+            user = await self.backend.registry.registered_user(user_id)
+        if user is None:
+            raise NotFound(f"user {user_id} does not exist", code="user_not_found")
+        return user
+
+    async def _require_user(self, user_id: int) -> None:
+        if await self.backend.registry.registered_user(user_id) is None:
+            raise NotFound(f"user {user_id} does not exist", code="user_not_found")
+
+    async def home_timeline(self, request: web.Request) -> web.Response:
+        user_id, query = path_id(request, "id"), page_query(request)
+        probe = PageQuery(query.count + 1, query.max_id, query.since_id)
+        _, own, merged = await asyncio.gather(
+            self._require_user(user_id),
+            self.backend.timelines.home_page(user_id, probe),
+            self._celebrity_pages(user_id, probe),
+        )
+        return self._tweet_page(request, _merge([own, *merged], probe.count), query.count)
+
+    async def _celebrity_pages(self, user_id: int, query: PageQuery) -> list[list[Tweet]]:
+        celebrities = await self._celebrity_set()
+        if not celebrities:
+            return []
+        followed = await self.backend.graph.followed_among(user_id, sorted(celebrities))
+        if user_id in celebrities:
+            followed.append(user_id)
+        return list(
+            await asyncio.gather(
+                *(self.backend.timelines.user_page(author, query) for author in followed)
+            )
+        )
+
+    async def _celebrity_set(self) -> set[int]:
+        async with self._celebrities_lock:
+            now = time.monotonic()
+            if now - self._celebrities_at >= self.settings.celebrity_cache_s:
+                self._celebrities = await self.backend.timelines.celebrities()
+                self._celebrities_at = now
+            return self._celebrities
+
+    async def user_timeline(self, request: web.Request) -> web.Response:
+        user_id, query = path_id(request, "id"), page_query(request)
+        probe = PageQuery(query.count + 1, query.max_id, query.since_id)
+        _, tweets = await asyncio.gather(
+            self._require_user(user_id), self.backend.timelines.user_page(user_id, probe)
+        )
+        return self._tweet_page(request, tweets, query.count)
+
+    def _tweet_page(self, request: web.Request, tweets: list[Tweet], count: int) -> web.Response:
+        last = tweets[count - 1].id if len(tweets) > count else None
+        return respond(request, page_json([tweet_json(t) for t in tweets], count, "tweets", last))
+
+    async def followers(self, request: web.Request) -> web.Response:
+        return await self._user_page(request, self.backend.graph.follower_ids)
+
+    async def following(self, request: web.Request) -> web.Response:
+        return await self._user_page(request, self.backend.graph.following_ids)
+
+    async def _user_page(self, request: web.Request, source: Any) -> web.Response:
+        user_id, query = path_id(request, "id"), page_query(request)
+        await self._require_user(user_id)
+        ids: list[int] = await source(user_id, query.count + 1, query.max_id)
+        if query.since_id is not None:
+            ids = [i for i in ids if i > query.since_id]
+        users = await self.backend.users.get_users(ids[: query.count])
+        page: dict[str, Any] = {"users": [user_json(u) for u in users]}
+        if len(ids) > query.count:
+            page["next_max_id"] = str(ids[query.count - 1] - 1)
+        return respond(request, page)
+
+    async def tweet(self, request: web.Request) -> web.Response:
+        tweet_id = path_id(request, "id")
+        tweet = await self.backend.timelines.get_tweet(tweet_id)
+        if tweet is None:
+            raise NotFound(f"tweet {tweet_id} does not exist", code="not_found")
+        return respond(request, tweet_json(tweet))
+
+
+def _merge(pages: Iterable[list[Tweet]], count: int) -> list[Tweet]:
+    """Newest first, each tweet once, at most count."""
+    merged: list[Tweet] = []
+    seen: set[int] = set()
+    for tweet in heapq.merge(*pages, key=lambda t: -t.id):
+        if tweet.id not in seen:
+            seen.add(tweet.id)
+            merged.append(tweet)
+            if len(merged) == count:
+                break
+    return merged

@@ -1,0 +1,1 @@
+"""The `timeline` command: the one place that wires the services together."""

@@ -1,0 +1,117 @@
+"""Wiring: a backend, the services a process runs, and one aiohttp application over them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from engine.adapters import open_backend
+from engine.config import Settings
+from engine.http import METRICS_KEY, error_middleware, ops_routes
+from engine.ids import IdGenerator
+from engine.metrics import Metrics
+from engine.ports import Backend
+from fanout.worker import FanoutWorker
+from ingest.service import IngestService
+from readers.service import ReadersService
+
+log = logging.getLogger("timeline")
+PARTS = ("ingest", "readers", "fanout")
+
+
+@dataclass
+class Engine:
+    """The parts of the engine one process runs, on one backend."""
+
+    settings: Settings
+    parts: tuple[str, ...] = PARTS
+    metrics: Metrics = field(default_factory=Metrics)
+    backend: Backend | None = None
+    workers: list[FanoutWorker] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> web.Application:
+        """Start the backend and consumers; the web application to serve."""
+        self.backend = open_backend(self.settings, self.metrics)
+        await self.backend.start()
+        if "fanout" in self.parts:
+            worker = FanoutWorker(self.settings, self.backend, self.metrics)
+            self.workers.append(worker)
+            self.tasks.append(asyncio.create_task(_supervise(worker.run), name="fanout"))
+        return self.web_app()
+
+    def web_app(self) -> web.Application:
+        """The HTTP routes of this process's parts, with the ops routes."""
+        assert self.backend is not None
+        app = web.Application(
+            middlewares=[error_middleware], client_max_size=self.settings.max_body_bytes
+        )
+        app[METRICS_KEY] = self.metrics
+        app.add_routes(ops_routes(self.metrics, self.ready))
+        if "ingest" in self.parts:
+            ids = IdGenerator(self.settings.worker_id)
+            app.add_routes(IngestService(self.settings, self.backend, ids).routes())
+        if "readers" in self.parts:
+            app.add_routes(ReadersService(self.settings, self.backend).routes())
+        return app
+
+    async def ready(self) -> dict[str, bool]:
+        """Whether the log and the store answer, and the consumers run."""
+        assert self.backend is not None
+        log_ok, store_ok = await asyncio.gather(self.backend.log.ping(), self.backend.ping_store())
+        checks = {"log": log_ok, "store": store_ok}
+        if self.tasks:
+            checks["consumers"] = all(not t.done() for t in self.tasks)
+        return checks
+
+    async def stop(self) -> None:
+        """Finish the batches in hand, commit, and close every connection."""
+        for worker in self.workers:
+            worker.stop()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=30)
+        if self.backend is not None:
+            await self.backend.stop()
+
+
+async def _supervise(run: Callable[[], Awaitable[None]]) -> None:
+    """Run a consumer; if it dies of an error, log it and start it again."""
+    while True:
+        try:
+            await run()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("consumer failed; restarting in 1 s")
+            await asyncio.sleep(1)
+
+
+async def serve(settings: Settings, parts: tuple[str, ...]) -> None:
+    """Run the parts until SIGINT or SIGTERM."""
+    engine = Engine(settings, parts)
+    app = await engine.start()
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    print(
+        f"timeline {'+'.join(parts)} listening on http://{settings.host}:{settings.port} "
+        f"(backend {settings.backend})",
+        flush=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    await runner.cleanup()
+    await engine.stop()

@@ -1,0 +1,61 @@
+"""`timeline up|ingest|readers|fanout|infra|migrate`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import uvloop
+
+from engine.config import Settings
+from timeline.app import PARTS, serve
+
+COMMANDS = {"up": PARTS, "ingest": ("ingest",), "readers": ("readers",), "fanout": ("fanout",)}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="timeline", description="The timeline engine.")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, parts in COMMANDS.items():
+        cmd = sub.add_parser(name, help=f"run {' + '.join(parts)} in this process")
+        cmd.add_argument("--host", help="address to listen on (TIMELINE_HOST, 127.0.0.1)")
+        cmd.add_argument("--port", type=int, help="port to listen on (TIMELINE_PORT, 8080)")
+    sub.add_parser("migrate", help="create the topics and apply the CQL schema, then exit")
+    sub.add_parser(
+        "infra", help="start and stop a local Kafka and Cassandra (see `infra -h`)", add_help=False
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args_list = sys.argv[1:] if argv is None else argv
+    if args_list[:1] == ["infra"]:
+        from deploy.local.infra import main as infra_main
+
+        return int(infra_main(args_list[1:]))
+    args = parser().parse_args(args_list)
+    overrides = {k: v for k in ("host", "port") if (v := getattr(args, k, None)) is not None}
+    try:
+        settings = Settings.from_env(**overrides)
+    except ValueError as e:
+        print(f"timeline: {e}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    if args.command == "migrate":
+        uvloop.run(_migrate(settings))
+        return 0
+    uvloop.run(serve(settings, COMMANDS[args.command]))
+    return 0
+
+
+async def _migrate(settings: Settings) -> None:
+    from engine.adapters import open_backend
+    from engine.metrics import Metrics
+
+    backend = open_backend(settings, Metrics())
+    await backend.start()
+    await backend.stop()
+    print("topics and schema are in place")
