@@ -31,6 +31,7 @@ class Settings:
     kafka_linger_ms: int = 2
     kafka_request_timeout_ms: int = 10_000
     kafka_retention_ms: int = -1
+    kafka_topic_prefix: str = ""
     # Cassandra
     cassandra_hosts: tuple[str, ...] = ("127.0.0.1",)
     cassandra_port: int = 9042

@@ -35,6 +35,7 @@ class Engine:
     backend: Backend | None = None
     workers: list[FanoutWorker] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    app: web.Application | None = None
 
     async def start(self) -> web.Application:
         """Start the backend and consumers; the web application to serve."""
@@ -44,7 +45,8 @@ class Engine:
             worker = FanoutWorker(self.settings, self.backend, self.metrics)
             self.workers.append(worker)
             self.tasks.append(asyncio.create_task(_supervise(worker.run), name="fanout"))
-        return self.web_app()
+        self.app = self.web_app()
+        return self.app
 
     def web_app(self) -> web.Application:
         """The HTTP routes of this process's parts, with the ops routes."""

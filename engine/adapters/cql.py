@@ -9,7 +9,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from cassandra import ConsistencyLevel, InvalidRequest
-from cassandra.cluster import Cluster, ResponseFuture, Session
+from cassandra.cluster import (
+    EXEC_PROFILE_DEFAULT,
+    Cluster,
+    ExecutionProfile,
+    ResponseFuture,
+    Session,
+)
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import BatchStatement, BatchType, PreparedStatement, tuple_factory
 
@@ -46,20 +52,23 @@ class CqlSession(Service):
 
     def _connect(self) -> None:
         s = self.settings
+        profile = ExecutionProfile(
+            load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
+            consistency_level=ConsistencyLevel.LOCAL_QUORUM,
+            serial_consistency_level=ConsistencyLevel.LOCAL_SERIAL,
+            request_timeout=s.cassandra_request_timeout_s,
+            row_factory=tuple_factory,
+        )
         cluster = Cluster(
             list(s.cassandra_hosts),
             port=s.cassandra_port,
-            load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
             protocol_version=5,
             connect_timeout=s.cassandra_request_timeout_s,
         )
         session = cluster.connect()
-        session.default_timeout = s.cassandra_request_timeout_s
         session.default_fetch_size = None
-        session.default_consistency_level = ConsistencyLevel.LOCAL_QUORUM
-        session.row_factory = tuple_factory
         migrate(session, s.cassandra_keyspace, s.cassandra_replication)
-        session.set_keyspace(s.cassandra_keyspace)
         self._cluster, self._session = cluster, session
 
     async def stop(self) -> None:
@@ -77,7 +86,7 @@ class CqlSession(Service):
         """A prepared statement, cached by its text."""
         stmt = self._prepared.get(cql)
         if stmt is None:
-            stmt = self.session.prepare(cql)
+            stmt = self.session.prepare(cql, keyspace=self.settings.cassandra_keyspace)
             self._prepared[cql] = stmt
         return stmt
 

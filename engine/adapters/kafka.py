@@ -65,6 +65,7 @@ class KafkaLog(EventLog):
         await admin.start()
         try:
             existing = set(await admin.list_topics())
+            prefix = s.kafka_topic_prefix
             configs = {"retention.ms": str(s.kafka_retention_ms)}
             if s.kafka_replication_factor > 1:
                 configs["min.insync.replicas"] = str(min(2, s.kafka_replication_factor))
@@ -72,7 +73,7 @@ class KafkaLog(EventLog):
                 NewTopic(
                     name, s.kafka_partitions, s.kafka_replication_factor, topic_configs=configs
                 )
-                for name in TOPICS
+                for name in (prefix + t for t in TOPICS)
                 if name not in existing
             ]
             if wanted:
@@ -99,7 +100,8 @@ class KafkaLog(EventLog):
     async def _send(self, producer: AIOKafkaProducer, event: Event) -> None:
         try:
             async with asyncio.timeout(self.settings.kafka_request_timeout_ms / 1000 + 1):
-                ack = await producer.send(event.topic, encode(event), key=key_bytes(event.key))
+                topic = self.settings.kafka_topic_prefix + event.topic
+                ack = await producer.send(topic, encode(event), key=key_bytes(event.key))
                 await ack
         except (KafkaError, TimeoutError) as e:
             raise LogUnavailable(f"Kafka did not acknowledge the append: {e!r}") from e
@@ -167,7 +169,8 @@ class KafkaConsumer(LogConsumer):
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
-        consumer.subscribe(list(self.topics), listener=_Listener(self.on_revoke))
+        prefix = self.settings.kafka_topic_prefix
+        consumer.subscribe([prefix + t for t in self.topics], listener=_Listener(self.on_revoke))
         try:
             await consumer.start()
         except KafkaError as e:
@@ -187,14 +190,16 @@ class KafkaConsumer(LogConsumer):
 
     async def poll(self, max_records: int, timeout_ms: int) -> list[LogRecord]:
         batches = await self._require().getmany(timeout_ms=timeout_ms, max_records=max_records)
+        cut = len(self.settings.kafka_topic_prefix)
         return [
-            LogRecord(tp.topic, tp.partition, m.offset, m.value or b"")
+            LogRecord(tp.topic[cut:], tp.partition, m.offset, m.value or b"")
             for tp, messages in batches.items()
             for m in messages
         ]
 
     async def commit(self, positions: dict[tuple[str, int], int]) -> None:
-        offsets = {TopicPartition(t, p): off for (t, p), off in positions.items()}
+        prefix = self.settings.kafka_topic_prefix
+        offsets = {TopicPartition(prefix + t, p): off for (t, p), off in positions.items()}
         try:
             await self._require().commit(offsets)
         except CommitFailedError as e:
@@ -209,5 +214,6 @@ class KafkaConsumer(LogConsumer):
             high = consumer.highwater(tp)
             committed = await consumer.committed(tp)
             if high is not None:
-                lags[(tp.topic, tp.partition)] = max(0, high - (committed or 0))
+                topic = tp.topic[len(self.settings.kafka_topic_prefix) :]
+                lags[(topic, tp.partition)] = max(0, high - (committed or 0))
         return lags

@@ -1,0 +1,92 @@
+"""The integration tier: the engine in-process on the real Kafka and Cassandra of deploy/local.
+
+Each test session gets its own keyspace, topic prefix and consumer group, dropped at the end.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import pytest_asyncio
+from aiohttp.test_utils import TestClient, TestServer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from deploy.local import infra
+from engine.config import Settings
+from engine.events import GRAPH_TOPIC, TWEETS_TOPIC
+from tests.support import Api
+from timeline.app import Engine
+
+CELEBRITY_THRESHOLD = 3
+HOME_CAP = 30
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[None]:
+    """Kafka and Cassandra, started by the project's own launcher if they are not running."""
+    infra.ensure_up(progress=False)
+    yield
+
+
+@pytest.fixture(scope="session")
+def settings(servers: None) -> Settings:
+    run = uuid.uuid4().hex[:8]
+    host, port = infra.cassandra_contact()
+    return Settings.from_env(
+        {},
+        kafka_bootstrap=infra.kafka_bootstrap(),
+        cassandra_hosts=(host,),
+        cassandra_port=port,
+        cassandra_keyspace=f"it_{run}",
+        kafka_topic_prefix=f"it-{run}.",
+        kafka_partitions=3,
+        fanout_group=f"fanout-{run}",
+        celebrity_threshold=CELEBRITY_THRESHOLD,
+        home_timeline_cap=HOME_CAP,
+        home_trim_every=1,
+        celebrity_cache_s=0.0,
+    )
+
+
+@pytest_asyncio.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[Engine]:
+    engine = Engine(settings)
+    await engine.start()
+    yield engine
+    await engine.stop()
+    await _drop(settings)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def api(engine: Engine) -> AsyncIterator[Api]:
+    assert engine.app is not None
+    client = TestClient(TestServer(engine.app))
+    await client.start_server()
+    yield Api(client)
+    await client.close()
+
+
+async def _drop(settings: Settings) -> None:
+    from cassandra.cluster import Cluster
+
+    cluster = Cluster(list(settings.cassandra_hosts), port=settings.cassandra_port)
+    try:
+        cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}")
+    finally:
+        cluster.shutdown()
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics(
+            [settings.kafka_topic_prefix + t for t in (TWEETS_TOPIC, GRAPH_TOPIC)]
+        )
+    finally:
+        await admin.close()

@@ -1,0 +1,75 @@
+"""Replaying the log leaves the projections as they were: at-least-once, exactly-once effect."""
+
+from __future__ import annotations
+
+from engine.events import GRAPH_TOPIC, TWEETS_TOPIC
+from engine.ports import LogRecord
+from fanout.worker import FanoutWorker
+from tests.support import Api, eventually
+
+
+async def _read_whole_log(engine, group: str) -> list[LogRecord]:
+    async def nothing() -> None:
+        return None
+
+    consumer = engine.backend.consumer(group, [GRAPH_TOPIC, TWEETS_TOPIC], nothing)
+    records: list[LogRecord] = []
+    async with consumer:
+        empty_polls = 0
+        while empty_polls < 10:
+            batch = await consumer.poll(5000, 200)
+            records += batch
+            empty_polls = 0 if batch else empty_polls + 1
+    return records
+
+
+async def test_replaying_the_same_batch_twice_changes_nothing(api: Api, engine) -> None:
+    author, *followers = [await api.user() for _ in range(3)]
+    for f in followers:
+        await api.follow(f, author)
+    ids = [(await api.tweet(author, f"replayed {i}"))["id"] for i in range(5)]
+    for f in followers:
+        await api.wait_home(f, ids)
+    before = await api.call("GET", f"/v1/users/{author['id']}", 200)
+    assert before["followers_count"] == 2
+
+    records = await _read_whole_log(engine, f"{engine.settings.fanout_group}-replay")
+    assert sum(r.topic == TWEETS_TOPIC for r in records) >= len(ids)
+    worker = FanoutWorker(engine.settings, engine.backend, engine.metrics)
+    await worker.apply(records)
+    await worker.apply(records)
+
+    after = await api.call("GET", f"/v1/users/{author['id']}", 200)
+    assert after["followers_count"] == before["followers_count"]
+    assert after["following_count"] == before["following_count"]
+    follower = await api.call("GET", f"/v1/users/{followers[0]['id']}", 200)
+    assert follower["following_count"] == 1
+    cql = engine.backend.cql
+    for f in followers:
+        assert await api.home_ids(f) == sorted(ids, key=int, reverse=True)
+        for tweet_id in ids:
+            rows = await cql.run(
+                "SELECT COUNT(*) FROM home_timeline WHERE user_id = ? AND tweet_id = ?",
+                (int(f["id"]), int(tweet_id)),
+            )
+            assert rows[0][0] == 1
+
+
+async def test_following_twice_counts_once_and_unfollow_cleans_home(api: Api) -> None:
+    author, reader = await api.user(), await api.user()
+    tweet = await api.tweet(author, "before the follow")
+    await api.follow(reader, author)
+    await api.follow(reader, author)
+    await api.wait_home(reader, [tweet["id"]])  # backfilled on follow
+    await eventually(
+        lambda: api.call("GET", f"/v1/users/{author['id']}", 200),
+        lambda u: u["followers_count"] == 1,
+    )
+    followers = await api.call("GET", f"/v1/users/{author['id']}/followers", 200)
+    assert [u["id"] for u in followers["users"]] == [reader["id"]]
+    await api.unfollow(reader, author)
+    await api.wait_home(reader, [])
+    await eventually(
+        lambda: api.call("GET", f"/v1/users/{author['id']}", 200),
+        lambda u: u["followers_count"] == 0,
+    )

@@ -1,0 +1,107 @@
+"""The first complete path: HTTP -> Kafka -> fan-out -> Cassandra -> HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.integration.conftest import CELEBRITY_THRESHOLD, HOME_CAP
+from tests.support import Api, eventually
+
+GEORGIAN = "ტვიტერი"
+
+
+async def test_every_home_timeline_holds_what_its_owner_follows(api: Api) -> None:
+    alice, bob, carol, dave = [await api.user() for _ in range(4)]
+    # alice follows bob and carol; bob follows carol; carol follows nobody; dave follows alice
+    for follower, followee in [(alice, bob), (alice, carol), (bob, carol), (dave, alice)]:
+        await api.follow(follower, followee)
+    posted: dict[str, list[str]] = {}
+    for author in (alice, bob, carol, bob, carol, alice):
+        tweet = await api.tweet(author, f"hello from {author['handle']} #Твиттер")
+        posted.setdefault(author["id"], []).append(tweet["id"])
+
+    def of(*users: dict) -> list[str]:
+        return [i for u in users for i in posted.get(u["id"], [])]
+
+    await api.wait_home(alice, of(alice, bob, carol))
+    await api.wait_home(bob, of(bob, carol))
+    await api.wait_home(carol, of(carol))
+    await api.wait_home(dave, of(alice))
+    page = await api.home(alice)
+    assert "next_max_id" not in page
+    tweet = page["tweets"][0]
+    assert tweet["entities"]["hashtags"] == ["Твиттер"]
+    assert tweet["created_at"].endswith("Z") and tweet["in_reply_to_id"] is None
+
+
+async def test_pages_with_max_id_and_since_id(api: Api) -> None:
+    author, reader = await api.user(), await api.user()
+    await api.follow(reader, author)
+    ids = [(await api.tweet(author, f"tweet number {i}"))["id"] for i in range(25)]
+    newest_first = sorted(ids, key=int, reverse=True)
+    await api.wait_home(reader, ids)
+
+    seen: list[str] = []
+    params: dict[str, object] = {"count": 10}
+    while True:
+        page = await api.home(reader, **params)
+        seen += [t["id"] for t in page["tweets"]]
+        if "next_max_id" not in page:
+            break
+        params["max_id"] = page["next_max_id"]
+    assert seen == newest_first
+    newer = await api.home(reader, since_id=newest_first[5], count=200)
+    assert [t["id"] for t in newer["tweets"]] == newest_first[:5]
+
+
+async def test_high_follower_authors_are_merged_at_read_time(api: Api, engine) -> None:
+    star = await api.user()
+    fans = [await api.user() for _ in range(CELEBRITY_THRESHOLD + 1)]
+    ordinary = await api.user()
+    for fan in fans:
+        await api.follow(fan, star)
+    await api.follow(fans[0], ordinary)
+    await eventually(
+        lambda: api.call("GET", f"/v1/users/{star['id']}", 200),
+        lambda u: u["followers_count"] == CELEBRITY_THRESHOLD + 1,
+    )
+    first = await api.tweet(ordinary, "an ordinary tweet")
+    star_tweet = await api.tweet(star, "a tweet to many")
+    last = await api.tweet(ordinary, "another ordinary tweet")
+    want = [first["id"], star_tweet["id"], last["id"]]
+    await api.wait_home(fans[0], want)
+    await api.wait_home(fans[1], [star_tweet["id"]])
+    await api.wait_home(star, [star_tweet["id"]])
+    # the star's tweet was not written into any home timeline: readers merged it
+    rows = await engine.backend.timelines.home_page(int(fans[1]["id"]), _query())
+    assert rows == []
+    assert int(star["id"]) in await engine.backend.timelines.celebrities()
+
+
+async def test_georgian_140_characters_accepted_141_refused(api: Api) -> None:
+    author = await api.user()
+    text = (GEORGIAN * 20)[:140]
+    assert len(text.encode()) == 420
+    tweet = await api.tweet(author, text)
+    assert tweet["text"] == text
+    err = await api.call(
+        "POST", "/v1/tweets", 400, json={"author_id": author["id"], "text": text + "ი"}
+    )
+    assert err["error"]["code"] == "text_too_long"
+    await asyncio.sleep(0.5)
+    timeline = await api.call("GET", f"/v1/users/{author['id']}/tweets", 200)
+    assert [t["id"] for t in timeline["tweets"]] == [tweet["id"]]
+
+
+async def test_home_timeline_is_capped(api: Api) -> None:
+    author, reader = await api.user(), await api.user()
+    await api.follow(reader, author)
+    ids = [(await api.tweet(author, f"flood {i}"))["id"] for i in range(HOME_CAP + 10)]
+    newest = sorted(ids, key=int, reverse=True)[:HOME_CAP]
+    await api.wait_home(reader, newest)
+
+
+def _query():
+    from engine.records import PageQuery
+
+    return PageQuery(count=50)

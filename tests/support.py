@@ -1,0 +1,80 @@
+"""Helpers the test tiers share: an HTTP client of the API and polling."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from aiohttp.test_utils import TestClient
+
+T = TypeVar("T")
+
+
+def unique_handle(prefix: str = "u") -> str:
+    """A handle no other test uses: 15 characters at most."""
+    return f"{prefix[:4]}{uuid.uuid4().hex[:10]}"
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], timeout_s: float = 15.0
+) -> T:
+    """Poll probe() until accept(result); fail with the last result after timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = await probe()
+        if accept(result):
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s}s; last: {result!r}")
+        await asyncio.sleep(0.05)
+
+
+class Api:
+    """The engine's HTTP API as a test sees it."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+
+    async def call(self, method: str, path: str, expect: int, **kw: Any) -> Any:
+        resp = await self.client.request(method, path, **kw)
+        body = await resp.json()
+        assert resp.status == expect, (method, path, resp.status, body)
+        return body
+
+    async def user(self, handle: str | None = None) -> dict[str, Any]:
+        handle = handle or unique_handle()
+        return await self.call(
+            "POST", "/v1/users", 201, json={"handle": handle, "display_name": handle.title()}
+        )
+
+    async def follow(self, follower: dict[str, Any], followee: dict[str, Any]) -> None:
+        await self.call("PUT", f"/v1/users/{follower['id']}/following/{followee['id']}", 200)
+
+    async def unfollow(self, follower: dict[str, Any], followee: dict[str, Any]) -> None:
+        await self.call("DELETE", f"/v1/users/{follower['id']}/following/{followee['id']}", 200)
+
+    async def tweet(self, author: dict[str, Any], text: str) -> dict[str, Any]:
+        return await self.call(
+            "POST", "/v1/tweets", 202, json={"author_id": author["id"], "text": text}
+        )
+
+    async def home(self, user: dict[str, Any], **params: Any) -> dict[str, Any]:
+        return await self.call(
+            "GET",
+            f"/v1/users/{user['id']}/home_timeline",
+            200,
+            params={k: str(v) for k, v in params.items()},
+        )
+
+    async def home_ids(self, user: dict[str, Any], count: int = 200) -> list[str]:
+        return [t["id"] for t in (await self.home(user, count=count))["tweets"]]
+
+    async def wait_home(
+        self, user: dict[str, Any], ids: list[str], timeout_s: float = 15.0
+    ) -> list[str]:
+        """Wait until the home timeline holds exactly these ids, newest first."""
+        want = sorted(ids, key=int, reverse=True)
+        return await eventually(lambda: self.home_ids(user), lambda got: got == want, timeout_s)

@@ -1,0 +1,85 @@
+import msgpack
+import pytest
+
+from engine.errors import PoisonEvent
+from engine.events import (
+    GRAPH_TOPIC,
+    TWEETS_TOPIC,
+    Followed,
+    TweetDeleted,
+    TweetPosted,
+    Unfollowed,
+    UserRegistered,
+    decode,
+    encode,
+    pack_tweet,
+    unpack_tweet,
+)
+from engine.records import Mention, Tweet
+
+pytestmark = pytest.mark.unit
+
+TWEET = Tweet(
+    11,
+    22,
+    "alice",
+    "Сәлем #ტვიტერი @bob",
+    1_700_000_000_000,
+    5,
+    ("ტვიტერი",),
+    (Mention(33, "bob"),),
+    ("https://x.y",),
+)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        UserRegistered(1, 2, 3, "alice", "Алиса"),
+        Followed(1, 2, 3, 4),
+        Unfollowed(1, 2, 3, 4),
+        TweetPosted(1, 2, TWEET),
+        TweetDeleted(1, 2, 11, 22),
+    ],
+)
+def test_round_trip(event: object) -> None:
+    assert decode(encode(event)) == event  # type: ignore[arg-type]
+
+
+def test_routing_keys_keep_one_author_or_follower_in_order() -> None:
+    assert TweetPosted(1, 2, TWEET).topic == TWEETS_TOPIC
+    assert TweetPosted(1, 2, TWEET).key == TWEET.author_id
+    assert Followed(1, 2, 3, 4).topic == GRAPH_TOPIC and Followed(1, 2, 3, 4).key == 3
+
+
+def test_envelope_is_versioned() -> None:
+    env = msgpack.unpackb(encode(Followed(1, 2, 3, 4)))
+    assert env == {
+        "v": 1,
+        "type": "followed",
+        "sv": 1,
+        "id": 1,
+        "ts": 2,
+        "d": {"follower_id": 3, "followee_id": 4},
+    }
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        b"\xc1",
+        b"",
+        msgpack.packb([1, 2]),
+        msgpack.packb({"v": 2, "type": "followed", "sv": 1, "id": 1, "ts": 1, "d": {}}),
+        msgpack.packb({"v": 1, "type": "followed", "sv": 9, "id": 1, "ts": 1, "d": {}}),
+        msgpack.packb({"v": 1, "type": "nope", "sv": 1, "id": 1, "ts": 1, "d": {}}),
+        msgpack.packb({"v": 1, "type": "followed", "sv": 1, "id": 1, "ts": 1, "d": {"x": 1}}),
+    ],
+)
+def test_undecodable_is_poison(blob: bytes) -> None:
+    with pytest.raises(PoisonEvent):
+        decode(blob)
+
+
+def test_stored_tweet_round_trip() -> None:
+    assert unpack_tweet(pack_tweet(TWEET)) == TWEET

@@ -1,0 +1,107 @@
+import threading
+
+import pytest
+
+from engine.errors import ClockMovedBackwards, InvalidInput
+from engine.ids import (
+    EPOCH_MS,
+    MAX_SEQUENCE,
+    IdGenerator,
+    id_ms,
+    id_worker,
+    make_id,
+    parse_id,
+)
+
+pytestmark = pytest.mark.unit
+
+
+class FakeClock:
+    def __init__(self, ms: int) -> None:
+        self.ms = ms
+        self.calls = 0
+
+    def __call__(self) -> int:
+        self.calls += 1
+        return self.ms
+
+
+def test_layout_is_41_bits_ms_10_worker_12_sequence() -> None:
+    snowflake = make_id(EPOCH_MS + 5, worker=3, sequence=7)
+    assert snowflake == (5 << 22) | (3 << 12) | 7
+    assert id_ms(snowflake) == EPOCH_MS + 5
+    assert id_worker(snowflake) == 3
+
+
+def test_ids_increase_within_one_millisecond_and_roll_to_the_next() -> None:
+    clock = FakeClock(EPOCH_MS + 1000)
+    gen = IdGenerator(worker=1, clock_ms=clock)
+    first = [gen.next_id() for _ in range(MAX_SEQUENCE + 1)]
+    assert first == sorted(first) and len(set(first)) == len(first)
+    assert all(id_ms(i) == EPOCH_MS + 1000 for i in first)
+
+    def tick_when_asked() -> int:
+        clock.ms += 1
+        return clock.ms
+
+    gen._clock_ms = tick_when_asked  # the sequence is spent: the generator waits for the next ms
+    nxt = gen.next_id()
+    assert nxt > first[-1] and id_ms(nxt) > EPOCH_MS + 1000
+
+
+def test_refuses_ids_when_the_clock_goes_far_back() -> None:
+    clock = FakeClock(EPOCH_MS + 10_000)
+    gen = IdGenerator(worker=0, clock_ms=clock)
+    before = gen.next_id()
+    clock.ms -= 1000
+    with pytest.raises(ClockMovedBackwards):
+        gen.next_id()
+    clock.ms += 1000
+    assert gen.next_id() > before
+
+
+def test_small_backward_step_is_waited_out_without_reusing_an_id() -> None:
+    clock = FakeClock(EPOCH_MS + 10_000)
+    gen = IdGenerator(worker=0, clock_ms=clock)
+    before = gen.next_id()
+    clock.ms -= 2
+    readings = iter([EPOCH_MS + 9_998, EPOCH_MS + 9_999, EPOCH_MS + 10_000, EPOCH_MS + 10_001])
+    gen._clock_ms = lambda: next(readings)
+    assert gen.next_id() > before
+
+
+def test_unique_across_threads() -> None:
+    gen = IdGenerator(worker=9)
+    out: list[int] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        mine = [gen.next_id() for _ in range(2000)]
+        with lock:
+            out.extend(mine)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(out)) == 8000
+
+
+@pytest.mark.parametrize("worker", [-1, 1024])
+def test_worker_out_of_range(worker: int) -> None:
+    with pytest.raises(ValueError):
+        IdGenerator(worker)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "abc", "-1", "1.5", "٣", "99999999999999999999", "9223372036854775808"]
+)
+def test_parse_id_refuses_non_ids(text: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        parse_id(text)
+    assert err.value.code == "invalid_id"
+
+
+def test_parse_id_accepts_decimal() -> None:
+    assert parse_id("9223372036854775807") == 2**63 - 1

@@ -1,0 +1,127 @@
+import unicodedata
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.errors import InvalidInput
+from engine.text import extract_entities, is_valid_handle, normalize_tag, normalize_text
+
+pytestmark = pytest.mark.unit
+SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
+GEORGIAN = "ტვიტერი"  # 7 letters, 3 bytes each in UTF-8
+
+
+def seed_text(prefix: str) -> str:
+    return next(SEEDS.glob(f"{prefix}_*.txt")).read_text(encoding="utf-8")
+
+
+def test_140_georgian_characters_are_accepted_and_141_refused() -> None:
+    text = (GEORGIAN * 20)[:140]
+    assert len(text.encode()) == 420
+    assert normalize_text(text) == text
+    with pytest.raises(InvalidInput) as err:
+        normalize_text(text + "ი")
+    assert err.value.code == "text_too_long"
+
+
+def test_length_is_counted_after_nfc() -> None:
+    decomposed = "e\u0301" * 140  # 280 code points, 140 after NFC
+    assert len(normalize_text(decomposed)) == 140
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("", "text_empty"),
+        ("   \n", "text_empty"),
+        ("a\x00b", "invalid_text"),
+        ("a\x1bb", "invalid_text"),
+        ("bell\x07", "invalid_text"),
+        ("x\u2028y", "invalid_text"),
+        (42, "invalid_text"),
+    ],
+)
+def test_bad_texts_are_refused_with_a_stable_code(text: object, code: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        normalize_text(text)
+    assert err.value.code == code
+
+
+def test_entities_in_any_script() -> None:
+    ents = extract_entities(
+        "#Твиттер and #ტვიტერი with #NBAFinals, @alice_1 see https://ex.am/p?q=1. #nbafinals"
+    )
+    assert ents.hashtags == ("Твиттер", "ტვიტერი", "NBAFinals")
+    assert ents.mentions == ("alice_1",)
+    assert ents.urls == ("https://ex.am/p?q=1",)
+
+
+def test_hashtags_compare_case_insensitively() -> None:
+    assert normalize_tag("Твиттер") == normalize_tag("ТВИТТЕР")
+    assert normalize_tag("NBAFinals") == normalize_tag("nbafinals")
+
+
+@pytest.mark.parametrize(
+    ("text", "tags", "mentions"),
+    [
+        ("mail a@b.com", (), ()),
+        ("a#b", (), ()),
+        ("#123", (), ()),
+        ("#१२३abc", ("१२३abc",), ()),
+        ("@abcdefghijklmnopq too long", (), ()),
+        ("@bob's", (), ("bob",)),
+        ("#हिन्दी text", ("हिन्दी",), ()),
+        ("(#tag)", ("tag",), ()),
+    ],
+)
+def test_entity_edges(text: str, tags: tuple[str, ...], mentions: tuple[str, ...]) -> None:
+    ents = extract_entities(text)
+    assert ents.hashtags == tags
+    assert ents.mentions == mentions
+
+
+def test_seed_texts_split_into_valid_tweets() -> None:
+    for prefix in ("000", "003"):
+        words = seed_text(prefix).split()
+        chunk = ""
+        for word in words:
+            if len(chunk) + len(word) + 1 > 140:
+                assert normalize_text(chunk) == unicodedata.normalize("NFC", chunk)
+                chunk = ""
+            chunk = f"{chunk} {word}".strip()
+
+
+@pytest.mark.parametrize("handle", ["a", "A_b_9", "x" * 15])
+def test_valid_handles(handle: str) -> None:
+    assert is_valid_handle(handle)
+
+
+@pytest.mark.parametrize("handle", ["", "x" * 16, "with space", "Твиттер", "a-b", None, 5])
+def test_invalid_handles(handle: object) -> None:
+    assert not is_valid_handle(handle)
+
+
+@given(st.text(min_size=1, max_size=300))
+def test_any_unicode_is_accepted_or_refused_cleanly(text: str) -> None:
+    try:
+        out = normalize_text(text)
+    except InvalidInput as e:
+        assert e.code in {"text_empty", "text_too_long", "invalid_text"}
+        return
+    assert 1 <= len(out) <= 140
+    assert unicodedata.is_normalized("NFC", out)
+    ents = extract_entities(out)
+    for tag in ents.hashtags:
+        assert f"#{tag}" in out or f"\uff03{tag}" in out
+    for handle in ents.mentions:
+        assert is_valid_handle(handle)
+
+
+@given(st.text(alphabet=st.characters(categories=["L", "M", "N"]), min_size=1, max_size=30))
+def test_hashtag_of_letters_marks_and_digits_is_whole(word: str) -> None:
+    word = unicodedata.normalize("NFC", word)
+    if all(ch.isdigit() for ch in word) or not word or unicodedata.category(word[0])[0] == "M":
+        return
+    assert extract_entities(f"x #{word} y").hashtags == (word,)
