@@ -7,7 +7,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 CQL_DIR = HERE / "cql"
 EVENTS_FILE = HERE / "events.json"
-TOPICS_FILE = HERE / "topics.json"
 OPENAPI_FILE = HERE / "openapi.json"
 
 

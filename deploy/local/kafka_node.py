@@ -6,6 +6,8 @@ import asyncio
 import base64
 import subprocess
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .probing import ProbeError, quiet_logger
@@ -121,11 +123,19 @@ def new_cluster_id() -> str:
 def probe(port: int, timeout_s: float = 5.0) -> str:
     """A metadata request through aiokafka; returns a one-line description or raises ProbeError."""
     try:
-        return asyncio.run(asyncio.wait_for(_describe(port, timeout_s), timeout_s + 1))
+        return _in_fresh_thread(
+            lambda: asyncio.run(asyncio.wait_for(_describe(port, timeout_s), timeout_s + 1))
+        )
     except ProbeError:
         raise
     except Exception as exc:  # aiokafka raises many kinds; all mean "not healthy yet"
         raise ProbeError(f"{type(exc).__name__}: {exc}") from None
+
+
+def _in_fresh_thread(fn: Callable[[], str]) -> str:
+    """Run `fn` on its own thread: asyncio.run must not meet the caller's running loop."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-probe") as pool:
+        return pool.submit(fn).result()
 
 
 async def _describe(port: int, timeout_s: float) -> str:

@@ -73,8 +73,15 @@ class Settings:
         if any(p > 65535 for p in ports):
             raise ConfigError(f"ports must be < 65536, got {ports}")
 
-    def with_ports(self, **ports: int) -> Settings:
-        return replace(self, **ports)
+    def with_ports(self, ports: Mapping[str, int]) -> Settings:
+        """A copy with some of the four ports replaced (keys are field names)."""
+        return replace(
+            self,
+            kafka_port=ports.get("kafka_port", self.kafka_port),
+            kafka_controller_port=ports.get("kafka_controller_port", self.kafka_controller_port),
+            cassandra_port=ports.get("cassandra_port", self.cassandra_port),
+            cassandra_storage_port=ports.get("cassandra_storage_port", self.cassandra_storage_port),
+        )
 
     # ---- layout -----------------------------------------------------------------------------
     def jars(self, name: ServerName) -> Path:
