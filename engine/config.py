@@ -40,7 +40,7 @@ class Settings:
     cassandra_request_timeout_s: float = 10.0
     cassandra_max_in_flight: int = 128
     # Fan-out
-    fanout_group: str = "fanout"
+    consumer_group_prefix: str = ""
     fanout_batch_max_records: int = 2000
     fanout_poll_timeout_ms: int = 50
     celebrity_threshold: int = 10_000
@@ -48,6 +48,7 @@ class Settings:
     home_trim_every: int = 50
     follow_backfill_count: int = 100
     celebrity_cache_s: float = 1.0
+    trends_cache_s: float = 5.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

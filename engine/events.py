@@ -8,17 +8,21 @@ documents every type and version.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import msgpack
 
 from engine.errors import PoisonEvent
-from engine.records import Mention, Tweet
+from engine.ids import EPOCH_MS
+from engine.records import DirectMessage, Mention, Tweet
 
 ENVELOPE_VERSION = 1
 TWEETS_TOPIC = "tweets"
 GRAPH_TOPIC = "graph"
+MESSAGES_TOPIC = "messages"
+ALL_TOPICS = (TWEETS_TOPIC, GRAPH_TOPIC, MESSAGES_TOPIC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,55 +35,124 @@ class Event:
     type_name: ClassVar[str] = ""
     schema_version: ClassVar[int] = 1
     topic: ClassVar[str] = GRAPH_TOPIC
+    key_field: ClassVar[str] = ""
 
     @property
     def key(self) -> int:
         """The partition key: events with the same key stay in order."""
-        raise NotImplementedError
+        return int(getattr(self, self.key_field))
 
     def fields(self) -> dict[str, Any]:
         """The type's own fields as msgpack-ready values."""
-        raise NotImplementedError
+        return {
+            f.name: _wire(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if f.name not in ("event_id", "ts_us")
+        }
+
+    @classmethod
+    def from_fields(cls, event_id: int, ts_us: int, data: dict[str, Any]) -> Event:
+        """The inverse of fields()."""
+        values = {
+            f.name: _unwire(f.type, data[f.name])
+            for f in dataclasses.fields(cls)
+            if f.name not in ("event_id", "ts_us")
+        }
+        return cls(event_id=event_id, ts_us=ts_us, **values)
+
+
+def _wire(value: Any) -> Any:
+    if isinstance(value, Tweet):
+        return tweet_to_wire(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _unwire(type_name: Any, value: Any) -> Any:
+    if type_name in ("Tweet", Tweet):
+        return tweet_from_wire(value)
+    if isinstance(value, list):
+        return tuple(value)
+    return value
 
 
 @dataclass(frozen=True, slots=True)
 class UserRegistered(Event):
+    """A user registered with a handle claimed at ingest."""
+
     user_id: int
     handle: str
     display_name: str
 
     type_name: ClassVar[str] = "user_registered"
-
-    @property
-    def key(self) -> int:
-        return self.user_id
-
-    def fields(self) -> dict[str, Any]:
-        return {"user_id": self.user_id, "handle": self.handle, "display_name": self.display_name}
+    key_field: ClassVar[str] = "user_id"
 
 
 @dataclass(frozen=True, slots=True)
 class Followed(Event):
+    """follower_id now follows followee_id."""
+
     follower_id: int
     followee_id: int
 
     type_name: ClassVar[str] = "followed"
-
-    @property
-    def key(self) -> int:
-        return self.follower_id
-
-    def fields(self) -> dict[str, Any]:
-        return {"follower_id": self.follower_id, "followee_id": self.followee_id}
+    key_field: ClassVar[str] = "follower_id"
 
 
 @dataclass(frozen=True, slots=True)
 class Unfollowed(Followed):
+    """follower_id no longer follows followee_id."""
+
     type_name: ClassVar[str] = "unfollowed"
 
 
 @dataclass(frozen=True, slots=True)
+class PhoneRegistered(Event):
+    """A phone number (E.164) now belongs to a user, for the SMS gateway."""
+
+    user_id: int
+    phone: str
+
+    type_name: ClassVar[str] = "phone_registered"
+    key_field: ClassVar[str] = "user_id"
+
+
+@dataclass(frozen=True, slots=True)
+class ListCreated(Event):
+    """A user created a list of authors."""
+
+    list_id: int
+    owner_id: int
+    name: str
+
+    type_name: ClassVar[str] = "list_created"
+    key_field: ClassVar[str] = "owner_id"
+
+
+@dataclass(frozen=True, slots=True)
+class ListMemberAdded(Event):
+    """An author joined a list."""
+
+    list_id: int
+    owner_id: int
+    member_id: int
+
+    type_name: ClassVar[str] = "list_member_added"
+    key_field: ClassVar[str] = "owner_id"
+
+
+@dataclass(frozen=True, slots=True)
+class ListMemberRemoved(ListMemberAdded):
+    """An author left a list."""
+
+    type_name: ClassVar[str] = "list_member_removed"
+
+
+@dataclass(frozen=True, slots=True)
 class TweetPosted(Event):
+    """A tweet, with its entities resolved at ingest."""
+
     tweet: Tweet
 
     type_name: ClassVar[str] = "tweet_posted"
@@ -92,21 +165,44 @@ class TweetPosted(Event):
     def fields(self) -> dict[str, Any]:
         return tweet_to_wire(self.tweet)
 
+    @classmethod
+    def from_fields(cls, event_id: int, ts_us: int, data: dict[str, Any]) -> Event:
+        return cls(event_id=event_id, ts_us=ts_us, tweet=tweet_from_wire(data))
+
 
 @dataclass(frozen=True, slots=True)
-class TweetDeleted(Event):
-    tweet_id: int
-    author_id: int
+class TweetDeleted(TweetPosted):
+    """A tweet was deleted; the event carries it whole so every projection can undo it."""
 
     type_name: ClassVar[str] = "tweet_deleted"
-    topic: ClassVar[str] = TWEETS_TOPIC
 
-    @property
-    def key(self) -> int:
-        return self.author_id
 
-    def fields(self) -> dict[str, Any]:
-        return {"tweet_id": self.tweet_id, "author_id": self.author_id}
+@dataclass(frozen=True, slots=True)
+class DirectMessageSent(Event):
+    """A private message; it lives on its own topic and in no public view."""
+
+    message_id: int
+    sender_id: int
+    sender_handle: str
+    recipient_id: int
+    recipient_handle: str
+    text: str
+
+    type_name: ClassVar[str] = "direct_message_sent"
+    topic: ClassVar[str] = MESSAGES_TOPIC
+    key_field: ClassVar[str] = "sender_id"
+
+    def message(self) -> DirectMessage:
+        """The message this event sends."""
+        return DirectMessage(
+            self.message_id,
+            self.sender_id,
+            self.sender_handle,
+            self.recipient_id,
+            self.recipient_handle,
+            self.text,
+            (self.message_id >> 22) + EPOCH_MS,
+        )
 
 
 def tweet_to_wire(tweet: Tweet) -> dict[str, Any]:
@@ -149,15 +245,20 @@ def unpack_tweet(blob: bytes) -> Tweet:
     return tweet_from_wire(msgpack.unpackb(blob, raw=False))
 
 
-def _decode_fields(cls: type[Event], d: dict[str, Any]) -> dict[str, Any]:
-    if cls is TweetPosted:
-        return {"tweet": tweet_from_wire(d)}
-    return d
-
-
 _TYPES: dict[tuple[str, int], type[Event]] = {
     (cls.type_name, cls.schema_version): cls
-    for cls in (UserRegistered, Followed, Unfollowed, TweetPosted, TweetDeleted)
+    for cls in (
+        UserRegistered,
+        Followed,
+        Unfollowed,
+        PhoneRegistered,
+        ListCreated,
+        ListMemberAdded,
+        ListMemberRemoved,
+        TweetPosted,
+        TweetDeleted,
+        DirectMessageSent,
+    )
 }
 
 
@@ -183,8 +284,7 @@ def decode(blob: bytes) -> Event:
         cls = _TYPES.get((envelope["type"], envelope["sv"]))
         if cls is None:
             raise PoisonEvent(f"unknown event {envelope['type']!r} v{envelope['sv']!r}")
-        fields = _decode_fields(cls, envelope["d"])
-        return cls(event_id=envelope["id"], ts_us=envelope["ts"], **fields)
+        return cls.from_fields(envelope["id"], envelope["ts"], envelope["d"])
     except PoisonEvent:
         raise
     except Exception as e:  # any malformed bytes or shape

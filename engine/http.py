@@ -15,7 +15,7 @@ from aiohttp import web
 from engine.errors import InvalidInput, TimelineError, Unavailable
 from engine.ids import parse_id
 from engine.metrics import Metrics
-from engine.records import PageQuery, Tweet, User
+from engine.records import DirectMessage, PageQuery, Tweet, User
 from schemas import OPENAPI_FILE
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,19 @@ def user_json(user: User) -> dict[str, Any]:
         "created_at": rfc3339(user.created_ms),
         "followers_count": user.followers_count,
         "following_count": user.following_count,
+    }
+
+
+def message_json(message: DirectMessage) -> dict[str, Any]:
+    """A direct message in API answers."""
+    return {
+        "id": str(message.id),
+        "sender_id": str(message.sender_id),
+        "sender_handle": message.sender_handle,
+        "recipient_id": str(message.recipient_id),
+        "recipient_handle": message.recipient_handle,
+        "text": message.text,
+        "created_at": rfc3339(message.created_ms),
     }
 
 

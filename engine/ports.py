@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Self
 
 from engine.events import Event
-from engine.records import PageQuery, Tweet, User
+from engine.records import DirectMessage, PageQuery, Tweet, User, UserList
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +96,10 @@ class LogConsumer(Service):
     @abstractmethod
     async def lag(self) -> dict[tuple[str, int], int]:
         """Records not yet committed, per assigned (topic, partition)."""
+
+    @abstractmethod
+    async def end_offsets(self) -> dict[tuple[str, int], int]:
+        """The offset after the last record of every partition of the subscribed topics."""
 
 
 class IngestRegistry(Service):
@@ -226,12 +230,116 @@ class TimelineStore(Service):
         """A page of an author's own tweets."""
 
     @abstractmethod
+    async def delete_tweets(self, tweets: Sequence[Tweet], ts_us: Sequence[int]) -> None:
+        """Remove tweets from the tweet store and their authors' timelines."""
+
+    @abstractmethod
     async def mark_celebrity(self, author_id: int) -> None:
         """Record that an author is no longer fanned out (readers merge them)."""
 
     @abstractmethod
     async def celebrities(self) -> set[int]:
         """Every author that readers merge at read time."""
+
+
+class PhoneBook(Service):
+    """Phone numbers registered for the SMS gateway: unique, each to one user."""
+
+    @abstractmethod
+    async def claim_phone(self, phone: str, user_id: int) -> bool:
+        """Give a phone number to a user; False if another user holds it."""
+
+    @abstractmethod
+    async def phone_owner(self, phone: str) -> int | None:
+        """The user a phone number belongs to, or None."""
+
+
+class ListStore(Service):
+    """Lists of authors and their members; readers merge the members' timelines."""
+
+    @abstractmethod
+    async def put_list(self, user_list: UserList) -> None:
+        """Record a list (ingest writes it before appending, so members can be added at once)."""
+
+    @abstractmethod
+    async def get_list(self, list_id: int) -> UserList | None:
+        """A list by id, or None."""
+
+    @abstractmethod
+    async def set_member(self, list_id: int, member_id: int, present: bool, ts_us: int) -> None:
+        """Add or remove a list member at an event time."""
+
+    @abstractmethod
+    async def member_ids(self, list_id: int) -> list[int]:
+        """Every member of a list."""
+
+
+class IndexStore(Service):
+    """Hashtag timelines (bucketed by day) and mention timelines."""
+
+    @abstractmethod
+    async def add_tag_rows(self, tag_key: str, rows: Sequence[tuple[Tweet, int]]) -> None:
+        """Upsert (tweet, event time) rows into a hashtag's timeline."""
+
+    @abstractmethod
+    async def remove_tag_row(self, tag_key: str, tweet: Tweet, ts_us: int) -> None:
+        """Remove a tweet from a hashtag's timeline."""
+
+    @abstractmethod
+    async def tag_page(self, tag_key: str, query: PageQuery) -> list[Tweet]:
+        """A page of a hashtag's timeline, across day buckets."""
+
+    @abstractmethod
+    async def add_mention_rows(self, user_id: int, rows: Sequence[tuple[Tweet, int]]) -> None:
+        """Upsert (tweet, event time) rows into a user's mentions timeline."""
+
+    @abstractmethod
+    async def remove_mention_row(self, user_id: int, tweet_id: int, ts_us: int) -> None:
+        """Remove a tweet from a user's mentions timeline."""
+
+    @abstractmethod
+    async def mention_page(self, user_id: int, query: PageQuery) -> list[Tweet]:
+        """A page of a user's mentions."""
+
+
+class MessageStore(Service):
+    """Direct messages, readable only by their two participants."""
+
+    @abstractmethod
+    async def put_message(self, message: DirectMessage, ts_us: int) -> None:
+        """Upsert a message into both participants' views."""
+
+    @abstractmethod
+    async def page(
+        self, user_id: int, query: PageQuery, other_id: int | None = None
+    ) -> list[DirectMessage]:
+        """Messages sent or received by a user, or only those with other_id, newest first."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrendRow:
+    """One log partition's hashtag counts for one minute, and the last offset applied."""
+
+    minute: int
+    log_partition: int
+    counts: dict[str, int]
+    applied_offset: int = -1
+
+
+class TrendStore(Service):
+    """Hashtag counts per minute and log partition, for sliding windows."""
+
+    @abstractmethod
+    async def rows(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], TrendRow]:
+        """The rows for (minute, partition) keys; missing ones are empty."""
+
+    @abstractmethod
+    async def put_rows(self, rows: Sequence[TrendRow]) -> None:
+        """Overwrite rows."""
+
+    @abstractmethod
+    async def window(self, minutes: Sequence[int]) -> dict[str, int]:
+        """Counts per hashtag summed over these minutes and every partition."""
 
 
 class Backend(Service):
@@ -242,6 +350,11 @@ class Backend(Service):
     users: UserStore
     graph: FollowGraph
     timelines: TimelineStore
+    phones: PhoneBook
+    lists: ListStore
+    index: IndexStore
+    messages: MessageStore
+    trends: TrendStore
 
     @abstractmethod
     def consumer(self, group: str, topics: Sequence[str], on_revoke: RevokeHook) -> LogConsumer:
@@ -250,3 +363,7 @@ class Backend(Service):
     @abstractmethod
     async def ping_store(self) -> bool:
         """True when the store answers a query."""
+
+    @abstractmethod
+    async def truncate(self, tables: Sequence[str]) -> None:
+        """Empty projection tables before a rebuild replays the log into them."""

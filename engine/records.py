@@ -55,3 +55,26 @@ class PageQuery:
     count: int = 20
     max_id: int | None = None
     since_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DirectMessage:
+    """A private message between two users."""
+
+    id: int
+    sender_id: int
+    sender_handle: str
+    recipient_id: int
+    recipient_handle: str
+    text: str
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserList:
+    """A named list of authors, owned by a user (Twitter, 2009)."""
+
+    id: int
+    owner_id: int
+    name: str
+    created_ms: int

@@ -9,11 +9,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from engine.config import Settings
-from engine.events import TweetPosted
+from engine.events import TweetDeleted, TweetPosted
 from engine.metrics import Metrics
 from engine.ports import Backend
 from engine.records import Tweet
 
+MAX_DELETE_AUDIENCE = 1_000_000
 HomeRows = dict[int, list[tuple[Tweet, int]]]
 
 
@@ -45,6 +46,31 @@ class TimelineProjector:
         for e in events:
             self.metrics.delivery_seconds.observe(max(0, now_us - e.ts_us) / 1e6)
         await self._trim(rows)
+
+    async def apply_deletes(self, events: Sequence[TweetDeleted]) -> None:
+        """Remove deleted tweets from the store, the author's timeline and every home timeline."""
+        if not events:
+            return
+        await self.backend.timelines.delete_tweets(
+            [e.tweet for e in events], [e.ts_us for e in events]
+        )
+        removals: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        authors = list(dict.fromkeys(e.tweet.author_id for e in events))
+        audiences = await asyncio.gather(*map(self._everyone, authors))
+        audience_of = dict(zip(authors, audiences, strict=True))
+        for e in events:
+            for owner in audience_of[e.tweet.author_id]:
+                removals[owner].append((e.tweet.id, e.ts_us))
+        await asyncio.gather(*(self._remove(owner, rows) for owner, rows in removals.items()))
+
+    async def _everyone(self, author_id: int) -> list[int]:
+        """Every home timeline that may hold an author's tweet, celebrities' included."""
+        followers = await self.backend.graph.follower_ids(author_id, MAX_DELETE_AUDIENCE)
+        return [author_id, *followers]
+
+    async def _remove(self, owner: int, rows: list[tuple[int, int]]) -> None:
+        for tweet_id, ts in rows:
+            await self.backend.timelines.remove_home_rows(owner, [tweet_id], ts)
 
     async def _home_rows(self, events: Sequence[TweetPosted]) -> HomeRows:
         authors = list(dict.fromkeys(e.tweet.author_id for e in events))

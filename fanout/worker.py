@@ -1,4 +1,4 @@
-"""The fan-out consumer group: read a batch, write its projections, then commit its offsets."""
+"""A consumer-group member: read a batch, write its projection, then commit its offsets."""
 
 from __future__ import annotations
 
@@ -7,54 +7,48 @@ import logging
 import time
 from collections.abc import Sequence
 
-from engine.config import Settings
 from engine.errors import PoisonEvent, TimelineError
-from engine.events import (
-    GRAPH_TOPIC,
-    TWEETS_TOPIC,
-    Event,
-    Followed,
-    TweetPosted,
-    UserRegistered,
-    decode,
-)
+from engine.events import Event, decode
 from engine.metrics import Metrics
 from engine.ports import Backend, LogConsumer, LogRecord
-from fanout.graph import GraphProjector
-from fanout.timelines import TimelineProjector
+from fanout.projection import Decoded, Projector
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 5.0
 LAG_EVERY_S = 5.0
 
 
-class FanoutWorker:
-    """One member of the fan-out group; a batch is retried until its writes succeed."""
+class ConsumerWorker:
+    """One member of a consumer group; a batch is retried until its writes succeed."""
 
-    def __init__(self, settings: Settings, backend: Backend, metrics: Metrics) -> None:
-        self.settings = settings
+    def __init__(
+        self,
+        backend: Backend,
+        metrics: Metrics,
+        group: str,
+        projector: Projector,
+        batch_max_records: int = 2000,
+        poll_timeout_ms: int = 50,
+    ) -> None:
         self.backend = backend
         self.metrics = metrics
-        self.group = settings.fanout_group
-        self.graph = GraphProjector(settings, backend)
-        self.timelines = TimelineProjector(settings, backend, metrics)
+        self.group = group
+        self.projector = projector
+        self.batch_max_records = batch_max_records
+        self.poll_timeout_ms = poll_timeout_ms
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
-        self._consumer: LogConsumer | None = None
         self._lag_at = 0.0
 
     async def run(self) -> None:
         """Consume until stop() is called; the batch in hand is finished and committed."""
-        consumer = self.backend.consumer(self.group, [GRAPH_TOPIC, TWEETS_TOPIC], self._revoked)
-        self._consumer = consumer
+        consumer = self.backend.consumer(self.group, self.projector.topics, self._revoked)
         async with consumer:
             while not self._stopping.is_set():
-                records = await consumer.poll(
-                    self.settings.fanout_batch_max_records, self.settings.fanout_poll_timeout_ms
-                )
+                records = await consumer.poll(self.batch_max_records, self.poll_timeout_ms)
                 if records:
                     async with self._lock:
-                        await self._apply_until_done(records)
+                        await self.apply_until_done(records)
                         await consumer.commit(next_positions(records))
                 await self._report_lag(consumer)
 
@@ -64,9 +58,9 @@ class FanoutWorker:
 
     async def _revoked(self) -> None:
         async with self._lock:  # the batch in hand finishes and commits first
-            self.graph.forget()
+            self.projector.forget()
 
-    async def _apply_until_done(self, records: Sequence[LogRecord]) -> None:
+    async def apply_until_done(self, records: Sequence[LogRecord]) -> None:
         backoff = 0.1
         while True:
             try:
@@ -75,17 +69,15 @@ class FanoutWorker:
             except TimelineError as e:
                 if not e.retriable:
                     raise
-                log.warning("fan-out batch failed (%s); retrying in %.1fs", e, backoff)
+                log.warning("%s batch failed (%s); retrying in %.1fs", self.group, e, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(MAX_BACKOFF_S, backoff * 2)
 
     async def apply(self, records: Sequence[LogRecord]) -> None:
-        """Write the projections of one batch: users, then the graph, then tweets."""
+        """Write the projection of one batch."""
         self.metrics.batch_records.labels(self.group).observe(len(records))
-        decoded = [(r, e) for r in records if (e := self._decode(r)) is not None]
-        await self.graph.apply_users([e for _, e in decoded if isinstance(e, UserRegistered)])
-        await self.graph.apply_follows([(r, e) for r, e in decoded if isinstance(e, Followed)])
-        await self.timelines.apply_posts([e for _, e in decoded if isinstance(e, TweetPosted)])
+        decoded: list[Decoded] = [(r, e) for r in records if (e := self._decode(r)) is not None]
+        await self.projector.apply(decoded)
         for _, e in decoded:
             self.metrics.consumed.labels(self.group, e.type_name).inc()
 

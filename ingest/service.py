@@ -1,4 +1,4 @@
-"""The write side of API.md: users, follows, tweets and batches, appended to the log."""
+"""The write side of API.md over HTTP; each answer comes after the log acknowledged the event."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import msgpack
 from aiohttp import web
 
 from engine.config import Settings
-from engine.errors import Conflict, InvalidInput, NotFound, TimelineError, Unavailable
-from engine.events import Followed, TweetPosted, Unfollowed, UserRegistered
+from engine.errors import InvalidInput, TimelineError, Unavailable
+from engine.events import DirectMessageSent, Event, TweetPosted
 from engine.http import (
     body_id,
     error_payload,
+    message_json,
     path_id,
     read_body,
     respond,
@@ -23,12 +24,21 @@ from engine.http import (
 )
 from engine.ids import IdGenerator
 from engine.ports import Backend, StoredResponse
-from engine.records import Mention, User
-from ingest.validate import TweetDraft, finish_tweet, new_user, now_us, tweet_draft
+from ingest.operations import Writer
+from ingest.sms import SmsGateway
 
 Answer = tuple[int, Any]
+Handler = Callable[[web.Request], Awaitable[Answer]]
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    """A post's answer: the tweet, or the direct message it became."""
+    if isinstance(event, DirectMessageSent):
+        return message_json(event.message())
+    assert isinstance(event, TweetPosted)
+    return tweet_json(event.tweet)
 
 
 class IngestService:
@@ -37,21 +47,28 @@ class IngestService:
     def __init__(self, settings: Settings, backend: Backend, ids: IdGenerator) -> None:
         self.settings = settings
         self.backend = backend
-        self.ids = ids
+        self.writer = Writer(backend, ids)
+        self.sms = SmsGateway(self.writer, backend)
 
     def routes(self) -> list[web.RouteDef]:
         """The write routes of API.md."""
+        once = self._idempotent
         return [
-            web.post("/v1/users", self._idempotent(self.create_user)),
-            web.put("/v1/users/{id}/following/{target_id}", self._idempotent(self.follow)),
-            web.delete("/v1/users/{id}/following/{target_id}", self._idempotent(self.unfollow)),
-            web.post("/v1/tweets", self._idempotent(self.post_tweet)),
-            web.post("/v1/tweets/batch", self._idempotent(self.post_batch)),
+            web.post("/v1/users", once(self.create_user)),
+            web.put("/v1/users/{id}/following/{target_id}", once(self.follow)),
+            web.delete("/v1/users/{id}/following/{target_id}", once(self.unfollow)),
+            web.put("/v1/users/{id}/phone", once(self.register_phone)),
+            web.post("/v1/tweets", once(self.post_tweet)),
+            web.post("/v1/tweets/batch", once(self.post_batch)),
+            web.delete("/v1/tweets/{id}", once(self.delete_tweet)),
+            web.post("/v1/direct_messages", once(self.send_message)),
+            web.post("/v1/lists", once(self.create_list)),
+            web.put("/v1/lists/{list_id}/members/{user_id}", once(self.add_member)),
+            web.delete("/v1/lists/{list_id}/members/{user_id}", once(self.remove_member)),
+            web.post("/v1/sms/inbound", once(self.sms_inbound)),
         ]
 
-    def _idempotent(
-        self, handler: Callable[[web.Request], Awaitable[Answer]]
-    ) -> Callable[[web.Request], Awaitable[web.Response]]:
+    def _idempotent(self, handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def run(request: web.Request) -> web.Response:
             key = request.headers.get(IDEMPOTENCY_HEADER)
             if key is None:
@@ -61,9 +78,7 @@ class IngestService:
 
         return run
 
-    async def _run_once(
-        self, request: web.Request, key: str, handler: Callable[[web.Request], Awaitable[Answer]]
-    ) -> web.Response:
+    async def _run_once(self, request: web.Request, key: str, handler: Handler) -> web.Response:
         if not 1 <= len(key) <= MAX_KEY_LENGTH:
             raise InvalidInput("Idempotency-Key must be 1-255 characters", code="invalid_header")
         scope = f"{request.get('caller', 'anonymous')} {request.method} {request.path}"
@@ -83,94 +98,101 @@ class IngestService:
         return respond(request, payload, status)
 
     async def create_user(self, request: web.Request) -> Answer:
-        user = new_user(await read_body(request), self.ids)
-        if not await self.backend.registry.claim_handle(user):
-            raise Conflict(f"the handle {user.handle!r} is taken", code="handle_taken")
-        event = UserRegistered(
-            self.ids.next_id(), now_us(), user.id, user.handle, user.display_name
-        )
-        try:
-            await self.backend.log.append(event)
-        except TimelineError:
-            await self.backend.registry.release_handle(user)
-            raise
-        return 201, user_json(user)
+        return 201, user_json(await self.writer.register_user(await read_body(request)))
 
     async def follow(self, request: web.Request) -> Answer:
-        return await self._graph_change(request, Followed, following=True)
+        return await self._follow(request, True)
 
     async def unfollow(self, request: web.Request) -> Answer:
-        return await self._graph_change(request, Unfollowed, following=False)
+        return await self._follow(request, False)
 
-    async def _graph_change(
-        self, request: web.Request, kind: type[Followed], *, following: bool
-    ) -> Answer:
+    async def _follow(self, request: web.Request, follow: bool) -> Answer:
         user_id, target_id = path_id(request, "id"), path_id(request, "target_id")
-        if user_id == target_id:
-            raise InvalidInput("a user cannot follow itself", code="cannot_follow_self")
-        await asyncio.gather(self._known_user(user_id), self._known_user(target_id))
-        await self.backend.log.append(kind(self.ids.next_id(), now_us(), user_id, target_id))
-        return 200, {"user_id": str(user_id), "target_id": str(target_id), "following": following}
+        await self.writer.change_follow(user_id, target_id, follow)
+        return 200, {"user_id": str(user_id), "target_id": str(target_id), "following": follow}
 
-    async def _known_user(self, user_id: int, what: str = "user") -> User:
-        user = await self.backend.registry.registered_user(user_id)
-        if user is None:
-            raise NotFound(f"{what} {user_id} does not exist", code="user_not_found")
-        return user
+    async def register_phone(self, request: web.Request) -> Answer:
+        user_id = path_id(request, "id")
+        phone = await self.writer.register_phone(user_id, (await read_body(request)).get("phone"))
+        return 200, {"user_id": str(user_id), "phone": phone}
 
     async def post_tweet(self, request: web.Request) -> Answer:
         data = await read_body(request)
-        event = await self._tweet_event(data)
-        await self.backend.log.append(event)
-        return 202, tweet_json(event.tweet)
-
-    async def _tweet_event(self, data: object) -> TweetPosted:
-        if not isinstance(data, dict):
-            raise InvalidInput("each tweet must be an object", code="invalid_body")
-        author_id = body_id(data, "author_id")
-        assert author_id is not None
-        draft = tweet_draft(
-            author_id, data.get("text"), body_id(data, "in_reply_to_id", required=False)
-        )
-        author, mentions = await asyncio.gather(
-            self._known_user(author_id, "author"), self._resolve_mentions(draft)
-        )
-        tweet = finish_tweet(draft, self.ids.next_id(), author, mentions)
-        return TweetPosted(tweet.id, now_us(), tweet)
-
-    async def _resolve_mentions(self, draft: TweetDraft) -> tuple[Mention, ...]:
-        owners = await asyncio.gather(
-            *(self.backend.registry.handle_owner(h) for h in draft.mention_handles)
-        )
-        return tuple(
-            Mention(uid, handle)
-            for handle, uid in zip(draft.mention_handles, owners, strict=True)
-            if uid is not None
-        )
+        return 202, event_json(await self.writer.post(*_post_fields(data)))
 
     async def post_batch(self, request: web.Request) -> Answer:
-        data = await read_body(request)
-        items = data.get("tweets")
+        items = (await read_body(request)).get("tweets")
         limit = self.settings.batch_max_tweets
         if not isinstance(items, list) or not 1 <= len(items) <= limit:
             raise InvalidInput(f"tweets must be a list of 1..{limit} tweets", code="invalid_batch")
         drafted = await asyncio.gather(
-            *(self._tweet_event(i) for i in items), return_exceptions=True
+            *(self._batch_event(item) for item in items), return_exceptions=True
         )
-        events = [d for d in drafted if isinstance(d, TweetPosted)]
+        events = [d for d in drafted if isinstance(d, Event)]
         appended = await self.backend.log.append_many(events)
         failures = [e for e in appended if isinstance(e, Unavailable)]
         if events and len(failures) == len(events):
             raise failures[0]  # nothing was appended: the whole request is unavailable
-        errors = iter(appended)
-        return 202, {"results": [self._batch_result(d, errors) for d in drafted]}
+        outcome = iter(appended)
+        return 202, {"results": [_batch_result(d, outcome) for d in drafted]}
 
-    def _batch_result(self, drafted: object, append_errors: Any) -> dict[str, Any]:
-        if isinstance(drafted, TweetPosted):
-            drafted = next(append_errors) or drafted
-        if isinstance(drafted, TweetPosted):
-            return tweet_json(drafted.tweet)
-        if isinstance(drafted, TimelineError):
-            return error_payload(drafted.code, drafted.message)
-        assert isinstance(drafted, BaseException)
-        raise drafted
+    async def _batch_event(self, item: object) -> Event:
+        if not isinstance(item, dict):
+            raise InvalidInput("each tweet must be an object", code="invalid_body")
+        return await self.writer.post_event(*_post_fields(item))
+
+    async def delete_tweet(self, request: web.Request) -> Answer:
+        tweet = await self.writer.delete_tweet(path_id(request, "id"))
+        return 202, {"id": str(tweet.id), "deleted": True}
+
+    async def send_message(self, request: web.Request) -> Answer:
+        data = await read_body(request)
+        sender, recipient = body_id(data, "sender_id"), body_id(data, "recipient_id")
+        assert sender is not None and recipient is not None
+        event = await self.writer.message_event(sender, recipient, data.get("text"))
+        await self.backend.log.append(event)
+        return 202, event_json(event)
+
+    async def create_list(self, request: web.Request) -> Answer:
+        data = await read_body(request)
+        owner = body_id(data, "owner_id")
+        assert owner is not None
+        user_list = await self.writer.create_list(owner, data.get("name"))
+        return 201, list_json(user_list.id, user_list.owner_id, user_list.name)
+
+    async def add_member(self, request: web.Request) -> Answer:
+        return await self._member(request, True)
+
+    async def remove_member(self, request: web.Request) -> Answer:
+        return await self._member(request, False)
+
+    async def _member(self, request: web.Request, present: bool) -> Answer:
+        list_id, user_id = path_id(request, "list_id"), path_id(request, "user_id")
+        await self.writer.set_list_member(list_id, user_id, present)
+        return 200, {"list_id": str(list_id), "user_id": str(user_id), "member": present}
+
+    async def sms_inbound(self, request: web.Request) -> Answer:
+        return 200, await self.sms.handle(await read_body(request))
+
+
+def list_json(list_id: int, owner_id: int, name: str) -> dict[str, Any]:
+    """A list in API answers."""
+    return {"id": str(list_id), "owner_id": str(owner_id), "name": name}
+
+
+def _post_fields(data: dict[str, Any]) -> tuple[int, object, int | None]:
+    author_id = body_id(data, "author_id")
+    assert author_id is not None
+    return author_id, data.get("text"), body_id(data, "in_reply_to_id", required=False)
+
+
+def _batch_result(drafted: object, appended: Any) -> dict[str, Any]:
+    if isinstance(drafted, Event):
+        error = next(appended)
+        if error is None:
+            return event_json(drafted)
+        drafted = error
+    if isinstance(drafted, TimelineError):
+        return error_payload(drafted.code, drafted.message)
+    assert isinstance(drafted, BaseException)
+    raise drafted

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from engine.errors import InvalidInput
 from engine.ids import IdGenerator, id_ms
@@ -19,31 +18,25 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
-def new_user(data: dict[str, Any], ids: IdGenerator) -> User:
+def new_user(data: dict[str, object], ids: IdGenerator) -> User:
     """A user from a registration body."""
     handle = data.get("handle")
     if not is_valid_handle(handle):
         raise InvalidInput("handle must be 1-15 of A-Z a-z 0-9 _", code="invalid_handle")
     assert isinstance(handle, str)
-    name = data.get("display_name", handle)
-    if not isinstance(name, str):
-        raise InvalidInput("display_name must be a string", code="invalid_display_name")
-    name = normalize_display_name(name)
+    name = normalize_name(data.get("display_name", handle), "display_name", MAX_DISPLAY_NAME)
     user_id = ids.next_id()
     return User(user_id, handle, name, id_ms(user_id))
 
 
-def normalize_display_name(name: str) -> str:
-    """A display name: 1-50 characters, the same control-character rules as tweets."""
+def normalize_name(name: object, field: str, limit: int) -> str:
+    """A name (display name, list name): 1..limit characters, the rules of tweet text."""
     try:
         text = normalize_text(name)
     except InvalidInput as e:
-        raise InvalidInput(f"display_name: {e.message}", code="invalid_display_name") from e
-    if len(text) > MAX_DISPLAY_NAME:
-        raise InvalidInput(
-            f"display_name is longer than {MAX_DISPLAY_NAME} characters",
-            code="invalid_display_name",
-        )
+        raise InvalidInput(f"{field}: {e.message}", code=f"invalid_{field}") from e
+    if len(text) > limit:
+        raise InvalidInput(f"{field} is longer than {limit} characters", code=f"invalid_{field}")
     return text
 
 
@@ -62,22 +55,18 @@ class TweetDraft:
 def tweet_draft(author_id: int, text: object, in_reply_to_id: int | None) -> TweetDraft:
     """Check a tweet's text and extract its entities."""
     normalized = normalize_text(text)
-    if is_direct_message_form(normalized):
-        raise InvalidInput(
-            "texts of the form 'd <handle> <message>' are direct messages, "
-            "which this server does not accept yet",
-            code="direct_messages_unsupported",
-        )
     entities = extract_entities(normalized)
     return TweetDraft(
         author_id, normalized, in_reply_to_id, entities.hashtags, entities.mentions, entities.urls
     )
 
 
-def is_direct_message_form(text: str) -> bool:
-    """True for the seeds' `d <handle> <message>` form."""
+def direct_message_parts(text: str) -> tuple[str, str] | None:
+    """(handle, message) for the seeds' `d <handle> <message>` form, else None."""
     parts = text.split(maxsplit=2)
-    return len(parts) == 3 and parts[0].lower() == "d" and is_valid_handle(parts[1])
+    if len(parts) == 3 and parts[0].lower() == "d" and is_valid_handle(parts[1]):
+        return parts[1], parts[2]
+    return None
 
 
 def finish_tweet(

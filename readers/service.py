@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import heapq
 import time
-from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
 
 from engine.config import Settings
 from engine.errors import NotFound
-from engine.http import page_json, page_query, path_id, respond, tweet_json, user_json
+from engine.http import page_query, path_id, respond, tweet_json, user_json
 from engine.ports import Backend
 from engine.records import PageQuery, Tweet, User
+from readers.pages import merge, probe, require_user, tweet_page
 
 
 class ReadersService:
@@ -61,18 +60,17 @@ class ReadersService:
         return user
 
     async def _require_user(self, user_id: int) -> None:
-        if await self.backend.registry.registered_user(user_id) is None:
-            raise NotFound(f"user {user_id} does not exist", code="user_not_found")
+        await require_user(self.backend, user_id)
 
     async def home_timeline(self, request: web.Request) -> web.Response:
         user_id, query = path_id(request, "id"), page_query(request)
-        probe = PageQuery(query.count + 1, query.max_id, query.since_id)
+        wanted = probe(query)
         _, own, merged = await asyncio.gather(
             self._require_user(user_id),
-            self.backend.timelines.home_page(user_id, probe),
-            self._celebrity_pages(user_id, probe),
+            self.backend.timelines.home_page(user_id, wanted),
+            self._celebrity_pages(user_id, wanted),
         )
-        return self._tweet_page(request, _merge([own, *merged], probe.count), query.count)
+        return tweet_page(request, merge([own, *merged], wanted.count), query.count)
 
     async def _celebrity_pages(self, user_id: int, query: PageQuery) -> list[list[Tweet]]:
         celebrities = await self._celebrity_set()
@@ -97,15 +95,10 @@ class ReadersService:
 
     async def user_timeline(self, request: web.Request) -> web.Response:
         user_id, query = path_id(request, "id"), page_query(request)
-        probe = PageQuery(query.count + 1, query.max_id, query.since_id)
         _, tweets = await asyncio.gather(
-            self._require_user(user_id), self.backend.timelines.user_page(user_id, probe)
+            self._require_user(user_id), self.backend.timelines.user_page(user_id, probe(query))
         )
-        return self._tweet_page(request, tweets, query.count)
-
-    def _tweet_page(self, request: web.Request, tweets: list[Tweet], count: int) -> web.Response:
-        last = tweets[count - 1].id if len(tweets) > count else None
-        return respond(request, page_json([tweet_json(t) for t in tweets], count, "tweets", last))
+        return tweet_page(request, tweets, query.count)
 
     async def followers(self, request: web.Request) -> web.Response:
         return await self._user_page(request, self.backend.graph.follower_ids)
@@ -131,16 +124,3 @@ class ReadersService:
         if tweet is None:
             raise NotFound(f"tweet {tweet_id} does not exist", code="not_found")
         return respond(request, tweet_json(tweet))
-
-
-def _merge(pages: Iterable[list[Tweet]], count: int) -> list[Tweet]:
-    """Newest first, each tweet once, at most count."""
-    merged: list[Tweet] = []
-    seen: set[int] = set()
-    for tweet in heapq.merge(*pages, key=lambda t: -t.id):
-        if tweet.id not in seen:
-            seen.add(tweet.id)
-            merged.append(tweet)
-            if len(merged) == count:
-                break
-    return merged

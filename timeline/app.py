@@ -17,12 +17,15 @@ from engine.http import METRICS_KEY, error_middleware, ops_routes
 from engine.ids import IdGenerator
 from engine.metrics import Metrics
 from engine.ports import Backend
-from fanout.worker import FanoutWorker
+from fanout.projections import FANOUT, INDEXERS, PROJECTIONS, group_name
+from fanout.worker import ConsumerWorker
 from ingest.service import IngestService
 from readers.service import ReadersService
+from readers.views import ViewReaders
 
 log = logging.getLogger("timeline")
-PARTS = ("ingest", "readers", "fanout")
+PARTS = ("ingest", "readers", "fanout", "index")
+CONSUMERS = {"fanout": FANOUT, "index": INDEXERS}
 
 
 @dataclass
@@ -33,7 +36,7 @@ class Engine:
     parts: tuple[str, ...] = PARTS
     metrics: Metrics = field(default_factory=Metrics)
     backend: Backend | None = None
-    workers: list[FanoutWorker] = field(default_factory=list)
+    workers: list[ConsumerWorker] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     app: web.Application | None = None
 
@@ -41,12 +44,26 @@ class Engine:
         """Start the backend and consumers; the web application to serve."""
         self.backend = open_backend(self.settings, self.metrics)
         await self.backend.start()
-        if "fanout" in self.parts:
-            worker = FanoutWorker(self.settings, self.backend, self.metrics)
-            self.workers.append(worker)
-            self.tasks.append(asyncio.create_task(_supervise(worker.run), name="fanout"))
+        for part in self.parts:
+            for name in CONSUMERS.get(part, ()):
+                self._start_consumer(name)
         self.app = self.web_app()
         return self.app
+
+    def _start_consumer(self, projection: str) -> None:
+        assert self.backend is not None
+        s = self.settings
+        projector = PROJECTIONS[projection](s, self.backend, self.metrics)
+        worker = ConsumerWorker(
+            self.backend,
+            self.metrics,
+            group_name(s, projection),
+            projector,
+            s.fanout_batch_max_records,
+            s.fanout_poll_timeout_ms,
+        )
+        self.workers.append(worker)
+        self.tasks.append(asyncio.create_task(_supervise(worker.run), name=projection))
 
     def web_app(self) -> web.Application:
         """The HTTP routes of this process's parts, with the ops routes."""
@@ -61,6 +78,7 @@ class Engine:
             app.add_routes(IngestService(self.settings, self.backend, ids).routes())
         if "readers" in self.parts:
             app.add_routes(ReadersService(self.settings, self.backend).routes())
+            app.add_routes(ViewReaders(self.settings, self.backend).routes())
         return app
 
     async def ready(self) -> dict[str, bool]:

@@ -9,9 +9,17 @@ import sys
 import uvloop
 
 from engine.config import Settings
+from fanout.projections import PROJECTIONS
 from timeline.app import PARTS, serve
+from timeline.rebuild import rebuild
 
-COMMANDS = {"up": PARTS, "ingest": ("ingest",), "readers": ("readers",), "fanout": ("fanout",)}
+COMMANDS = {
+    "up": PARTS,
+    "ingest": ("ingest",),
+    "readers": ("readers",),
+    "fanout": ("fanout",),
+    "index": ("index",),
+}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -22,6 +30,8 @@ def parser() -> argparse.ArgumentParser:
         cmd.add_argument("--host", help="address to listen on (TIMELINE_HOST, 127.0.0.1)")
         cmd.add_argument("--port", type=int, help="port to listen on (TIMELINE_PORT, 8080)")
     sub.add_parser("migrate", help="create the topics and apply the CQL schema, then exit")
+    rebuild = sub.add_parser("rebuild", help="empty one projection and replay the log into it")
+    rebuild.add_argument("projection", choices=sorted(PROJECTIONS))
     sub.add_parser(
         "infra", help="start and stop a local Kafka and Cassandra (see `infra -h`)", add_help=False
     )
@@ -46,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.command == "migrate":
         uvloop.run(_migrate(settings))
+        return 0
+    if args.command == "rebuild":
+        uvloop.run(rebuild(settings, args.projection))
         return 0
     uvloop.run(serve(settings, COMMANDS[args.command]))
     return 0

@@ -22,7 +22,7 @@ from engine.records import PageQuery, Tweet, User
 from engine.text import handle_key
 
 
-class _OnSession(Service):
+class OnSession(Service):
     """An adapter whose connection is the shared session, started and stopped by its owner."""
 
     def __init__(self, cql: CqlSession) -> None:
@@ -35,7 +35,7 @@ class _OnSession(Service):
         """The shared session is closed by the backend that owns it."""
 
 
-class CassandraRegistry(_OnSession, IngestRegistry):
+class CassandraRegistry(OnSession, IngestRegistry):
     """Handle claims by lightweight transaction, the user registry, idempotency keys."""
 
     async def claim_handle(self, user: User) -> bool:
@@ -113,7 +113,7 @@ class CassandraRegistry(_OnSession, IngestRegistry):
         )
 
 
-class CassandraUsers(_OnSession, UserStore):
+class CassandraUsers(OnSession, UserStore):
     """The users projection, with counts summed from graph_counts."""
 
     async def put_user(self, user: User, ts_us: int) -> None:
@@ -164,7 +164,7 @@ class CassandraUsers(_OnSession, UserStore):
         return [u for u in found if u is not None]
 
 
-class CassandraGraph(_OnSession, FollowGraph):
+class CassandraGraph(OnSession, FollowGraph):
     """The follow graph in two tables (following, followers) and its count rows."""
 
     async def edges_exist(self, pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bool]:
@@ -290,7 +290,7 @@ class CassandraGraph(_OnSession, FollowGraph):
 _PAGE = "SELECT body FROM {table} WHERE user_id = ? AND tweet_id <= ? AND tweet_id > ? LIMIT ?"
 
 
-class CassandraTimelines(_OnSession, TimelineStore):
+class CassandraTimelines(OnSession, TimelineStore):
     """The tweet store and the user and home timelines."""
 
     async def put_tweets(self, tweets: Sequence[Tweet], ts_us: Sequence[int]) -> None:
@@ -373,6 +373,26 @@ class CassandraTimelines(_OnSession, TimelineStore):
             _PAGE.format(table=table), (owner_id, upper, lower, query.count), op="page"
         )
         return [unpack_tweet(r[0]) for r in rows]
+
+    async def delete_tweets(self, tweets: Sequence[Tweet], ts_us: Sequence[int]) -> None:
+        writes = []
+        for tweet, ts in zip(tweets, ts_us, strict=True):
+            writes.append(
+                self.cql.run(
+                    "DELETE FROM tweets USING TIMESTAMP ? WHERE tweet_id = ?",
+                    (ts, tweet.id),
+                    op="delete_tweet",
+                )
+            )
+            writes.append(
+                self.cql.run(
+                    "DELETE FROM user_timeline USING TIMESTAMP ? "
+                    "WHERE user_id = ? AND tweet_id = ?",
+                    (ts, tweet.author_id, tweet.id),
+                    op="delete_tweet",
+                )
+            )
+        await asyncio.gather(*writes)
 
     async def mark_celebrity(self, author_id: int) -> None:
         await self.cql.run(

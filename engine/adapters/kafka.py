@@ -13,12 +13,12 @@ from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsErr
 
 from engine.config import Settings
 from engine.errors import LogUnavailable
-from engine.events import GRAPH_TOPIC, TWEETS_TOPIC, Event, encode
+from engine.events import ALL_TOPICS, Event, encode
 from engine.metrics import Metrics
 from engine.ports import EventLog, LogConsumer, LogRecord
 
 log = logging.getLogger(__name__)
-TOPICS = (TWEETS_TOPIC, GRAPH_TOPIC)
+TOPICS = ALL_TOPICS
 RevokeHook = Callable[[], Awaitable[None]]
 
 
@@ -206,6 +206,18 @@ class KafkaConsumer(LogConsumer):
             # The partitions moved to another member, which re-reads from the last commit;
             # every write is an idempotent upsert, so the replay changes nothing.
             log.warning("commit failed after a rebalance in group %s: %s", self.group, e)
+
+    async def end_offsets(self) -> dict[tuple[str, int], int]:
+        consumer = self._require()
+        prefix = self.settings.kafka_topic_prefix
+        await consumer.topics()  # refreshes metadata
+        partitions = [
+            TopicPartition(prefix + t, p)
+            for t in self.topics
+            for p in sorted(consumer.partitions_for_topic(prefix + t) or ())
+        ]
+        ends = await consumer.end_offsets(partitions)
+        return {(tp.topic[len(prefix) :], tp.partition): off for tp, off in ends.items()}
 
     async def lag(self) -> dict[tuple[str, int], int]:
         consumer = self._require()

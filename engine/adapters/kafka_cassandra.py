@@ -10,6 +10,13 @@ from engine.adapters.cassandra import (
     CassandraTimelines,
     CassandraUsers,
 )
+from engine.adapters.cassandra_views import (
+    CassandraIndex,
+    CassandraLists,
+    CassandraMessages,
+    CassandraPhones,
+    CassandraTrends,
+)
 from engine.adapters.cql import CqlSession
 from engine.adapters.kafka import KafkaConsumer, KafkaLog
 from engine.config import Settings
@@ -28,6 +35,11 @@ class KafkaCassandraBackend(Backend):
         self.users = CassandraUsers(self.cql)
         self.graph = CassandraGraph(self.cql)
         self.timelines = CassandraTimelines(self.cql)
+        self.phones = CassandraPhones(self.cql)
+        self.lists = CassandraLists(self.cql)
+        self.index = CassandraIndex(self.cql)
+        self.messages = CassandraMessages(self.cql)
+        self.trends = CassandraTrends(self.cql)
         self._started = False
 
     async def start(self) -> None:
@@ -48,6 +60,10 @@ class KafkaCassandraBackend(Backend):
 
     async def ping_store(self) -> bool:
         return await self.cql.ping()
+
+    async def truncate(self, tables: Sequence[str]) -> None:
+        for table in tables:
+            await self.cql.run(f"TRUNCATE {table}", op="truncate")
 
 
 def create_backend(settings: Settings, metrics: Metrics) -> Backend:

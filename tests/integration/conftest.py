@@ -15,7 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from deploy.local import infra
 from engine.config import Settings
-from engine.events import GRAPH_TOPIC, TWEETS_TOPIC
+from engine.events import ALL_TOPICS
 from tests.support import Api
 from timeline.app import Engine
 
@@ -48,7 +48,7 @@ def settings(servers: None) -> Settings:
         cassandra_keyspace=f"it_{run}",
         kafka_topic_prefix=f"it-{run}.",
         kafka_partitions=3,
-        fanout_group=f"fanout-{run}",
+        consumer_group_prefix=f"it-{run}-",
         celebrity_threshold=CELEBRITY_THRESHOLD,
         home_timeline_cap=HOME_CAP,
         home_trim_every=1,
@@ -85,8 +85,6 @@ async def _drop(settings: Settings) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
-        await admin.delete_topics(
-            [settings.kafka_topic_prefix + t for t in (TWEETS_TOPIC, GRAPH_TOPIC)]
-        )
+        await admin.delete_topics([settings.kafka_topic_prefix + t for t in ALL_TOPICS])
     finally:
         await admin.close()

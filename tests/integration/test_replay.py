@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from engine.events import GRAPH_TOPIC, TWEETS_TOPIC
 from engine.ports import LogRecord
-from fanout.worker import FanoutWorker
+from fanout.home import HomeProjector
+from fanout.worker import ConsumerWorker
 from tests.support import Api, eventually
 
 
@@ -33,9 +34,10 @@ async def test_replaying_the_same_batch_twice_changes_nothing(api: Api, engine) 
     before = await api.call("GET", f"/v1/users/{author['id']}", 200)
     assert before["followers_count"] == 2
 
-    records = await _read_whole_log(engine, f"{engine.settings.fanout_group}-replay")
+    records = await _read_whole_log(engine, f"{engine.settings.consumer_group_prefix}replay")
     assert sum(r.topic == TWEETS_TOPIC for r in records) >= len(ids)
-    worker = FanoutWorker(engine.settings, engine.backend, engine.metrics)
+    projector = HomeProjector(engine.settings, engine.backend, engine.metrics)
+    worker = ConsumerWorker(engine.backend, engine.metrics, "replay", projector)
     await worker.apply(records)
     await worker.apply(records)
 

@@ -4,8 +4,14 @@ import pytest
 from engine.errors import PoisonEvent
 from engine.events import (
     GRAPH_TOPIC,
+    MESSAGES_TOPIC,
     TWEETS_TOPIC,
+    DirectMessageSent,
     Followed,
+    ListCreated,
+    ListMemberAdded,
+    ListMemberRemoved,
+    PhoneRegistered,
     TweetDeleted,
     TweetPosted,
     Unfollowed,
@@ -39,7 +45,12 @@ TWEET = Tweet(
         Followed(1, 2, 3, 4),
         Unfollowed(1, 2, 3, 4),
         TweetPosted(1, 2, TWEET),
-        TweetDeleted(1, 2, 11, 22),
+        TweetDeleted(1, 2, TWEET),
+        PhoneRegistered(1, 2, 3, "+77011234567"),
+        ListCreated(1, 2, 3, 4, "Қазақша"),
+        ListMemberAdded(1, 2, 3, 4, 5),
+        ListMemberRemoved(1, 2, 3, 4, 5),
+        DirectMessageSent(1, 2, 7, 3, "a", 4, "b", "сәлем"),
     ],
 )
 def test_round_trip(event: object) -> None:
@@ -83,3 +94,7 @@ def test_undecodable_is_poison(blob: bytes) -> None:
 
 def test_stored_tweet_round_trip() -> None:
     assert unpack_tweet(pack_tweet(TWEET)) == TWEET
+
+
+def test_direct_messages_go_to_their_own_topic() -> None:
+    assert DirectMessageSent(1, 2, 7, 3, "a", 4, "b", "x").topic == MESSAGES_TOPIC

@@ -5,7 +5,7 @@ from engine.http import page_json, rfc3339
 from engine.ports import LogRecord
 from engine.records import Tweet
 from fanout.worker import next_positions
-from readers.service import _merge
+from readers.pages import merge
 
 pytestmark = pytest.mark.unit
 
@@ -17,7 +17,7 @@ def tweet(i: int) -> Tweet:
 def test_merge_is_newest_first_without_duplicates_and_capped() -> None:
     own = [tweet(9), tweet(5), tweet(2)]
     star = [tweet(8), tweet(5), tweet(1)]
-    assert [t.id for t in _merge([own, star], 4)] == [9, 8, 5, 2]
+    assert [t.id for t in merge([own, star], 4)] == [9, 8, 5, 2]
 
 
 def test_page_has_next_max_id_only_when_more_was_fetched() -> None:
@@ -26,8 +26,11 @@ def test_page_has_next_max_id_only_when_more_was_fetched() -> None:
 
 
 def test_commit_positions_are_one_past_the_last_record_per_partition() -> None:
-    records = [LogRecord("tweets", 0, 4, b""), LogRecord("tweets", 0, 5, b""),
-               LogRecord("graph", 2, 9, b"")]
+    records = [
+        LogRecord("tweets", 0, 4, b""),
+        LogRecord("tweets", 0, 5, b""),
+        LogRecord("graph", 2, 9, b""),
+    ]
     assert next_positions(records) == {("tweets", 0): 6, ("graph", 2): 10}
 
 
@@ -36,13 +39,19 @@ def test_rfc3339_is_utc_with_milliseconds() -> None:
 
 
 def test_settings_from_environment_with_units_and_lists() -> None:
-    s = Settings.from_env({"TIMELINE_PORT": "9000", "TIMELINE_CASSANDRA_HOSTS": "a, b",
-                           "TIMELINE_CASSANDRA_REQUEST_TIMEOUT_S": "2.5"})
+    s = Settings.from_env(
+        {
+            "TIMELINE_PORT": "9000",
+            "TIMELINE_CASSANDRA_HOSTS": "a, b",
+            "TIMELINE_CASSANDRA_REQUEST_TIMEOUT_S": "2.5",
+        }
+    )
     assert (s.port, s.cassandra_hosts, s.cassandra_request_timeout_s) == (9000, ("a", "b"), 2.5)
 
 
-@pytest.mark.parametrize("env", [{"TIMELINE_PORT": "x"}, {"TIMELINE_BACKEND": "nope"},
-                                 {"TIMELINE_WORKER_ID": "1024"}])
+@pytest.mark.parametrize(
+    "env", [{"TIMELINE_PORT": "x"}, {"TIMELINE_BACKEND": "nope"}, {"TIMELINE_WORKER_ID": "1024"}]
+)
 def test_bad_settings_are_refused(env: dict[str, str]) -> None:
     with pytest.raises(ValueError):
         Settings.from_env(env)

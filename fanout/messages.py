@@ -1,0 +1,29 @@
+"""The direct-message projection: each participant's view and each conversation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from engine.events import MESSAGES_TOPIC, DirectMessageSent
+from engine.ports import Backend
+from fanout.projection import Decoded, Projector, of_type
+
+
+class MessageProjector(Projector):
+    """Writes messages for their two participants only."""
+
+    name = "messages"
+    topics = (MESSAGES_TOPIC,)
+    tables = ("messages_by_user", "conversations")
+
+    def __init__(self, backend: Backend) -> None:
+        self.messages = backend.messages
+
+    async def apply(self, batch: Sequence[Decoded]) -> None:
+        await asyncio.gather(
+            *(
+                self.messages.put_message(e.message(), e.ts_us)
+                for e in of_type(batch, DirectMessageSent)
+            )
+        )

@@ -1,0 +1,39 @@
+"""What every projection of the log provides to the consumer loop and to rebuilds."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import TypeVar
+
+from engine.events import Event
+from engine.ports import LogRecord
+
+Decoded = tuple[LogRecord, Event]
+E = TypeVar("E", bound=Event)
+
+
+class Projector(ABC):
+    """Turns decoded events into the rows of one view; every write is an idempotent upsert."""
+
+    name: str = ""
+    topics: tuple[str, ...] = ()
+    tables: tuple[str, ...] = ()  # what a rebuild empties before replaying
+
+    @abstractmethod
+    async def apply(self, batch: Sequence[Decoded]) -> None:
+        """Write the rows for one batch, in log order within each partition."""
+
+    def forget(self) -> None:
+        """Drop cached state: partitions may have moved to another consumer."""
+        return None
+
+
+def of_type(batch: Sequence[Decoded], *kinds: type[E]) -> list[E]:
+    """The events of exactly these types (not their subclasses), in batch order."""
+    return [e for _, e in items_of(batch, *kinds)]
+
+
+def items_of(batch: Sequence[Decoded], *kinds: type[E]) -> list[tuple[LogRecord, E]]:
+    """(record, event) for the events of exactly these types, in batch order."""
+    return [(r, e) for r, e in batch if type(e) in kinds]  # type: ignore[misc]

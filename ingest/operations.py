@@ -1,0 +1,175 @@
+"""The write operations: validate, check against the registry, append; shared by HTTP and SMS."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from engine.errors import Conflict, Forbidden, InvalidInput, NotFound, TimelineError
+from engine.events import (
+    DirectMessageSent,
+    Event,
+    Followed,
+    ListCreated,
+    ListMemberAdded,
+    ListMemberRemoved,
+    PhoneRegistered,
+    TweetDeleted,
+    TweetPosted,
+    Unfollowed,
+    UserRegistered,
+)
+from engine.ids import IdGenerator, id_ms
+from engine.ports import Backend
+from engine.records import Mention, Tweet, User, UserList
+from engine.text import is_valid_handle, normalize_text
+from ingest.validate import (
+    TweetDraft,
+    direct_message_parts,
+    finish_tweet,
+    new_user,
+    normalize_name,
+    now_us,
+    tweet_draft,
+)
+
+PHONE_RE = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+class Writer:
+    """Every write the API offers; each returns only after the log acknowledged its event."""
+
+    def __init__(self, backend: Backend, ids: IdGenerator) -> None:
+        self.backend = backend
+        self.ids = ids
+
+    def _event_ids(self) -> tuple[int, int]:
+        return self.ids.next_id(), now_us()
+
+    async def register_user(self, data: dict[str, object]) -> User:
+        user = new_user(data, self.ids)
+        if not await self.backend.registry.claim_handle(user):
+            raise Conflict(f"the handle {user.handle!r} is taken", code="handle_taken")
+        event = UserRegistered(*self._event_ids(), user.id, user.handle, user.display_name)
+        try:
+            await self.backend.log.append(event)
+        except TimelineError:
+            await self.backend.registry.release_handle(user)
+            raise
+        return user
+
+    async def known_user(self, user_id: int, what: str = "user") -> User:
+        user = await self.backend.registry.registered_user(user_id)
+        if user is None:
+            raise NotFound(f"{what} {user_id} does not exist", code="user_not_found")
+        return user
+
+    async def user_by_handle(self, handle: str) -> User:
+        owner = (
+            await self.backend.registry.handle_owner(handle) if is_valid_handle(handle) else None
+        )
+        if owner is None:
+            raise NotFound(f"no user has the handle {handle!r}", code="user_not_found")
+        return await self.known_user(owner)
+
+    async def change_follow(self, user_id: int, target_id: int, follow: bool) -> None:
+        if user_id == target_id:
+            raise InvalidInput("a user cannot follow itself", code="cannot_follow_self")
+        await asyncio.gather(self.known_user(user_id), self.known_user(target_id))
+        kind = Followed if follow else Unfollowed
+        await self.backend.log.append(kind(*self._event_ids(), user_id, target_id))
+
+    async def post_event(self, author_id: int, text: object, reply_to: int | None) -> Event:
+        """The event a post becomes: a tweet, or a direct message for `d <handle> <text>`."""
+        dm = direct_message_parts(normalize_text(text))
+        if dm is not None:
+            recipient = await self.user_by_handle(dm[0])
+            return await self.message_event(author_id, recipient.id, dm[1])
+        draft = tweet_draft(author_id, text, reply_to)
+        author, mentions, _ = await asyncio.gather(
+            self.known_user(author_id, "author"),
+            self._resolve_mentions(draft),
+            self._check_reply(reply_to),
+        )
+        tweet = finish_tweet(draft, self.ids.next_id(), author, mentions)
+        return TweetPosted(tweet.id, now_us(), tweet)
+
+    async def _check_reply(self, reply_to: int | None) -> None:
+        if reply_to is not None and await self.backend.timelines.get_tweet(reply_to) is None:
+            raise NotFound(f"tweet {reply_to} does not exist", code="in_reply_to_not_found")
+
+    async def _resolve_mentions(self, draft: TweetDraft) -> tuple[Mention, ...]:
+        owners = await asyncio.gather(
+            *(self.backend.registry.handle_owner(h) for h in draft.mention_handles)
+        )
+        return tuple(
+            Mention(uid, handle)
+            for handle, uid in zip(draft.mention_handles, owners, strict=True)
+            if uid is not None
+        )
+
+    async def post(self, author_id: int, text: object, reply_to: int | None) -> Event:
+        event = await self.post_event(author_id, text, reply_to)
+        await self.backend.log.append(event)
+        return event
+
+    async def message_event(self, sender_id: int, recipient_id: int, text: object) -> Event:
+        body = normalize_text(text)
+        if sender_id == recipient_id:
+            raise InvalidInput("a user cannot message itself", code="cannot_message_self")
+        sender, recipient = await asyncio.gather(
+            self.known_user(sender_id, "sender"), self.known_user(recipient_id, "recipient")
+        )
+        edge = (recipient_id, sender_id)
+        if not (await self.backend.graph.edges_exist([edge]))[edge]:
+            raise Forbidden(
+                f"@{recipient.handle} does not follow @{sender.handle}", code="not_followed"
+            )
+        return DirectMessageSent(
+            *self._event_ids(),
+            self.ids.next_id(),
+            sender.id,
+            sender.handle,
+            recipient.id,
+            recipient.handle,
+            body,
+        )
+
+    async def delete_tweet(self, tweet_id: int) -> Tweet:
+        tweet = await self.backend.timelines.get_tweet(tweet_id)
+        if tweet is None:
+            raise NotFound(f"tweet {tweet_id} does not exist", code="not_found")
+        await self.backend.log.append(TweetDeleted(self.ids.next_id(), now_us(), tweet))
+        return tweet
+
+    async def create_list(self, owner_id: int, name: object) -> UserList:
+        clean = normalize_name(name, "name", 25)
+        await self.known_user(owner_id, "owner")
+        list_id = self.ids.next_id()
+        user_list = UserList(list_id, owner_id, clean, id_ms(list_id))
+        await self.backend.lists.put_list(user_list)
+        await self.backend.log.append(ListCreated(*self._event_ids(), list_id, owner_id, clean))
+        return user_list
+
+    async def set_list_member(self, list_id: int, member_id: int, present: bool) -> UserList:
+        user_list, _ = await asyncio.gather(
+            self.backend.lists.get_list(list_id), self.known_user(member_id, "member")
+        )
+        if user_list is None:
+            raise NotFound(f"list {list_id} does not exist", code="list_not_found")
+        kind = ListMemberAdded if present else ListMemberRemoved
+        await self.backend.log.append(
+            kind(*self._event_ids(), list_id, user_list.owner_id, member_id)
+        )
+        return user_list
+
+    async def register_phone(self, user_id: int, phone: object) -> str:
+        if not isinstance(phone, str) or not PHONE_RE.fullmatch(phone):
+            raise InvalidInput(
+                "phone must be an E.164 number like +77011234567", code="invalid_phone"
+            )
+        await self.known_user(user_id)
+        if not await self.backend.phones.claim_phone(phone, user_id):
+            raise Conflict("this phone number belongs to another user", code="phone_taken")
+        await self.backend.log.append(PhoneRegistered(*self._event_ids(), user_id, phone))
+        return phone

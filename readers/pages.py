@@ -1,0 +1,43 @@
+"""Helpers every read route shares: the probe page, answers, merges, and user checks."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Sequence
+
+from aiohttp import web
+
+from engine.errors import NotFound
+from engine.http import page_json, respond, tweet_json
+from engine.ports import Backend
+from engine.records import PageQuery, Tweet
+
+
+def probe(query: PageQuery) -> PageQuery:
+    """The query for one more item than asked, to know whether there is a next page."""
+    return PageQuery(query.count + 1, query.max_id, query.since_id)
+
+
+def tweet_page(request: web.Request, tweets: Sequence[Tweet], count: int) -> web.Response:
+    """A page of tweets from a probe's result."""
+    last = tweets[count - 1].id if len(tweets) > count else None
+    return respond(request, page_json([tweet_json(t) for t in tweets], count, "tweets", last))
+
+
+def merge(pages: Iterable[Sequence[Tweet]], count: int) -> list[Tweet]:
+    """Newest first, each tweet once, at most count."""
+    merged: list[Tweet] = []
+    seen: set[int] = set()
+    for tweet in heapq.merge(*pages, key=lambda t: -t.id):
+        if tweet.id not in seen:
+            seen.add(tweet.id)
+            merged.append(tweet)
+            if len(merged) == count:
+                break
+    return merged
+
+
+async def require_user(backend: Backend, user_id: int) -> None:
+    """NotFound unless the user is registered."""
+    if await backend.registry.registered_user(user_id) is None:
+        raise NotFound(f"user {user_id} does not exist", code="user_not_found")
