@@ -39,6 +39,7 @@ class ConsumerWorker:
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._lag_at = 0.0
+        self.idle_since: float | None = None  # monotonic time of the first empty poll in a row
 
     async def run(self) -> None:
         """Consume until stop() is called; the batch in hand is finished and committed."""
@@ -46,11 +47,18 @@ class ConsumerWorker:
         async with consumer:
             while not self._stopping.is_set():
                 records = await consumer.poll(self.batch_max_records, self.poll_timeout_ms)
+                self._note_idle(bool(records))
                 if records:
                     async with self._lock:
                         await self.apply_until_done(records)
                         await consumer.commit(next_positions(records))
                 await self._report_lag(consumer)
+
+    def _note_idle(self, busy: bool) -> None:
+        if busy:
+            self.idle_since = None
+        elif self.idle_since is None:
+            self.idle_since = time.monotonic()
 
     def stop(self) -> None:
         """Ask the loop to stop after the batch in hand."""

@@ -32,15 +32,34 @@ async def eventually(
         await asyncio.sleep(0.05)
 
 
+async def settled(engine: Any, quiet_s: float = 0.3, timeout_s: float = 20.0) -> None:
+    """Wait until every consumer of the engine has polled nothing for quiet_s, from now on."""
+    start = time.monotonic()
+
+    async def quiet() -> bool:
+        now = time.monotonic()
+        return all(
+            w.idle_since is not None and now - max(w.idle_since, start) > quiet_s
+            for w in engine.workers
+        )
+
+    await eventually(quiet, bool, timeout_s)
+
+
 class Api:
     """The engine's HTTP API as a test sees it."""
 
     def __init__(self, client: TestClient) -> None:
         self.client = client
 
-    async def call(self, method: str, path: str, expect: int, **kw: Any) -> Any:
+    async def call(
+        self, method: str, path: str, expect: int, *, raise_for: bool = True, **kw: Any
+    ) -> Any:
+        """Call the API; assert the status (or, with raise_for=False, return {} on another)."""
         resp = await self.client.request(method, path, **kw)
         body = await resp.json()
+        if not raise_for and resp.status != expect:
+            return {}
         assert resp.status == expect, (method, path, resp.status, body)
         return body
 
@@ -68,6 +87,17 @@ class Api:
             200,
             params={k: str(v) for k, v in params.items()},
         )
+
+    async def get(self, path: str, **params: Any) -> Any:
+        return await self.call("GET", path, 200, params={k: str(v) for k, v in params.items()})
+
+    async def ids(self, path: str, key: str = "tweets") -> list[str]:
+        return [item["id"] for item in (await self.get(path, count=200))[key]]
+
+    async def wait_ids(self, path: str, ids: list[str], key: str = "tweets") -> list[str]:
+        """Wait until a page at path holds exactly these ids, newest first."""
+        want = sorted(ids, key=int, reverse=True)
+        return await eventually(lambda: self.ids(path, key), lambda got: got == want)
 
     async def home_ids(self, user: dict[str, Any], count: int = 200) -> list[str]:
         return [t["id"] for t in (await self.home(user, count=count))["tweets"]]

@@ -69,19 +69,17 @@ class CassandraLists(OnSession, ListStore):
 
     async def set_member(self, list_id: int, member_id: int, present: bool, ts_us: int) -> None:
         if present:
-            a = "INSERT INTO list_members (list_id, member_id) VALUES (?, ?) USING TIMESTAMP ?"
-            b = "INSERT INTO member_lists (member_id, list_id) VALUES (?, ?) USING TIMESTAMP ?"
-            await asyncio.gather(
-                self.cql.run(a, (list_id, member_id, ts_us), op="lists"),
-                self.cql.run(b, (member_id, list_id, ts_us), op="lists"),
+            await self.cql.run(
+                "INSERT INTO list_members (list_id, member_id) VALUES (?, ?) USING TIMESTAMP ?",
+                (list_id, member_id, ts_us),
+                op="lists",
             )
-            return
-        a = "DELETE FROM list_members USING TIMESTAMP ? WHERE list_id = ? AND member_id = ?"
-        b = "DELETE FROM member_lists USING TIMESTAMP ? WHERE member_id = ? AND list_id = ?"
-        await asyncio.gather(
-            self.cql.run(a, (ts_us, list_id, member_id), op="lists"),
-            self.cql.run(b, (ts_us, member_id, list_id), op="lists"),
-        )
+        else:
+            await self.cql.run(
+                "DELETE FROM list_members USING TIMESTAMP ? WHERE list_id = ? AND member_id = ?",
+                (ts_us, list_id, member_id),
+                op="lists",
+            )
 
     async def member_ids(self, list_id: int) -> list[int]:
         rows = await self.cql.run(

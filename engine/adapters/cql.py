@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -86,7 +87,7 @@ class CqlSession(Service):
         """A prepared statement, cached by its text."""
         stmt = self._prepared.get(cql)
         if stmt is None:
-            stmt = self.session.prepare(cql, keyspace=self.settings.cassandra_keyspace)
+            stmt = self.session.prepare(qualify(cql, self.settings.cassandra_keyspace))
             self._prepared[cql] = stmt
         return stmt
 
@@ -144,6 +145,14 @@ def _resolve(fut: asyncio.Future[Rows], rows: Rows | None, exc: BaseException | 
         fut.set_exception(exc)
     else:
         fut.set_result(list(rows or []))
+
+
+_TABLE_RE = re.compile(r"\b(FROM|INTO|UPDATE|TRUNCATE)\s+(?!system\.)([a-z_]+)\b")
+
+
+def qualify(cql: str, keyspace: str) -> str:
+    """The statement with its table names qualified by the keyspace (no USE, no ambiguity)."""
+    return _TABLE_RE.sub(lambda m: f"{m.group(1)} {keyspace}.{m.group(2)}", cql)
 
 
 def migrate(session: Session, keyspace: str, replication: str) -> list[int]:

@@ -53,6 +53,7 @@ def settings(servers: None) -> Settings:
         home_timeline_cap=HOME_CAP,
         home_trim_every=1,
         celebrity_cache_s=0.0,
+        trends_cache_s=0.0,
     )
 
 
