@@ -87,6 +87,9 @@ def extract_entities(text: str) -> Entities:
 
 
 def _is_word_char(ch: str) -> bool:
+    """Letters, marks, digits and _; variation selectors (emoji presentation) are not."""
+    if "\ufe00" <= ch <= "\ufe0f" or "\U000e0100" <= ch <= "\U000e01ef":
+        return False
     return ch == "_" or unicodedata.category(ch)[0] in "LMN"
 
 
