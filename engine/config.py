@@ -21,6 +21,9 @@ class Settings:
     port: int = 8080
     worker_id: int = 0
     log_level: str = "INFO"
+    log_format: str = "json"
+    tokens: str = ""
+    rate_limits: str = "2400/86400,50/1800"
     max_body_bytes: int = 1_048_576
     batch_max_tweets: int = 1000
     idempotency_ttl_s: int = 86_400
@@ -72,6 +75,13 @@ class Settings:
             raise ValueError("TIMELINE_WORKER_ID must be in 0..1023")
         if self.kafka_partitions < 1:
             raise ValueError("TIMELINE_KAFKA_PARTITIONS must be at least 1")
+        if self.log_format not in ("json", "text"):
+            raise ValueError("TIMELINE_LOG_FORMAT must be json or text")
+        from engine.auth import parse_tokens
+        from engine.limits import parse_limits
+
+        parse_tokens(self.tokens)
+        parse_limits(self.rate_limits)
 
 
 def _convert(name: str, type_name: str, raw: str) -> Any:

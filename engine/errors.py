@@ -45,6 +45,24 @@ class Forbidden(TimelineError):
     code = "forbidden"
 
 
+class Unauthorized(TimelineError):
+    """No valid service token."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class RateLimited(TimelineError):
+    """The user posted more than its limit allows; try again after retry_after_s."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class Unavailable(TimelineError):
     """A dependency (the log or the store) cannot answer now; try again later."""
 

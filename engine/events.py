@@ -22,7 +22,27 @@ ENVELOPE_VERSION = 1
 TWEETS_TOPIC = "tweets"
 GRAPH_TOPIC = "graph"
 MESSAGES_TOPIC = "messages"
-ALL_TOPICS = (TWEETS_TOPIC, GRAPH_TOPIC, MESSAGES_TOPIC)
+DEAD_LETTER_TOPIC = "dead_letters"
+ALL_TOPICS = (TWEETS_TOPIC, GRAPH_TOPIC, MESSAGES_TOPIC, DEAD_LETTER_TOPIC)
+
+
+def dead_letter_value(
+    topic: str, partition: int, offset: int, group: str, reason: str, value: bytes
+) -> bytes:
+    """What the dead-letter topic holds for a record no consumer could read."""
+    return bytes(
+        msgpack.packb(
+            {
+                "topic": topic,
+                "partition": partition,
+                "offset": offset,
+                "group": group,
+                "reason": reason,
+                "value": value,
+            },
+            use_bin_type=True,
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from typing import Any
 import msgpack
 from aiohttp import web
 
-from engine.errors import InvalidInput, TimelineError, Unavailable
+from engine.errors import InvalidInput, RateLimited, TimelineError, Unauthorized, Unavailable
 from engine.ids import parse_id
 from engine.metrics import Metrics
 from engine.records import DirectMessage, PageQuery, Tweet, User
@@ -23,6 +23,7 @@ MSGPACK = "application/msgpack"
 JSON = "application/json"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 METRICS_KEY = web.AppKey("metrics", Metrics)
+CALLER_KEY = web.RequestKey("caller", str)
 MAX_PAGE = 200
 
 
@@ -154,8 +155,11 @@ def error_payload(code: str, message: str) -> dict[str, Any]:
 def error_response(request: web.Request, err: TimelineError) -> web.Response:
     """A TimelineError as its HTTP answer."""
     response = respond(request, error_payload(err.code, err.message), err.status)
-    if isinstance(err, Unavailable):
+    if isinstance(err, Unavailable | RateLimited):
         response.headers["Retry-After"] = str(err.retry_after_s)
+    if isinstance(err, Unauthorized):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="timeline"'
+
     return response
 
 

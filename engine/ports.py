@@ -78,6 +78,10 @@ class EventLog(Service):
     async def ping(self) -> bool:
         """True when the log answers a metadata request."""
 
+    @abstractmethod
+    async def dead_letter(self, record: LogRecord, group: str, reason: str) -> None:
+        """Set aside a record a consumer cannot read, with where it came from and why."""
+
 
 RevokeHook = Callable[[], Awaitable[None]]
 

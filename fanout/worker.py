@@ -84,18 +84,23 @@ class ConsumerWorker:
     async def apply(self, records: Sequence[LogRecord]) -> None:
         """Write the projection of one batch."""
         self.metrics.batch_records.labels(self.group).observe(len(records))
-        decoded: list[Decoded] = [(r, e) for r in records if (e := self._decode(r)) is not None]
+        decoded: list[Decoded] = []
+        for record in records:
+            event = await self._decode(record)
+            if event is not None:
+                decoded.append((record, event))
         await self.projector.apply(decoded)
         for _, e in decoded:
             self.metrics.consumed.labels(self.group, e.type_name).inc()
 
-    def _decode(self, record: LogRecord) -> Event | None:
+    async def _decode(self, record: LogRecord) -> Event | None:
         try:
             return decode(record.value)
         except PoisonEvent as e:
+            await self.backend.log.dead_letter(record, self.group, str(e))
             self.metrics.poison_events.labels(self.group).inc()
             log.error(
-                "skipping poison event at %s/%d@%d: %s",
+                "poison event at %s/%d@%d sent to the dead-letter topic: %s",
                 record.topic,
                 record.partition,
                 record.offset,

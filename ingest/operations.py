@@ -20,6 +20,7 @@ from engine.events import (
     UserRegistered,
 )
 from engine.ids import IdGenerator, id_ms
+from engine.limits import PostingLimiter
 from engine.ports import Backend
 from engine.records import Mention, Tweet, User, UserList
 from engine.text import is_valid_handle, normalize_text
@@ -39,9 +40,10 @@ PHONE_RE = re.compile(r"\+[1-9][0-9]{6,14}")
 class Writer:
     """Every write the API offers; each returns only after the log acknowledged its event."""
 
-    def __init__(self, backend: Backend, ids: IdGenerator) -> None:
+    def __init__(self, backend: Backend, ids: IdGenerator, limiter: PostingLimiter) -> None:
         self.backend = backend
         self.ids = ids
+        self.limiter = limiter
 
     def _event_ids(self) -> tuple[int, int]:
         return self.ids.next_id(), now_us()
@@ -91,6 +93,7 @@ class Writer:
             self._resolve_mentions(draft),
             self._check_reply(reply_to),
         )
+        self.limiter.take(author_id)
         tweet = finish_tweet(draft, self.ids.next_id(), author, mentions)
         return TweetPosted(tweet.id, now_us(), tweet)
 
@@ -125,6 +128,7 @@ class Writer:
             raise Forbidden(
                 f"@{recipient.handle} does not follow @{sender.handle}", code="not_followed"
             )
+        self.limiter.take(sender_id)
         return DirectMessageSent(
             *self._event_ids(),
             self.ids.next_id(),

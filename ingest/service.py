@@ -13,6 +13,7 @@ from engine.config import Settings
 from engine.errors import InvalidInput, TimelineError, Unavailable
 from engine.events import DirectMessageSent, Event, TweetPosted
 from engine.http import (
+    CALLER_KEY,
     body_id,
     error_payload,
     message_json,
@@ -23,6 +24,7 @@ from engine.http import (
     user_json,
 )
 from engine.ids import IdGenerator
+from engine.limits import PostingLimiter, parse_limits
 from engine.ports import Backend, StoredResponse
 from ingest.operations import Writer
 from ingest.sms import SmsGateway
@@ -47,7 +49,8 @@ class IngestService:
     def __init__(self, settings: Settings, backend: Backend, ids: IdGenerator) -> None:
         self.settings = settings
         self.backend = backend
-        self.writer = Writer(backend, ids)
+        limiter = PostingLimiter(parse_limits(settings.rate_limits))
+        self.writer = Writer(backend, ids, limiter)
         self.sms = SmsGateway(self.writer, backend)
 
     def routes(self) -> list[web.RouteDef]:
@@ -81,7 +84,7 @@ class IngestService:
     async def _run_once(self, request: web.Request, key: str, handler: Handler) -> web.Response:
         if not 1 <= len(key) <= MAX_KEY_LENGTH:
             raise InvalidInput("Idempotency-Key must be 1-255 characters", code="invalid_header")
-        scope = f"{request.get('caller', 'anonymous')} {request.method} {request.path}"
+        scope = f"{request.get(CALLER_KEY, 'anonymous')} {request.method} {request.path}"
         registry = self.backend.registry
         stored = await registry.begin_idempotent(scope, key)
         if stored is not None:

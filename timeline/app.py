@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from engine.adapters import open_backend
+from engine.auth import auth_middleware, parse_tokens
 from engine.config import Settings
 from engine.http import METRICS_KEY, error_middleware, ops_routes
 from engine.ids import IdGenerator
@@ -68,8 +69,10 @@ class Engine:
     def web_app(self) -> web.Application:
         """The HTTP routes of this process's parts, with the ops routes."""
         assert self.backend is not None
+        tokens = parse_tokens(self.settings.tokens)
         app = web.Application(
-            middlewares=[error_middleware], client_max_size=self.settings.max_body_bytes
+            middlewares=[error_middleware, auth_middleware(tokens)],
+            client_max_size=self.settings.max_body_bytes,
         )
         app[METRICS_KEY] = self.metrics
         app.add_routes(ops_routes(self.metrics, self.ready))

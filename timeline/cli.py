@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 import uvloop
@@ -11,6 +10,7 @@ import uvloop
 from engine.config import Settings
 from fanout.projections import PROJECTIONS
 from timeline.app import PARTS, serve
+from timeline.logs import setup_logging
 from timeline.rebuild import rebuild
 
 COMMANDS = {
@@ -51,9 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"timeline: {e}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    setup_logging(settings)
     if args.command == "migrate":
         uvloop.run(_migrate(settings))
         return 0

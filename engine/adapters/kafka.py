@@ -13,7 +13,7 @@ from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsErr
 
 from engine.config import Settings
 from engine.errors import LogUnavailable
-from engine.events import ALL_TOPICS, Event, encode
+from engine.events import ALL_TOPICS, DEAD_LETTER_TOPIC, Event, dead_letter_value, encode
 from engine.metrics import Metrics
 from engine.ports import EventLog, LogConsumer, LogRecord
 
@@ -112,6 +112,19 @@ class KafkaLog(EventLog):
             return result
         self.metrics.events_appended.labels(event.type_name).inc()
         return None
+
+    async def dead_letter(self, record: LogRecord, group: str, reason: str) -> None:
+        producer = self._producer
+        if producer is None:
+            raise LogUnavailable("the log producer is not started")
+        value = dead_letter_value(
+            record.topic, record.partition, record.offset, group, reason, record.value
+        )
+        topic = self.settings.kafka_topic_prefix + DEAD_LETTER_TOPIC
+        try:
+            await (await producer.send(topic, value))
+        except KafkaError as e:
+            raise LogUnavailable(f"Kafka did not take the dead letter: {e!r}") from e
 
     async def ping(self) -> bool:
         producer = self._producer
