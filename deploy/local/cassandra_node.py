@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import cds
 from .probing import ProbeError, quiet_logger
 from .procs import java_bin
 from .settings import HOST, Settings
@@ -105,7 +106,7 @@ def logback_xml(settings: Settings) -> str:
 def write_config(settings: Settings) -> Path:
     """Write cassandra.yaml and logback.xml, create the data folders; returns the conf folder."""
     conf = settings.conf("cassandra")
-    conf.mkdir(parents=True, exist_ok=True)
+    (conf / "triggers").mkdir(parents=True, exist_ok=True)
     for sub in DATA_DIRS:
         (settings.data("cassandra") / sub).mkdir(parents=True, exist_ok=True)
     settings.log("cassandra").parent.mkdir(parents=True, exist_ok=True)
@@ -117,15 +118,19 @@ def write_config(settings: Settings) -> Path:
 def server_cmd(settings: Settings, jars: Path) -> list[str]:
     conf = settings.conf("cassandra")
     mb = settings.cassandra_heap_mb
-    cmd = [java_bin(), f"-Xms{mb}m", f"-Xmx{mb}m", *GC_FLAGS, *JVM_FLAGS]
+    java = java_bin()
+    agent = [f"-javaagent:{jar}" for jar in sorted(jars.glob("jamm-*.jar"))[:1]]
+    cmd = [java, f"-Xms{mb}m", f"-Xmx{mb}m", *GC_FLAGS, *JVM_FLAGS]
+    cmd += cds.jvm_flags(settings, "cassandra", java, agent=bool(agent))
     cmd += [f"--add-exports={m}=ALL-UNNAMED" for m in ADD_EXPORTS]
     cmd += [f"--add-opens={m}=ALL-UNNAMED" for m in ADD_OPENS]
-    cmd += [f"-javaagent:{jar}" for jar in sorted(jars.glob("jamm-*.jar"))[:1]]
+    cmd += agent
     cmd += [
         f"-Dcassandra.config={(conf / 'cassandra.yaml').as_uri()}",
         f"-Dcassandra.storagedir={settings.data('cassandra')}",
         f"-Dcassandra.logdir={settings.log('cassandra').parent}",
         f"-Dlogback.configurationFile={(conf / 'logback.xml').as_uri()}",
+        f"-Dcassandra.triggers_dir={conf / 'triggers'}",
         *FAST_START, "-cp", f"{jars}/*", MAIN_CLASS,
     ]  # fmt: skip
     return cmd

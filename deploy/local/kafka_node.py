@@ -10,6 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from . import cds
 from .probing import ProbeError, quiet_logger
 from .procs import ProcError, java_bin
 from .settings import HOST, Settings
@@ -81,10 +82,12 @@ def write_config(settings: Settings) -> Path:
 
 def java_cmd(settings: Settings, jars: Path, *tail: str, heap: bool = True) -> list[str]:
     conf = settings.conf("kafka")
-    cmd = [java_bin()]
+    java = java_bin()
+    cmd = [java]
     if heap:
         mb = settings.kafka_heap_mb
         cmd += [f"-Xms{mb}m", f"-Xmx{mb}m", *JVM_FLAGS]
+        cmd += cds.jvm_flags(settings, "kafka", java, agent=False)
     cmd += [f"-Dlog4j.configuration=file:{conf / 'log4j.properties'}"]
     cmd += [f"-Dkafka.logs.dir={settings.log('kafka').parent}", "-cp", f"{jars}/*"]
     return cmd + list(tail)

@@ -54,15 +54,15 @@ def exit_code(pid: int) -> int | None:
 def alive(pid: int) -> bool:
     """True while `pid` runs (zombies count as gone)."""
     child = _CHILDREN.get(pid)
-    if child is not None and child.poll() is not None:
-        return False
+    if child is not None:  # our own child: only waitpid tells the truth, and it reaps
+        return child.poll() is None
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return _state(pid) not in {None, "Z", "X"}
+    return _any_thread_running(pid)
 
 
 def cmdline(pid: int) -> list[str]:
@@ -129,10 +129,20 @@ def _signal(pid: int, sig: signal.Signals) -> bool:
     return True
 
 
-def _state(pid: int) -> str | None:
-    """The one-letter state from /proc/<pid>/stat (R, S, D, Z, ...), None if unreadable."""
+def _any_thread_running(pid: int) -> bool:
+    """False for a zombie. Not just the main thread's state: a JVM's main thread can be a zombie
+    while the process still runs (its other threads are shutting down)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return False
+    return any(_thread_state(task) not in {None, "Z", "X"} for task in tasks)
+
+
+def _thread_state(task: Path) -> str | None:
+    """The one-letter state from /proc/<pid>/task/<tid>/stat (R, S, D, Z, ...)."""
+    try:
+        stat = (task / "stat").read_text()
     except OSError:
         return None
     fields = stat.rsplit(")", 1)[-1].split()

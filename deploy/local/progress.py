@@ -104,8 +104,10 @@ class Progress:
             return
         if self.tty:
             tqdm.write(line, file=self.stream)
-        else:
-            print(line, file=self.stream, flush=True)
+            return
+        with self.lock:  # one write per line: threads report concurrently
+            self.stream.write(line + "\n")
+            self.stream.flush()
 
     def close(self) -> None:
         self.stop.set()

@@ -1,0 +1,1 @@
+"""Local Kafka + Cassandra launcher: see infra.py and README.md."""
