@@ -108,7 +108,24 @@ async def read_body(request: web.Request) -> dict[str, Any]:
         ) from e
     if not isinstance(data, dict):
         raise InvalidInput("the body must be an object", code="invalid_body")
+    _check_unicode(data)
     return data
+
+
+def _check_unicode(value: Any) -> None:
+    """Refuse strings that are not Unicode text (JSON can escape lone surrogates)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise InvalidInput("the body holds invalid Unicode", code="invalid_encoding") from e
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_unicode(k)
+            _check_unicode(v)
+    elif isinstance(value, list):
+        for v in value:
+            _check_unicode(v)
 
 
 def path_id(request: web.Request, name: str) -> int:

@@ -8,7 +8,7 @@ from engine.errors import InvalidInput, TimelineError
 from engine.events import DirectMessageSent
 from engine.ports import Backend
 from engine.records import PageQuery
-from ingest.operations import Writer
+from ingest.operations import PHONE_RE, Writer
 
 MAX_REPLY = 140
 
@@ -29,7 +29,9 @@ class SmsGateway:
         phone, text = data.get("from"), data.get("text")
         if not isinstance(phone, str) or not isinstance(text, str):
             raise InvalidInput("an SMS needs 'from' and 'text' strings", code="invalid_sms")
-        user_id = await self.backend.phones.phone_owner(phone)
+        user_id = (
+            await self.backend.phones.phone_owner(phone) if PHONE_RE.fullmatch(phone) else None
+        )
         if user_id is None:
             return _refused("unknown_phone", "This number is not registered.")
         try:
