@@ -41,7 +41,7 @@ class LoopThread:
 
 
 class LogEnd:
-    """The sum of the end offsets of the engine's topics: it moves only when something is appended."""
+    """The sum of the end offsets of the engine's topics: it moves only on an append."""
 
     def __init__(self, bootstrap: str, prefix: str) -> None:
         self.thread = LoopThread()
