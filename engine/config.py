@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 PREFIX = "TIMELINE_"
-BACKENDS = ("kafka-cassandra",)
+BACKENDS = ("kafka-cassandra", "embedded")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,8 @@ class Settings:
     max_body_bytes: int = 1_048_576
     batch_max_tweets: int = 1000
     idempotency_ttl_s: int = 86_400
+    # Embedded backend: every file under this folder
+    data_dir: str = ".data"
     # Kafka
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_partitions: int = 6

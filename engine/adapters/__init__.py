@@ -13,4 +13,8 @@ def open_backend(settings: Settings, metrics: Metrics) -> Backend:
         from engine.adapters.kafka_cassandra import create_backend
 
         return create_backend(settings, metrics)
+    if settings.backend == "embedded":
+        from engine.adapters.embedded import create_backend as create_embedded
+
+        return create_embedded(settings, metrics)
     raise ValueError(f"unknown backend {settings.backend!r}")

@@ -1,0 +1,103 @@
+"""The embedded backend: the log and every store in SQLite files under settings.data_dir.
+
+Why SQLite: it is in the standard library (no JVM, no server, nothing to install), a WAL
+commit is durable once it returns, B-trees clustered on a composite primary key give
+Cassandra's "one partition, newest first" reads and Kafka's "partition, offset" scans, and
+one writer with many concurrent readers is exactly the shape of this engine in one process.
+Its one weakness, a single writer, is met by group commit: one thread owns the writer
+connection and runs every write queued while the previous transaction was committing as one
+transaction (each write in a savepoint of its own, so one failure does not sink the others),
+paying one fsync for hundreds of appends. Reads run on a second thread and connection, so
+neither blocks the event loop nor waits for the writer.
+
+The log and the stores are separate files (log.sqlite3, store.sqlite3), as Kafka and
+Cassandra are separate systems: each has its own writer, and a long fan-out transaction never
+delays an append.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.adapters.embedded_log import LOG_SCHEMA, EmbeddedConsumer, EmbeddedLog
+from engine.adapters.embedded_sqlite import SqliteDb
+from engine.adapters.embedded_store import (
+    PROJECTION_TABLES,
+    STORE_SCHEMA,
+    EmbeddedGraph,
+    EmbeddedRegistry,
+    EmbeddedTimelines,
+    EmbeddedUsers,
+    empty_tables,
+)
+from engine.adapters.embedded_views import (
+    UNUSED_TABLES,
+    VIEW_TABLES,
+    VIEWS_SCHEMA,
+    EmbeddedIndex,
+    EmbeddedLists,
+    EmbeddedMessages,
+    EmbeddedPhones,
+    EmbeddedTrends,
+)
+from engine.config import Settings
+from engine.errors import LogUnavailable, StoreUnavailable
+from engine.metrics import Metrics
+from engine.ports import Backend, LogConsumer, RevokeHook
+
+
+class EmbeddedBackend(Backend):
+    """The log and every store in SQLite files under one folder, in this process."""
+
+    log: EmbeddedLog
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self.settings = settings
+        root = Path(settings.data_dir)
+        self.log_db = SqliteDb(root / "log.sqlite3", LOG_SCHEMA, LogUnavailable)
+        self.store_db = SqliteDb(
+            root / "store.sqlite3",
+            STORE_SCHEMA + VIEWS_SCHEMA,
+            StoreUnavailable,
+            lambda op: metrics.store_errors.labels(op).inc(),
+        )
+        self.log = EmbeddedLog(settings, metrics, self.log_db)
+        self.registry = EmbeddedRegistry(settings, self.store_db)
+        self.users = EmbeddedUsers(settings, self.store_db)
+        self.graph = EmbeddedGraph(settings, self.store_db)
+        self.timelines = EmbeddedTimelines(settings, self.store_db)
+        self.phones = EmbeddedPhones(settings, self.store_db)
+        self.lists = EmbeddedLists(settings, self.store_db)
+        self.index = EmbeddedIndex(settings, self.store_db)
+        self.messages = EmbeddedMessages(settings, self.store_db)
+        self.trends = EmbeddedTrends(settings, self.store_db)
+
+    async def start(self) -> None:
+        await self.store_db.start()
+        await self.log.start()
+        await self.registry.start()
+        await self.trends.start()
+
+    async def stop(self) -> None:
+        await self.log.stop()
+        await self.log_db.stop()
+        await self.store_db.stop()
+
+    def consumer(self, group: str, topics: Sequence[str], on_revoke: RevokeHook) -> LogConsumer:
+        return EmbeddedConsumer(self.log, group, topics, on_revoke)
+
+    async def ping_store(self) -> bool:
+        return await self.store_db.ping()
+
+    async def truncate(self, tables: Sequence[str]) -> None:
+        unknown = set(tables) - {*PROJECTION_TABLES, *VIEW_TABLES, *UNUSED_TABLES}
+        if unknown:
+            raise ValueError(f"not projection tables: {sorted(unknown)}")
+        names = [t for t in tables if t not in UNUSED_TABLES]
+        await self.store_db.write("truncate", lambda c: empty_tables(c, names))
+
+
+def create_backend(settings: Settings, metrics: Metrics) -> Backend:
+    """The factory of this backend."""
+    return EmbeddedBackend(settings, metrics)

@@ -1,0 +1,576 @@
+"""The embedded stores: the tables of schemas/cql/001_initial.cql in SQLite, same behaviour.
+
+Every projection row carries its write time (`ts`, the caller's event time in microseconds)
+and the newest write wins, whatever order writes arrive in, as with Cassandra's
+`USING TIMESTAMP`. Deletes leave a tombstone (table, key, ts) that blocks any insert of the
+same key at ts or earlier (a delete wins a tie, as in Cassandra); a newer insert brings the
+row back. A trim is Cassandra's range tombstone: it removes a home timeline's rows at or
+below a bound written at or before now, and keeps (owner, bound, now) so that an older
+insert below the bound stays cut. Live tables only ever hold live rows, so reads never skip
+tombstones.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from engine.adapters.embedded_sqlite import SqliteDb
+from engine.config import Settings
+from engine.errors import Conflict
+from engine.events import pack_tweet, unpack_tweet
+from engine.ids import MAX_ID
+from engine.ports import (
+    CountRow,
+    FollowGraph,
+    IngestRegistry,
+    Service,
+    StoredResponse,
+    TimelineStore,
+    UserStore,
+)
+from engine.records import PageQuery, Tweet, User
+from engine.text import handle_key
+
+Conn = sqlite3.Connection
+Rows = Sequence[tuple[Any, ...]]
+IN_CHUNK = 500
+HOME_AUTHORS_LIMIT = 5000
+PURGE_EVERY_S = 3600.0
+STORE_SCHEMA = """
+BEGIN;
+CREATE TABLE IF NOT EXISTS handle_claims (handle_key TEXT PRIMARY KEY, user_id INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS user_registry (
+    user_id INTEGER PRIMARY KEY, handle TEXT NOT NULL, display_name TEXT NOT NULL,
+    created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS idempotency (
+    scope TEXT NOT NULL, key TEXT NOT NULL, state TEXT NOT NULL, status INTEGER, body BLOB,
+    expires_s REAL NOT NULL, PRIMARY KEY (scope, key));
+CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_s);
+CREATE TABLE IF NOT EXISTS users (
+    user_id INTEGER PRIMARY KEY, handle TEXT NOT NULL, display_name TEXT NOT NULL,
+    created_ms INTEGER NOT NULL, ts INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS users_by_handle (
+    handle_key TEXT PRIMARY KEY, user_id INTEGER NOT NULL, ts INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS following (
+    user_id INTEGER, followee_id INTEGER, ts INTEGER NOT NULL,
+    PRIMARY KEY (user_id, followee_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS followers (
+    user_id INTEGER, follower_id INTEGER, ts INTEGER NOT NULL,
+    PRIMARY KEY (user_id, follower_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS graph_counts (
+    user_id INTEGER, log_partition INTEGER, followers INTEGER NOT NULL,
+    following INTEGER NOT NULL, applied_offset INTEGER NOT NULL,
+    PRIMARY KEY (user_id, log_partition)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tweets (
+    tweet_id INTEGER PRIMARY KEY, author_id INTEGER NOT NULL, body BLOB NOT NULL,
+    ts INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS user_timeline (
+    user_id INTEGER, tweet_id INTEGER, body BLOB NOT NULL, ts INTEGER NOT NULL,
+    PRIMARY KEY (user_id, tweet_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS home_timeline (
+    user_id INTEGER, tweet_id INTEGER, author_id INTEGER NOT NULL, body BLOB NOT NULL,
+    ts INTEGER NOT NULL, PRIMARY KEY (user_id, tweet_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS celebrities (author_id INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS tombstones (
+    tbl TEXT, k1, k2, ts INTEGER NOT NULL,
+    PRIMARY KEY (tbl, k1, k2)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS home_trims (
+    user_id INTEGER, bound INTEGER, ts INTEGER NOT NULL,
+    PRIMARY KEY (user_id, bound)) WITHOUT ROWID;
+COMMIT;
+"""
+
+
+PROJECTION_TABLES = (
+    "users",
+    "users_by_handle",
+    "following",
+    "followers",
+    "graph_counts",
+    "tweets",
+    "user_timeline",
+    "home_timeline",
+    "celebrities",
+)
+
+
+def empty_tables(conn: Conn, names: Sequence[str]) -> None:
+    """Cassandra's TRUNCATE: the rows, and the tombstones and trims that guarded them."""
+    for name in names:
+        conn.execute(f"DELETE FROM {name}")
+        conn.execute("DELETE FROM tombstones WHERE tbl = ?", (name,))
+        if name == HOME.name:
+            conn.execute("DELETE FROM home_trims")
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def fetch_all(conn: Conn, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    """Every row of a query."""
+    return conn.execute(sql, params).fetchall()
+
+
+def fetch_one(conn: Conn, sql: str, params: Sequence[Any] = ()) -> Any:
+    """The first row of a query, or None."""
+    rows = fetch_all(conn, sql, params)
+    return rows[0] if rows else None
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table whose rows carry their write time: the newest write wins, deletes leave tombstones.
+
+    Rows are given as (*keys, *values, ts). A table with deletes has one or two key columns,
+    which its tombstones repeat; `trimmed` also honours home-timeline trims.
+    """
+
+    name: str
+    keys: tuple[str, ...]
+    values: tuple[str, ...] = ()
+    deletes: bool = True
+    trimmed: bool = False
+
+    @functools.cached_property
+    def upsert_sql(self) -> str:
+        """INSERT of one row unless a write or delete at its time or later covers it."""
+        cols = (*self.keys, *self.values, "ts")
+        ts = f"?{len(cols)}"
+        guard = "1"
+        if self.deletes:
+            guard = (
+                f"NOT EXISTS (SELECT 1 FROM tombstones WHERE {self._tombstone_key} AND ts >= {ts})"
+            )
+        if self.trimmed:
+            guard += (
+                " AND NOT EXISTS (SELECT 1 FROM home_trims WHERE user_id = ?1 "
+                f"AND bound >= ?2 AND ts >= {ts})"
+            )
+        sets = ", ".join(f"{c} = excluded.{c}" for c in cols[len(self.keys) :])
+        return (
+            f"INSERT INTO {self.name} ({', '.join(cols)}) "
+            f"SELECT {', '.join(f'?{i}' for i in range(1, len(cols) + 1))} WHERE {guard} "
+            f"ON CONFLICT ({', '.join(self.keys)}) DO UPDATE SET {sets} "
+            f"WHERE excluded.ts >= {self.name}.ts"
+        )
+
+    @property
+    def _tombstone_key(self) -> str:
+        second = "?2" if len(self.keys) == 2 else "''"
+        return f"tbl = '{self.name}' AND k1 = ?1 AND k2 = {second}"
+
+    def put(self, conn: Conn, rows: Rows) -> None:
+        """Upsert (*keys, *values, ts) rows."""
+        conn.executemany(self.upsert_sql, rows)
+
+    def delete(self, conn: Conn, rows: Rows) -> None:
+        """Delete (*keys, ts) rows written at ts or before, and keep a tombstone at ts."""
+        n = len(self.keys)
+        match = " AND ".join(f"{k} = ?{i}" for i, k in enumerate(self.keys, 1))
+        conn.executemany(f"DELETE FROM {self.name} WHERE {match} AND ts <= ?{n + 1}", rows)
+        second = "?2" if n == 2 else "''"
+        conn.executemany(
+            f"INSERT INTO tombstones (tbl, k1, k2, ts) VALUES ('{self.name}', ?1, {second}, "
+            f"?{n + 1}) ON CONFLICT (tbl, k1, k2) DO UPDATE SET ts = max(ts, excluded.ts)",
+            rows,
+        )
+
+
+USERS = Table("users", ("user_id",), ("handle", "display_name", "created_ms"), deletes=False)
+USERS_BY_HANDLE = Table("users_by_handle", ("handle_key",), ("user_id",), deletes=False)
+FOLLOWING = Table("following", ("user_id", "followee_id"))
+FOLLOWERS = Table("followers", ("user_id", "follower_id"))
+TWEETS = Table("tweets", ("tweet_id",), ("author_id", "body"))
+USER_TIMELINE = Table("user_timeline", ("user_id", "tweet_id"), ("body",))
+HOME = Table("home_timeline", ("user_id", "tweet_id"), ("author_id", "body"), trimmed=True)
+
+
+class OnDb(Service):
+    """An adapter on the shared store file, which the backend opens and closes."""
+
+    def __init__(self, settings: Settings, db: SqliteDb) -> None:
+        self.settings = settings
+        self.db = db
+
+    async def start(self) -> None:
+        await self.db.start()
+
+    async def stop(self) -> None:
+        """The shared file is closed by the backend that owns it."""
+
+
+class EmbeddedRegistry(OnDb, IngestRegistry):
+    """Handle claims, the user registry and idempotency keys, each change one transaction."""
+
+    _purged_at = float("-inf")
+
+    async def start(self) -> None:
+        await super().start()
+        await self._purge()
+
+    async def _purge(self) -> None:
+        """Forget expired idempotency keys (at start, then at most once an hour)."""
+        now = time.monotonic()
+        if now - self._purged_at >= PURGE_EVERY_S:
+            self._purged_at = now
+            await self.db.write("idempotency", _purge_expired)
+
+    async def claim_handle(self, user: User) -> bool:
+        return await self.db.write("claim_handle", lambda c: _claim(c, user))
+
+    async def release_handle(self, user: User) -> None:
+        await self.db.write("release", lambda c: _release(c, user))
+
+    async def registered_user(self, user_id: int) -> User | None:
+        row = await self.db.read(
+            "registered_user",
+            lambda c: fetch_one(
+                c,
+                "SELECT handle, display_name, created_ms FROM user_registry WHERE user_id = ?",
+                (user_id,),
+            ),
+        )
+        return User(user_id, *row) if row else None
+
+    async def handle_owner(self, handle: str) -> int | None:
+        row = await self.db.read(
+            "handle_owner",
+            lambda c: fetch_one(
+                c, "SELECT user_id FROM handle_claims WHERE handle_key = ?", (handle_key(handle),)
+            ),
+        )
+        return int(row[0]) if row else None
+
+    async def begin_idempotent(self, scope: str, key: str) -> StoredResponse | None:
+        await self._purge()
+        ttl = self.settings.idempotency_ttl_s
+        row = await self.db.write("idempotency", lambda c: _begin(c, scope, key, ttl))
+        if row is None:
+            return None
+        state, status, body = row
+        if state == "done":
+            return StoredResponse(status, body)
+        raise Conflict("a request with this Idempotency-Key is in flight", code="idempotency_busy")
+
+    async def finish_idempotent(self, scope: str, key: str, response: StoredResponse) -> None:
+        expires = time.time() + self.settings.idempotency_ttl_s
+        params = (response.status, response.body, expires, scope, key, time.time())
+        await self.db.write(
+            "idempotency",
+            lambda c: c.execute(
+                "UPDATE idempotency SET state = 'done', status = ?, body = ?, expires_s = ? "
+                "WHERE scope = ? AND key = ? AND state = 'pending' AND expires_s > ?",
+                params,
+            ),
+        )
+
+    async def abort_idempotent(self, scope: str, key: str) -> None:
+        await self.db.write(
+            "idempotency",
+            lambda c: c.execute(
+                "DELETE FROM idempotency WHERE scope = ? AND key = ? AND state = 'pending'",
+                (scope, key),
+            ),
+        )
+
+
+def _claim(conn: Conn, user: User) -> bool:
+    key = handle_key(user.handle)
+    owner = fetch_one(conn, "SELECT user_id FROM handle_claims WHERE handle_key = ?", (key,))
+    if owner is not None and owner[0] != user.id:
+        return False
+    conn.execute(
+        "INSERT OR IGNORE INTO handle_claims (handle_key, user_id) VALUES (?, ?)", (key, user.id)
+    )
+    conn.execute(
+        "INSERT OR REPLACE INTO user_registry (user_id, handle, display_name, created_ms) "
+        "VALUES (?, ?, ?, ?)",
+        (user.id, user.handle, user.display_name, user.created_ms),
+    )
+    return True
+
+
+def _release(conn: Conn, user: User) -> None:
+    conn.execute("DELETE FROM user_registry WHERE user_id = ?", (user.id,))
+    conn.execute(
+        "DELETE FROM handle_claims WHERE handle_key = ? AND user_id = ?",
+        (handle_key(user.handle), user.id),
+    )
+
+
+def _begin(conn: Conn, scope: str, key: str, ttl_s: int) -> tuple[str, int, bytes] | None:
+    now = time.time()
+    row = fetch_one(
+        conn,
+        "SELECT state, status, body FROM idempotency WHERE scope = ? AND key = ? AND expires_s > ?",
+        (scope, key, now),
+    )
+    if row is None:
+        conn.execute(
+            "INSERT OR REPLACE INTO idempotency (scope, key, state, expires_s) "
+            "VALUES (?, ?, 'pending', ?)",
+            (scope, key, now + ttl_s),
+        )
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def _purge_expired(conn: Conn) -> None:
+    conn.execute("DELETE FROM idempotency WHERE expires_s <= ?", (time.time(),))
+
+
+class EmbeddedUsers(OnDb, UserStore):
+    """The users projection, with counts summed from graph_counts."""
+
+    async def put_user(self, user: User, ts_us: int) -> None:
+        await self.db.write("put_user", lambda c: _put_user(c, user, ts_us))
+
+    async def get_user(self, user_id: int) -> User | None:
+        return await self.db.read("get_user", lambda c: _get_user(c, user_id))
+
+    async def get_user_by_handle(self, handle: str) -> User | None:
+        return await self.db.read("get_user", lambda c: _user_by_handle(c, handle_key(handle)))
+
+    async def get_users(self, user_ids: Sequence[int]) -> list[User]:
+        found = await self.db.read("get_user", lambda c: [_get_user(c, i) for i in user_ids])
+        return [u for u in found if u is not None]
+
+
+def _put_user(conn: Conn, user: User, ts_us: int) -> None:
+    USERS.put(conn, [(user.id, user.handle, user.display_name, user.created_ms, ts_us)])
+    USERS_BY_HANDLE.put(conn, [(handle_key(user.handle), user.id, ts_us)])
+
+
+def _get_user(conn: Conn, user_id: int) -> User | None:
+    row = fetch_one(
+        conn, "SELECT handle, display_name, created_ms FROM users WHERE user_id = ?", (user_id,)
+    )
+    if row is None:
+        return None
+    followers, following = fetch_one(
+        conn,
+        "SELECT COALESCE(SUM(followers), 0), COALESCE(SUM(following), 0) FROM graph_counts "
+        "WHERE user_id = ?",
+        (user_id,),
+    )
+    handle, display_name, created_ms = row
+    return User(user_id, handle, display_name, created_ms, followers, following)
+
+
+def _user_by_handle(conn: Conn, key: str) -> User | None:
+    row = fetch_one(conn, "SELECT user_id FROM users_by_handle WHERE handle_key = ?", (key,))
+    return None if row is None else _get_user(conn, row[0])
+
+
+class EmbeddedGraph(OnDb, FollowGraph):
+    """The follow graph in two tables (following, followers) and its count rows."""
+
+    async def edges_exist(self, pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bool]:
+        sql = "SELECT 1 FROM following WHERE user_id = ? AND followee_id = ?"
+        found = await self.db.read(
+            "edge_exists", lambda c: [bool(fetch_all(c, sql, p)) for p in pairs]
+        )
+        return dict(zip(pairs, found, strict=True))
+
+    async def put_edges(self, pairs: Sequence[tuple[int, int]], ts_us: Sequence[int]) -> None:
+        rows = [(f, t, ts) for (f, t), ts in zip(pairs, ts_us, strict=True)]
+        if rows:
+            await self.db.write("put_edge", lambda c: _edges(c, rows, delete=False))
+
+    async def delete_edges(self, pairs: Sequence[tuple[int, int]], ts_us: Sequence[int]) -> None:
+        rows = [(f, t, ts) for (f, t), ts in zip(pairs, ts_us, strict=True)]
+        if rows:
+            await self.db.write("del_edge", lambda c: _edges(c, rows, delete=True))
+
+    async def count_rows(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], CountRow]:
+        return await self.db.read("count_rows", lambda c: {k: _count_row(c, k) for k in keys})
+
+    async def put_count_rows(self, rows: Sequence[CountRow]) -> None:
+        params = [
+            (r.user_id, r.log_partition, r.followers, r.following, r.applied_offset) for r in rows
+        ]
+        await self.db.write(
+            "put_counts",
+            lambda c: c.executemany(
+                "INSERT OR REPLACE INTO graph_counts (user_id, log_partition, followers, "
+                "following, applied_offset) VALUES (?, ?, ?, ?, ?)",
+                params,
+            ),
+        )
+
+    async def follower_ids(self, user_id: int, limit: int, max_id: int | None = None) -> list[int]:
+        return await self._ids(FOLLOWERS, user_id, limit, max_id)
+
+    async def following_ids(self, user_id: int, limit: int, max_id: int | None = None) -> list[int]:
+        return await self._ids(FOLLOWING, user_id, limit, max_id)
+
+    async def _ids(self, table: Table, user_id: int, limit: int, max_id: int | None) -> list[int]:
+        other = table.keys[1]
+        sql = (
+            f"SELECT {other} FROM {table.name} WHERE user_id = ? AND {other} <= ? "
+            f"ORDER BY {other} DESC LIMIT ?"
+        )
+        params = (user_id, MAX_ID if max_id is None else max_id, limit)
+        rows = await self.db.read(table.name, lambda c: fetch_all(c, sql, params))
+        return [r[0] for r in rows]
+
+    async def followed_among(self, user_id: int, candidates: Sequence[int]) -> list[int]:
+        if not candidates:
+            return []
+        return await self.db.read("followed_among", lambda c: _among(c, user_id, candidates))
+
+    async def follower_count(self, user_id: int) -> int:
+        row = await self.db.read(
+            "counts",
+            lambda c: fetch_one(
+                c,
+                "SELECT COALESCE(SUM(followers), 0) FROM graph_counts WHERE user_id = ?",
+                (user_id,),
+            ),
+        )
+        return int(row[0])
+
+
+def _edges(conn: Conn, rows: list[tuple[int, int, int]], *, delete: bool) -> None:
+    mirrored = [(t, f, ts) for f, t, ts in rows]
+    if delete:
+        FOLLOWING.delete(conn, rows)
+        FOLLOWERS.delete(conn, mirrored)
+    else:
+        FOLLOWING.put(conn, rows)
+        FOLLOWERS.put(conn, mirrored)
+
+
+def _count_row(conn: Conn, key: tuple[int, int]) -> CountRow:
+    row = fetch_one(
+        conn,
+        "SELECT followers, following, applied_offset FROM graph_counts "
+        "WHERE user_id = ? AND log_partition = ?",
+        key,
+    )
+    return CountRow(key[0], key[1], *row) if row else CountRow(key[0], key[1])
+
+
+def _among(conn: Conn, user_id: int, candidates: Sequence[int]) -> list[int]:
+    found: list[int] = []
+    for start in range(0, len(candidates), IN_CHUNK):
+        chunk = list(candidates[start : start + IN_CHUNK])
+        marks = ", ".join("?" * len(chunk))
+        sql = f"SELECT followee_id FROM following WHERE user_id = ? AND followee_id IN ({marks})"
+        found.extend(r[0] for r in fetch_all(conn, sql, (user_id, *chunk)))
+    return sorted(set(found), reverse=True)
+
+
+class EmbeddedTimelines(OnDb, TimelineStore):
+    """The tweet store and the user and home timelines."""
+
+    async def put_tweets(self, tweets: Sequence[Tweet], ts_us: Sequence[int]) -> None:
+        rows = [(t, pack_tweet(t), ts) for t, ts in zip(tweets, ts_us, strict=True)]
+        if rows:
+            await self.db.write("put_tweet", lambda c: _put_tweets(c, rows))
+
+    async def get_tweet(self, tweet_id: int) -> Tweet | None:
+        row = await self.db.read(
+            "get_tweet",
+            lambda c: fetch_one(c, "SELECT body FROM tweets WHERE tweet_id = ?", (tweet_id,)),
+        )
+        return unpack_tweet(row[0]) if row else None
+
+    async def add_home_rows(self, owner_id: int, rows: Sequence[tuple[Tweet, int]]) -> None:
+        params = [(owner_id, t.id, t.author_id, pack_tweet(t), ts) for t, ts in rows]
+        if params:
+            await self.db.write("home_write", lambda c: HOME.put(c, params))
+
+    async def remove_home_rows(self, owner_id: int, tweet_ids: Sequence[int], ts_us: int) -> None:
+        params = [(owner_id, tid, ts_us) for tid in tweet_ids]
+        if params:
+            await self.db.write("home_delete", lambda c: HOME.delete(c, params))
+
+    async def home_authors(self, owner_id: int) -> list[tuple[int, int]]:
+        sql = (
+            "SELECT tweet_id, author_id FROM home_timeline WHERE user_id = ? "
+            "ORDER BY tweet_id DESC LIMIT ?"
+        )
+        params = (owner_id, HOME_AUTHORS_LIMIT)
+        rows = await self.db.read("home_authors", lambda c: fetch_all(c, sql, params))
+        return [(r[0], r[1]) for r in rows]
+
+    async def trim_home(self, owner_id: int, keep: int) -> int:
+        return await self.db.write("home_trim", lambda c: _trim(c, owner_id, keep))
+
+    async def home_page(self, owner_id: int, query: PageQuery) -> list[Tweet]:
+        return await self._page("home_timeline", owner_id, query)
+
+    async def user_page(self, author_id: int, query: PageQuery) -> list[Tweet]:
+        return await self._page("user_timeline", author_id, query)
+
+    async def _page(self, table: str, owner_id: int, query: PageQuery) -> list[Tweet]:
+        sql = (
+            f"SELECT body FROM {table} WHERE user_id = ? AND tweet_id <= ? AND tweet_id > ? "
+            "ORDER BY tweet_id DESC LIMIT ?"
+        )
+        upper = MAX_ID if query.max_id is None else query.max_id
+        lower = -1 if query.since_id is None else query.since_id
+        params = (owner_id, upper, lower, query.count)
+        rows = await self.db.read("page", lambda c: fetch_all(c, sql, params))
+        return [unpack_tweet(r[0]) for r in rows]
+
+    async def delete_tweets(self, tweets: Sequence[Tweet], ts_us: Sequence[int]) -> None:
+        rows = list(zip(tweets, ts_us, strict=True))
+        if rows:
+            await self.db.write("delete_tweet", lambda c: _delete_tweets(c, rows))
+
+    async def mark_celebrity(self, author_id: int) -> None:
+        await self.db.write(
+            "celeb",
+            lambda c: c.execute(
+                "INSERT OR IGNORE INTO celebrities (author_id) VALUES (?)", (author_id,)
+            ),
+        )
+
+    async def celebrities(self) -> set[int]:
+        rows = await self.db.read(
+            "celeb", lambda c: fetch_all(c, "SELECT author_id FROM celebrities")
+        )
+        return {r[0] for r in rows}
+
+
+def _put_tweets(conn: Conn, rows: list[tuple[Tweet, bytes, int]]) -> None:
+    TWEETS.put(conn, [(t.id, t.author_id, body, ts) for t, body, ts in rows])
+    USER_TIMELINE.put(conn, [(t.author_id, t.id, body, ts) for t, body, ts in rows])
+
+
+def _delete_tweets(conn: Conn, rows: list[tuple[Tweet, int]]) -> None:
+    TWEETS.delete(conn, [(t.id, ts) for t, ts in rows])
+    USER_TIMELINE.delete(conn, [(t.author_id, t.id, ts) for t, ts in rows])
+
+
+def _trim(conn: Conn, owner_id: int, keep: int) -> int:
+    """Cassandra's trim: one range tombstone at now over the rows beyond the newest `keep`."""
+    row = fetch_one(
+        conn,
+        "SELECT tweet_id FROM home_timeline WHERE user_id = ? ORDER BY tweet_id DESC "
+        "LIMIT 1 OFFSET ?",
+        (owner_id, keep),
+    )
+    if row is None:
+        return 0
+    params = (owner_id, row[0], _now_us())
+    conn.execute(
+        "DELETE FROM home_timeline WHERE user_id = ?1 AND tweet_id <= ?2 AND ts <= ?3", params
+    )
+    # Tombstones and trims this one covers can go: it blocks everything they blocked.
+    conn.execute(
+        "DELETE FROM tombstones WHERE tbl = 'home_timeline' AND k1 = ?1 AND k2 <= ?2 AND ts <= ?3",
+        params,
+    )
+    conn.execute("DELETE FROM home_trims WHERE user_id = ?1 AND bound <= ?2 AND ts <= ?3", params)
+    conn.execute(
+        "INSERT OR REPLACE INTO home_trims (user_id, bound, ts) VALUES (?1, ?2, ?3)", params
+    )
+    return 1

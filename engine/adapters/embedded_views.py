@@ -1,0 +1,252 @@
+"""The embedded views: phones, lists, hashtag and mention indexes, messages and trends.
+
+The tables of schemas/cql/002_features.cql with the same behaviour, on the store file of
+embedded_store and its rules: every row carries its event time, the newest write wins,
+deletes leave tombstones. A hashtag's timeline is one B-tree range here, so the day buckets
+(and hashtag_days) that keep Cassandra partitions bounded are not needed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+
+import msgpack
+
+from engine.adapters.embedded_store import Conn, OnDb, Rows, Table, fetch_all, fetch_one
+from engine.events import pack_tweet, unpack_tweet
+from engine.ids import MAX_ID
+from engine.ports import (
+    IndexStore,
+    ListStore,
+    MessageStore,
+    PhoneBook,
+    TrendRow,
+    TrendStore,
+)
+from engine.records import DirectMessage, PageQuery, Tweet, UserList
+
+TREND_TTL_S = 172_800  # trend_minutes' default_time_to_live
+VIEWS_SCHEMA = """
+BEGIN;
+CREATE TABLE IF NOT EXISTS phones (phone TEXT PRIMARY KEY, user_id INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS lists (
+    list_id INTEGER PRIMARY KEY, owner_id INTEGER NOT NULL, name TEXT NOT NULL,
+    created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS list_members (
+    list_id INTEGER, member_id INTEGER, ts INTEGER NOT NULL,
+    PRIMARY KEY (list_id, member_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS hashtag_timeline (
+    tag TEXT, tweet_id INTEGER, body BLOB NOT NULL, ts INTEGER NOT NULL,
+    PRIMARY KEY (tag, tweet_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mention_timeline (
+    user_id INTEGER, tweet_id INTEGER, body BLOB NOT NULL, ts INTEGER NOT NULL,
+    PRIMARY KEY (user_id, tweet_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS messages_by_user (
+    user_id INTEGER, message_id INTEGER, body BLOB NOT NULL, ts INTEGER NOT NULL,
+    PRIMARY KEY (user_id, message_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS conversations (
+    user_id INTEGER, other_id INTEGER, message_id INTEGER, body BLOB NOT NULL,
+    ts INTEGER NOT NULL, PRIMARY KEY (user_id, other_id, message_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS trend_minutes (
+    minute INTEGER, log_partition INTEGER, counts BLOB NOT NULL,
+    applied_offset INTEGER NOT NULL, expires_s REAL NOT NULL,
+    PRIMARY KEY (minute, log_partition)) WITHOUT ROWID;
+COMMIT;
+"""
+VIEW_TABLES = (
+    "lists",
+    "list_members",
+    "hashtag_timeline",
+    "mention_timeline",
+    "messages_by_user",
+    "conversations",
+    "trend_minutes",
+)
+UNUSED_TABLES = ("hashtag_days",)
+LIST_MEMBERS = Table("list_members", ("list_id", "member_id"))
+HASHTAGS = Table("hashtag_timeline", ("tag", "tweet_id"), ("body",))
+MENTIONS = Table("mention_timeline", ("user_id", "tweet_id"), ("body",))
+BY_USER = Table("messages_by_user", ("user_id", "message_id"), ("body",), deletes=False)
+CONVERSATIONS = Table(
+    "conversations", ("user_id", "other_id", "message_id"), ("body",), deletes=False
+)
+
+
+def bounds(query: PageQuery) -> tuple[int, int]:
+    """(max_id inclusive, since_id exclusive) of a page query, with open ends filled."""
+    upper = MAX_ID if query.max_id is None else query.max_id
+    return upper, -1 if query.since_id is None else query.since_id
+
+
+def _page_sql(table: str, where: str, column: str = "tweet_id") -> str:
+    return (
+        f"SELECT body FROM {table} WHERE {where} AND {column} <= ? AND {column} > ? "
+        f"ORDER BY {column} DESC LIMIT ?"
+    )
+
+
+class EmbeddedPhones(OnDb, PhoneBook):
+    """Phone numbers, each claimed in one transaction."""
+
+    async def claim_phone(self, phone: str, user_id: int) -> bool:
+        return await self.db.write("claim_phone", lambda c: _claim_phone(c, phone, user_id))
+
+    async def phone_owner(self, phone: str) -> int | None:
+        sql = "SELECT user_id FROM phones WHERE phone = ?"
+        row = await self.db.read("phone_owner", lambda c: fetch_one(c, sql, (phone,)))
+        return int(row[0]) if row else None
+
+
+def _claim_phone(conn: Conn, phone: str, user_id: int) -> bool:
+    owner = fetch_one(conn, "SELECT user_id FROM phones WHERE phone = ?", (phone,))
+    if owner is None:
+        conn.execute("INSERT INTO phones (phone, user_id) VALUES (?, ?)", (phone, user_id))
+    return owner is None or owner[0] == user_id
+
+
+class EmbeddedLists(OnDb, ListStore):
+    """Lists and their members, membership by event time."""
+
+    async def put_list(self, user_list: UserList) -> None:
+        params = (user_list.id, user_list.owner_id, user_list.name, user_list.created_ms)
+        sql = (
+            "INSERT OR REPLACE INTO lists (list_id, owner_id, name, created_ms) VALUES (?, ?, ?, ?)"
+        )
+        await self.db.write("lists", lambda c: c.execute(sql, params))
+
+    async def get_list(self, list_id: int) -> UserList | None:
+        sql = "SELECT owner_id, name, created_ms FROM lists WHERE list_id = ?"
+        row = await self.db.read("lists", lambda c: fetch_one(c, sql, (list_id,)))
+        return UserList(list_id, row[0], row[1], row[2]) if row else None
+
+    async def set_member(self, list_id: int, member_id: int, present: bool, ts_us: int) -> None:
+        write = LIST_MEMBERS.put if present else LIST_MEMBERS.delete
+        await self.db.write("lists", lambda c: write(c, [(list_id, member_id, ts_us)]))
+
+    async def member_ids(self, list_id: int) -> list[int]:
+        sql = "SELECT member_id FROM list_members WHERE list_id = ? ORDER BY member_id"
+        rows = await self.db.read("lists", lambda c: fetch_all(c, sql, (list_id,)))
+        return [r[0] for r in rows]
+
+
+class EmbeddedIndex(OnDb, IndexStore):
+    """Hashtag and mention timelines, newest first."""
+
+    async def add_tag_rows(self, tag_key: str, rows: Sequence[tuple[Tweet, int]]) -> None:
+        params = [(tag_key, t.id, pack_tweet(t), ts) for t, ts in rows]
+        await self.db.write("tag_write", lambda c: HASHTAGS.put(c, params))
+
+    async def remove_tag_row(self, tag_key: str, tweet: Tweet, ts_us: int) -> None:
+        await self.db.write(
+            "tag_delete", lambda c: HASHTAGS.delete(c, [(tag_key, tweet.id, ts_us)])
+        )
+
+    async def tag_page(self, tag_key: str, query: PageQuery) -> list[Tweet]:
+        sql = _page_sql(HASHTAGS.name, "tag = ?")
+        params = (tag_key, *bounds(query), query.count)
+        rows = await self.db.read("tag_page", lambda c: fetch_all(c, sql, params))
+        return [unpack_tweet(r[0]) for r in rows]
+
+    async def add_mention_rows(self, user_id: int, rows: Sequence[tuple[Tweet, int]]) -> None:
+        params = [(user_id, t.id, pack_tweet(t), ts) for t, ts in rows]
+        await self.db.write("mention_write", lambda c: MENTIONS.put(c, params))
+
+    async def remove_mention_row(self, user_id: int, tweet_id: int, ts_us: int) -> None:
+        params = [(user_id, tweet_id, ts_us)]
+        await self.db.write("mention_delete", lambda c: MENTIONS.delete(c, params))
+
+    async def mention_page(self, user_id: int, query: PageQuery) -> list[Tweet]:
+        sql = _page_sql(MENTIONS.name, "user_id = ?")
+        params = (user_id, *bounds(query), query.count)
+        rows = await self.db.read("page", lambda c: fetch_all(c, sql, params))
+        return [unpack_tweet(r[0]) for r in rows]
+
+
+def pack_message(m: DirectMessage) -> bytes:
+    """A message as msgpack bytes."""
+    fields = [m.id, m.sender_id, m.sender_handle, m.recipient_id, m.recipient_handle, m.text]
+    return bytes(msgpack.packb([*fields, m.created_ms]))
+
+
+def unpack_message(blob: bytes) -> DirectMessage:
+    """The inverse of pack_message."""
+    return DirectMessage(*msgpack.unpackb(blob))
+
+
+class EmbeddedMessages(OnDb, MessageStore):
+    """Each participant's messages, and each conversation, newest first."""
+
+    async def put_message(self, message: DirectMessage, ts_us: int) -> None:
+        body, a, b = pack_message(message), message.sender_id, message.recipient_id
+        mine = [(a, message.id, body, ts_us), (b, message.id, body, ts_us)]
+        ours = [(a, b, message.id, body, ts_us), (b, a, message.id, body, ts_us)]
+        await self.db.write("dm_write", lambda c: _put_message(c, mine, ours))
+
+    async def page(
+        self, user_id: int, query: PageQuery, other_id: int | None = None
+    ) -> list[DirectMessage]:
+        if other_id is None:
+            sql = _page_sql(BY_USER.name, "user_id = ?", "message_id")
+            params: tuple[int, ...] = (user_id, *bounds(query), query.count)
+        else:
+            sql = _page_sql(CONVERSATIONS.name, "user_id = ? AND other_id = ?", "message_id")
+            params = (user_id, other_id, *bounds(query), query.count)
+        rows = await self.db.read("dm_page", lambda c: fetch_all(c, sql, params))
+        return [unpack_message(r[0]) for r in rows]
+
+
+def _put_message(conn: Conn, mine: Rows, ours: Rows) -> None:
+    BY_USER.put(conn, mine)
+    CONVERSATIONS.put(conn, ours)
+
+
+class EmbeddedTrends(OnDb, TrendStore):
+    """Per-minute hashtag counts, one row per minute and partition, kept two days."""
+
+    async def start(self) -> None:
+        await super().start()
+        sql = "DELETE FROM trend_minutes WHERE expires_s <= ?"
+        await self.db.write("trends", lambda c: c.execute(sql, (time.time(),)))
+
+    async def rows(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], TrendRow]:
+        return await self.db.read("trends", lambda c: {k: _trend_row(c, k) for k in keys})
+
+    async def put_rows(self, rows: Sequence[TrendRow]) -> None:
+        expires = time.time() + TREND_TTL_S
+        params = [
+            (r.minute, r.log_partition, _pack_counts(r.counts), r.applied_offset, expires)
+            for r in rows
+        ]
+        sql = (
+            "INSERT OR REPLACE INTO trend_minutes "
+            "(minute, log_partition, counts, applied_offset, expires_s) VALUES (?, ?, ?, ?, ?)"
+        )
+        await self.db.write("trends", lambda c: c.executemany(sql, params))
+
+    async def window(self, minutes: Sequence[int]) -> dict[str, int]:
+        sql = "SELECT counts FROM trend_minutes WHERE minute = ? AND expires_s > ?"
+        found = await self.db.read(
+            "trends", lambda c: [r for m in minutes for r in fetch_all(c, sql, (m, time.time()))]
+        )
+        total: Counter[str] = Counter()
+        for (counts,) in found:
+            total.update(msgpack.unpackb(counts))
+        return {tag: n for tag, n in total.items() if n > 0}
+
+
+def _pack_counts(counts: dict[str, int]) -> bytes:
+    return bytes(msgpack.packb({tag: n for tag, n in counts.items() if n}))
+
+
+def _trend_row(conn: Conn, key: tuple[int, int]) -> TrendRow:
+    row = fetch_one(
+        conn,
+        "SELECT counts, applied_offset FROM trend_minutes "
+        "WHERE minute = ? AND log_partition = ? AND expires_s > ?",
+        (*key, time.time()),
+    )
+    if row is None:
+        return TrendRow(key[0], key[1], {})
+    return TrendRow(key[0], key[1], msgpack.unpackb(row[0]), row[1])
