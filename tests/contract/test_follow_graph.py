@@ -1,0 +1,83 @@
+"""The FollowGraph port: edges by event time with tombstones, id pages, counts."""
+
+from __future__ import annotations
+
+from engine.ports import Backend, CountRow
+from tests.contract.helpers import new_ids, now_us
+
+
+async def test_edges_exist_in_both_directions_once_put(backend: Backend) -> None:
+    a, b, c = new_ids(3)
+    await backend.graph.put_edges([(a, b), (c, b)], [now_us(), now_us()])
+    assert await backend.graph.edges_exist([(a, b), (b, a), (c, b)]) == {
+        (a, b): True,
+        (b, a): False,
+        (c, b): True,
+    }
+    assert await backend.graph.following_ids(a, 10) == [b]
+    assert await backend.graph.follower_ids(b, 10) == [c, a]
+
+
+async def test_id_pages_are_highest_first_limited_and_max_id_inclusive(backend: Backend) -> None:
+    star, *fans = new_ids(8)
+    await backend.graph.put_edges([(f, star) for f in fans], [now_us()] * len(fans))
+    await backend.graph.put_edges([(star, f) for f in fans], [now_us()] * len(fans))
+    newest_first = sorted(fans, reverse=True)
+    assert await backend.graph.follower_ids(star, 3) == newest_first[:3]
+    assert await backend.graph.follower_ids(star, 3, max_id=newest_first[2]) == newest_first[2:5]
+    assert await backend.graph.following_ids(star, 100, newest_first[4]) == newest_first[4:]
+
+
+async def test_a_delete_removes_both_directions(backend: Backend) -> None:
+    a, b = new_ids(2)
+    ts = now_us()
+    await backend.graph.put_edges([(a, b)], [ts])
+    await backend.graph.delete_edges([(a, b)], [ts + 1])
+    assert await backend.graph.edges_exist([(a, b)]) == {(a, b): False}
+    assert await backend.graph.follower_ids(b, 10) == []
+    assert await backend.graph.following_ids(a, 10) == []
+
+
+async def test_a_delete_is_not_undone_by_an_older_or_equal_insert(backend: Backend) -> None:
+    a, b = new_ids(2)
+    ts = now_us()
+    await backend.graph.delete_edges([(a, b)], [ts])
+    await backend.graph.put_edges([(a, b)], [ts - 5])
+    await backend.graph.put_edges([(a, b)], [ts])
+    assert await backend.graph.edges_exist([(a, b)]) == {(a, b): False}
+    assert await backend.graph.follower_ids(b, 10) == []
+    await backend.graph.put_edges([(a, b)], [ts + 1])
+    assert await backend.graph.edges_exist([(a, b)]) == {(a, b): True}
+    assert await backend.graph.follower_ids(b, 10) == [a]
+
+
+async def test_an_older_delete_leaves_a_newer_edge(backend: Backend) -> None:
+    a, b = new_ids(2)
+    ts = now_us()
+    await backend.graph.put_edges([(a, b)], [ts])
+    await backend.graph.delete_edges([(a, b)], [ts - 1])
+    assert await backend.graph.edges_exist([(a, b)]) == {(a, b): True}
+
+
+async def test_followed_among_picks_the_followed_candidates(backend: Backend) -> None:
+    me, x, y, z = new_ids(4)
+    await backend.graph.put_edges([(me, x), (me, z), (y, me)], [now_us()] * 3)
+    assert sorted(await backend.graph.followed_among(me, [x, y, z])) == sorted([x, z])
+    assert await backend.graph.followed_among(me, []) == []
+
+
+async def test_missing_count_rows_are_zero_rows_before_any_offset(backend: Backend) -> None:
+    uid = new_ids(1)[0]
+    rows = await backend.graph.count_rows([(uid, 0), (uid, 1)])
+    assert rows == {(uid, 0): CountRow(uid, 0), (uid, 1): CountRow(uid, 1)}
+    assert rows[(uid, 0)].applied_offset == -1
+    assert await backend.graph.follower_count(uid) == 0
+
+
+async def test_count_rows_are_overwritten_and_summed(backend: Backend) -> None:
+    uid = new_ids(1)[0]
+    await backend.graph.put_count_rows([CountRow(uid, 0, 5, 1, 10), CountRow(uid, 1, 2, 0, 3)])
+    await backend.graph.put_count_rows([CountRow(uid, 0, 4, 1, 11)])
+    rows = await backend.graph.count_rows([(uid, 0), (uid, 1)])
+    assert rows == {(uid, 0): CountRow(uid, 0, 4, 1, 11), (uid, 1): CountRow(uid, 1, 2, 0, 3)}
+    assert await backend.graph.follower_count(uid) == 6
