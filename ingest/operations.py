@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 
+from engine.cache import KnownCache
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound, TimelineError
 from engine.events import (
     DirectMessageSent,
@@ -23,7 +24,7 @@ from engine.ids import IdGenerator, id_ms
 from engine.limits import PostingLimiter
 from engine.ports import Backend
 from engine.records import Mention, Tweet, User, UserList
-from engine.text import is_valid_handle, normalize_text
+from engine.text import handle_key, is_valid_handle, normalize_text
 from ingest.validate import (
     TweetDraft,
     direct_message_parts,
@@ -44,6 +45,10 @@ class Writer:
         self.backend = backend
         self.ids = ids
         self.limiter = limiter
+        # Users are never unregistered and handles never change owner: found ones are cached,
+        # which also lets known authors post while the store is down.
+        self._users: KnownCache[int, User] = KnownCache()
+        self._handles: KnownCache[str, int] = KnownCache()
 
     def _event_ids(self) -> tuple[int, int]:
         return self.ids.next_id(), now_us()
@@ -61,15 +66,13 @@ class Writer:
         return user
 
     async def known_user(self, user_id: int, what: str = "user") -> User:
-        user = await self.backend.registry.registered_user(user_id)
+        user = await self._users.get(user_id, self.backend.registry.registered_user)
         if user is None:
             raise NotFound(f"{what} {user_id} does not exist", code="user_not_found")
         return user
 
     async def user_by_handle(self, handle: str) -> User:
-        owner = (
-            await self.backend.registry.handle_owner(handle) if is_valid_handle(handle) else None
-        )
+        owner = await self._handle_owner(handle) if is_valid_handle(handle) else None
         if owner is None:
             raise NotFound(f"no user has the handle {handle!r}", code="user_not_found")
         return await self.known_user(owner)
@@ -102,14 +105,15 @@ class Writer:
             raise NotFound(f"tweet {reply_to} does not exist", code="in_reply_to_not_found")
 
     async def _resolve_mentions(self, draft: TweetDraft) -> tuple[Mention, ...]:
-        owners = await asyncio.gather(
-            *(self.backend.registry.handle_owner(h) for h in draft.mention_handles)
-        )
+        owners = await asyncio.gather(*(self._handle_owner(h) for h in draft.mention_handles))
         return tuple(
             Mention(uid, handle)
             for handle, uid in zip(draft.mention_handles, owners, strict=True)
             if uid is not None
         )
+
+    async def _handle_owner(self, handle: str) -> int | None:
+        return await self._handles.get(handle_key(handle), self.backend.registry.handle_owner)
 
     async def post(self, author_id: int, text: object, reply_to: int | None) -> Event:
         event = await self.post_event(author_id, text, reply_to)
