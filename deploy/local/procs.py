@@ -7,12 +7,14 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-# Children spawned by this interpreter: kept so they can be reaped (no zombies while a long test
-# session kills and restarts servers) and so Popen never warns that they are still running.
+# Children spawned by this interpreter. Each has a daemon thread blocked in wait(): the moment a
+# server dies (say a test sent it SIGKILL) it is reaped, so no zombie lingers and `kill(pid, 0)`
+# fails as it should. Keeping the Popen also stops it from warning that the child still runs.
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
@@ -42,20 +44,21 @@ def spawn(cmd: Sequence[str], out: Path, cwd: Path) -> int:
             start_new_session=True, close_fds=True,
         )  # fmt: skip
     _CHILDREN[proc.pid] = proc
+    threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
     return proc.pid
 
 
 def exit_code(pid: int) -> int | None:
     """The exit code of a child of this interpreter that has ended, else None."""
     child = _CHILDREN.get(pid)
-    return None if child is None else child.poll()
+    return None if child is None else child.returncode
 
 
 def alive(pid: int) -> bool:
     """True while `pid` runs (zombies count as gone)."""
     child = _CHILDREN.get(pid)
-    if child is not None:  # our own child: only waitpid tells the truth, and it reaps
-        return child.poll() is None
+    if child is not None:  # our own child: its reaper thread sets returncode when it ends
+        return child.returncode is None
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
