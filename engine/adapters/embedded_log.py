@@ -27,6 +27,7 @@ from engine.ports import EventLog, LogConsumer, LogRecord, RevokeHook
 
 TopicPartition = tuple[str, int]
 Position = tuple[str, int, int]
+Row = tuple[str, int, bytes]
 LOG_SCHEMA = """
 BEGIN;
 CREATE TABLE IF NOT EXISTS topics (name TEXT PRIMARY KEY, partitions INTEGER NOT NULL);
@@ -67,6 +68,7 @@ class EmbeddedLog(EventLog):
         self._open = False
         self._appended = asyncio.Event()
         self._members: set[str] = set()
+        self._appender = _Appender(db)
 
     async def start(self) -> None:
         if self._open:
@@ -77,6 +79,7 @@ class EmbeddedLog(EventLog):
 
     async def stop(self) -> None:
         self._open = False
+        await self._appender.drain()
 
     async def ensure_topics(self) -> None:
         wanted = {topic: self.settings.kafka_partitions for topic in TOPICS}
@@ -112,10 +115,10 @@ class EmbeddedLog(EventLog):
         count = self.partitions.get(DEAD_LETTER_TOPIC, self.settings.kafka_partitions)
         await self._write([(DEAD_LETTER_TOPIC, record.partition % count, value)])
 
-    async def _write(self, rows: list[tuple[str, int, bytes]]) -> list[Position]:
+    async def _write(self, rows: list[Row]) -> list[Position]:
         if not self._open:
             raise LogUnavailable("the embedded log is not started")
-        positions = await self.db.write("append", lambda c: _insert(c, rows))
+        positions = await self._appender.write(rows)
         self._wake()
         return positions
 
@@ -151,6 +154,54 @@ class EmbeddedLog(EventLog):
         appended.set()
 
 
+class _Appender:
+    """Joins the appends made while a transaction commits into the next one (Kafka's linger)."""
+
+    def __init__(self, db: SqliteDb) -> None:
+        self.db = db
+        self._pending: list[tuple[list[Row], asyncio.Future[list[Position]]]] = []
+        self._flushing: asyncio.Task[None] | None = None
+
+    async def write(self, rows: list[Row]) -> list[Position]:
+        """Append rows in the next transaction; their positions once it committed."""
+        future: asyncio.Future[list[Position]] = asyncio.get_running_loop().create_future()
+        self._pending.append((rows, future))
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.create_task(self._flush())
+        return await future
+
+    async def drain(self) -> None:
+        """Wait for the appends already made."""
+        if self._flushing is not None:
+            await self._flushing
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            rows = [row for chunk, _ in batch for row in chunk]
+            try:
+                positions = await self.db.write("append", functools.partial(_insert, rows=rows))
+            except Exception as e:
+                _settle(batch, e)
+            else:
+                _settle(batch, positions)
+
+
+def _settle(
+    batch: list[tuple[list[Row], asyncio.Future[list[Position]]]],
+    outcome: list[Position] | Exception,
+) -> None:
+    start = 0
+    for chunk, future in batch:
+        if future.done():
+            pass  # the caller gave up waiting
+        elif isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome[start : start + len(chunk)])
+        start += len(chunk)
+
+
 def _ensure(conn: sqlite3.Connection, wanted: dict[str, int]) -> dict[str, int]:
     conn.executemany(
         "INSERT OR IGNORE INTO topics (name, partitions) VALUES (?, ?)", wanted.items()
@@ -163,7 +214,7 @@ def _end(conn: sqlite3.Connection, topic: str, part: int) -> int:
     return 0 if row is None else int(row[0]) + 1
 
 
-def _insert(conn: sqlite3.Connection, rows: list[tuple[str, int, bytes]]) -> list[Position]:
+def _insert(conn: sqlite3.Connection, rows: list[Row]) -> list[Position]:
     ends: dict[TopicPartition, int] = {}
     params = []
     for topic, part, value in rows:
