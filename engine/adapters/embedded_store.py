@@ -41,6 +41,7 @@ Rows = Sequence[tuple[Any, ...]]
 IN_CHUNK = 500
 HOME_AUTHORS_LIMIT = 5000
 PURGE_EVERY_S = 3600.0
+DECODED_TWEETS = 8192  # frozen Tweets shared by every page that shows them
 STORE_SCHEMA = """
 BEGIN;
 CREATE TABLE IF NOT EXISTS handle_claims (handle_key TEXT PRIMARY KEY, user_id INTEGER NOT NULL);
@@ -110,6 +111,12 @@ def empty_tables(conn: Conn, names: Sequence[str]) -> None:
 
 def _now_us() -> int:
     return time.time_ns() // 1000
+
+
+@functools.lru_cache(maxsize=DECODED_TWEETS)
+def decode_tweet(body: bytes) -> Tweet:
+    """A stored tweet body as a Tweet; a body in many home timelines is decoded once."""
+    return unpack_tweet(body)
 
 
 def fetch_all(conn: Conn, sql: str, params: Sequence[Any] = ()) -> list[Any]:
@@ -479,7 +486,7 @@ class EmbeddedTimelines(OnDb, TimelineStore):
             "get_tweet",
             lambda c: fetch_one(c, "SELECT body FROM tweets WHERE tweet_id = ?", (tweet_id,)),
         )
-        return unpack_tweet(row[0]) if row else None
+        return decode_tweet(row[0]) if row else None
 
     async def add_home_rows(self, owner_id: int, rows: Sequence[tuple[Tweet, int]]) -> None:
         params = [(owner_id, t.id, t.author_id, pack_tweet(t), ts) for t, ts in rows]
@@ -518,7 +525,7 @@ class EmbeddedTimelines(OnDb, TimelineStore):
         lower = -1 if query.since_id is None else query.since_id
         params = (owner_id, upper, lower, query.count)
         rows = await self.db.read("page", lambda c: fetch_all(c, sql, params))
-        return [unpack_tweet(r[0]) for r in rows]
+        return [decode_tweet(r[0]) for r in rows]
 
     async def delete_tweets(self, tweets: Sequence[Tweet], ts_us: Sequence[int]) -> None:
         rows = list(zip(tweets, ts_us, strict=True))

@@ -14,8 +14,16 @@ from collections.abc import Sequence
 
 import msgpack
 
-from engine.adapters.embedded_store import Conn, OnDb, Rows, Table, fetch_all, fetch_one
-from engine.events import pack_tweet, unpack_tweet
+from engine.adapters.embedded_store import (
+    Conn,
+    OnDb,
+    Rows,
+    Table,
+    decode_tweet,
+    fetch_all,
+    fetch_one,
+)
+from engine.events import pack_tweet
 from engine.ids import MAX_ID
 from engine.ports import (
     IndexStore,
@@ -147,7 +155,7 @@ class EmbeddedIndex(OnDb, IndexStore):
         sql = _page_sql(HASHTAGS.name, "tag = ?")
         params = (tag_key, *bounds(query), query.count)
         rows = await self.db.read("tag_page", lambda c: fetch_all(c, sql, params))
-        return [unpack_tweet(r[0]) for r in rows]
+        return [decode_tweet(r[0]) for r in rows]
 
     async def add_mention_rows(self, user_id: int, rows: Sequence[tuple[Tweet, int]]) -> None:
         params = [(user_id, t.id, pack_tweet(t), ts) for t, ts in rows]
@@ -161,7 +169,7 @@ class EmbeddedIndex(OnDb, IndexStore):
         sql = _page_sql(MENTIONS.name, "user_id = ?")
         params = (user_id, *bounds(query), query.count)
         rows = await self.db.read("page", lambda c: fetch_all(c, sql, params))
-        return [unpack_tweet(r[0]) for r in rows]
+        return [decode_tweet(r[0]) for r in rows]
 
 
 def pack_message(m: DirectMessage) -> bytes:
