@@ -17,7 +17,11 @@ from cassandra.cluster import (
     ResponseFuture,
     Session,
 )
-from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.policies import (
+    DCAwareRoundRobinPolicy,
+    ExponentialReconnectionPolicy,
+    TokenAwarePolicy,
+)
 from cassandra.query import BatchStatement, BatchType, PreparedStatement, tuple_factory
 
 from engine.config import Settings
@@ -64,6 +68,7 @@ class CqlSession(Service):
             list(s.cassandra_hosts),
             port=s.cassandra_port,
             execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+            reconnection_policy=ExponentialReconnectionPolicy(0.5, 5.0),
             protocol_version=5,
             connect_timeout=s.cassandra_request_timeout_s,
         )

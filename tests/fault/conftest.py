@@ -1,0 +1,171 @@
+"""The fault tier: a Kafka and a Cassandra of its own (other ports, other data), killed at will."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from aiohttp.test_utils import TestClient, TestServer
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from deploy.local import infra
+from engine.config import Settings
+from engine.events import TWEETS_TOPIC
+from tests.support import Api
+from timeline.app import Engine
+
+ROOT = Path(__file__).resolve().parents[2]
+FAULT_ENV = {
+    "TIMELINE_INFRA_DIR": str(ROOT / ".infra" / "fault"),
+    "TIMELINE_INFRA_KAFKA_PORT": "19092",
+    "TIMELINE_INFRA_KAFKA_CONTROLLER_PORT": "19093",
+    "TIMELINE_INFRA_CASSANDRA_PORT": "19042",
+    "TIMELINE_INFRA_CASSANDRA_STORAGE_PORT": "17000",
+    "TIMELINE_INFRA_KAFKA_HEAP_MB": "384",
+    "TIMELINE_INFRA_CASSANDRA_HEAP_MB": "768",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/fault" in str(item.fspath):
+            item.add_marker(pytest.mark.fault)
+
+
+@contextmanager
+def fault_env() -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in FAULT_ENV}
+    os.environ.update(FAULT_ENV)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+class Servers:
+    """The fault tier's own Kafka and Cassandra, with kill and restart."""
+
+    def kill(self, name: infra.ServerName) -> None:
+        with fault_env():
+            pid = infra.server_pid(name)
+        assert pid is not None, f"{name} is not running"
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"{name} (pid {pid}) survived SIGKILL")
+
+    async def start(self, name: infra.ServerName) -> float:
+        """Start a server and wait until it answers; the seconds it took."""
+        started = time.monotonic()
+        with fault_env():
+            await asyncio.to_thread(infra.ensure_up, name)
+        return time.monotonic() - started
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Servers]:
+    fault_jars = Path(FAULT_ENV["TIMELINE_INFRA_DIR"]) / "jars"
+    main_jars = ROOT / ".infra" / "jars"
+    if main_jars.exists() and not fault_jars.exists():
+        fault_jars.parent.mkdir(parents=True, exist_ok=True)
+        fault_jars.symlink_to(main_jars)
+    with fault_env():
+        infra.ensure_up()
+    yield Servers()
+    with fault_env():
+        infra.ensure_down(purge=True)
+
+
+def fault_settings(**overrides: object) -> Settings:
+    run = uuid.uuid4().hex[:8]
+    values: dict[str, object] = dict(
+        kafka_bootstrap="127.0.0.1:19092",
+        cassandra_port=19042,
+        cassandra_keyspace=f"ft_{run}",
+        kafka_topic_prefix=f"ft-{run}.",
+        consumer_group_prefix=f"ft-{run}-",
+        kafka_partitions=4,
+        kafka_request_timeout_ms=3000,
+        cassandra_request_timeout_s=3.0,
+        rate_limits="off",
+    )
+    values.update(overrides)
+    return Settings.from_env({}, **values)
+
+
+@pytest_asyncio.fixture
+async def running(servers: Servers) -> AsyncIterator[tuple[Engine, Api]]:
+    """The whole engine in this process on the fault tier's servers."""
+    engine = Engine(fault_settings())
+    await engine.start()
+    assert engine.app is not None
+    client = TestClient(TestServer(engine.app))
+    await client.start_server()
+    yield engine, Api(client)
+    await client.close()
+    await engine.stop()
+
+
+async def group_lag(settings: Settings, group: str) -> int:
+    """Records of the tweets topic the group has not committed yet."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    await consumer.start()
+    try:
+        topic = settings.kafka_topic_prefix + TWEETS_TOPIC
+        parts = [TopicPartition(topic, p) for p in range(settings.kafka_partitions)]
+        ends = await consumer.end_offsets(parts)
+        committed = await admin.list_consumer_group_offsets(group, partitions=parts)
+        return sum(
+            end - max(committed[tp].offset, 0) if tp in committed else end
+            for tp, end in ends.items()
+        )
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def logged_tweet_ids(settings: Settings) -> set[str]:
+    """Every tweet id in the tweets topic, read from the start."""
+    from engine.events import TweetPosted, decode
+
+    consumer = AIOKafkaConsumer(
+        settings.kafka_topic_prefix + TWEETS_TOPIC,
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    ids: set[str] = set()
+    try:
+        empty = 0
+        while empty < 4:
+            batch = await consumer.getmany(timeout_ms=500)
+            empty = 0 if batch else empty + 1
+            for messages in batch.values():
+                for m in messages:
+                    event = decode(m.value or b"")
+                    if isinstance(event, TweetPosted):
+                        ids.add(str(event.tweet.id))
+    finally:
+        await consumer.stop()
+    return ids
