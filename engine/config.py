@@ -16,7 +16,7 @@ BACKENDS = ("kafka-cassandra", "embedded")
 class Settings:
     """Every knob of the engine; each field is read from TIMELINE_<FIELD NAME IN CAPITALS>."""
 
-    backend: str = "kafka-cassandra"
+    backend: str = "embedded"
     host: str = "127.0.0.1"
     port: int = 8080
     worker_id: int = 0

@@ -108,3 +108,30 @@ class Api:
         """Wait until the home timeline holds exactly these ids, newest first."""
         want = sorted(ids, key=int, reverse=True)
         return await eventually(lambda: self.home_ids(user), lambda got: got == want, timeout_s)
+
+
+async def table_rows(engine: Any, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Rows of a query on the engine's store, Cassandra or embedded, for checking tests."""
+    backend = engine.backend
+    if engine.settings.backend == "kafka-cassandra":
+        return [tuple(r) for r in await backend.cql.run(sql, params)]
+    return [
+        tuple(r)
+        for r in await backend.store_db.read("test", lambda c: c.execute(sql, params).fetchall())
+    ]
+
+
+async def append_raw(engine: Any, topic: str, value: bytes) -> None:
+    """Put bytes in the log as they are, bypassing the engine's encoding (a poison record)."""
+    settings = engine.settings
+    if settings.backend == "embedded":
+        await engine.backend.log._write([(topic, 0, value)])
+        return
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(settings.kafka_topic_prefix + topic, value)
+    finally:
+        await producer.stop()

@@ -97,6 +97,7 @@ def servers() -> Iterator[Servers]:
 def fault_settings(**overrides: object) -> Settings:
     run = uuid.uuid4().hex[:8]
     values: dict[str, object] = dict(
+        backend="kafka-cassandra",
         kafka_bootstrap="127.0.0.1:19092",
         cassandra_port=19042,
         cassandra_keyspace=f"ft_{run}",

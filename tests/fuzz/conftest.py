@@ -84,6 +84,7 @@ def served() -> Iterator[tuple[str, LogEnd]]:
     host, cport = infra.cassandra_contact()
     env = dict(
         os.environ,
+        TIMELINE_BACKEND="kafka-cassandra",
         TIMELINE_KAFKA_BOOTSTRAP=infra.kafka_bootstrap(),
         TIMELINE_CASSANDRA_HOSTS=host,
         TIMELINE_CASSANDRA_PORT=str(cport),

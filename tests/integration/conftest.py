@@ -36,9 +36,35 @@ def servers() -> Iterator[None]:
     yield
 
 
+BACKENDS = [
+    pytest.param("kafka-cassandra", id="kafka-cassandra"),
+    pytest.param("embedded", id="embedded"),
+]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend_kind(request: pytest.FixtureRequest) -> str:
+    """Every end-to-end test runs on both backends."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="session")
-def settings(servers: None) -> Settings:
+def settings(backend_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     run = uuid.uuid4().hex[:8]
+    common: dict[str, object] = dict(
+        backend=backend_kind,
+        kafka_partitions=3,
+        celebrity_threshold=CELEBRITY_THRESHOLD,
+        home_timeline_cap=HOME_CAP,
+        home_trim_every=1,
+        celebrity_cache_s=0.0,
+        trends_cache_s=0.0,
+    )
+    if backend_kind == "embedded":
+        return Settings.from_env(
+            {}, data_dir=str(tmp_path_factory.mktemp(f"engine-{run}")), **common
+        )
+    infra.ensure_up(progress=False)
     host, port = infra.cassandra_contact()
     return Settings.from_env(
         {},
@@ -47,13 +73,8 @@ def settings(servers: None) -> Settings:
         cassandra_port=port,
         cassandra_keyspace=f"it_{run}",
         kafka_topic_prefix=f"it-{run}.",
-        kafka_partitions=3,
         consumer_group_prefix=f"it-{run}-",
-        celebrity_threshold=CELEBRITY_THRESHOLD,
-        home_timeline_cap=HOME_CAP,
-        home_trim_every=1,
-        celebrity_cache_s=0.0,
-        trends_cache_s=0.0,
+        **common,
     )
 
 
@@ -63,7 +84,8 @@ async def engine(settings: Settings) -> AsyncIterator[Engine]:
     await engine.start()
     yield engine
     await engine.stop()
-    await _drop(settings)
+    if settings.backend == "kafka-cassandra":
+        await _drop(settings)
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -80,7 +102,9 @@ async def _drop(settings: Settings) -> None:
 
     cluster = Cluster(list(settings.cassandra_hosts), port=settings.cassandra_port)
     try:
-        cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}")
+        cluster.connect().execute(
+            f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}", timeout=120
+        )
     finally:
         cluster.shutdown()
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)

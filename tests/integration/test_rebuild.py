@@ -6,20 +6,25 @@ import io
 
 import pytest
 
+from engine.adapters.embedded_views import UNUSED_TABLES
 from fanout.projections import PROJECTIONS
-from tests.support import Api, eventually, settled
+from tests.support import Api, eventually, settled, table_rows
 from timeline.rebuild import rebuild
 
+# the embedded trend rows also keep when they were written, for their expiry (Cassandra's TTL)
+COLUMNS = {"trend_minutes": "minute, log_partition, counts, applied_offset"}
 REBUILDABLE = ["index", "lists", "messages", "trends"]
 
 
 async def _rows(engine, table: str) -> list[tuple]:
-    rows = await engine.backend.cql.run(f"SELECT * FROM {table}")
-    return sorted(tuple(r) for r in rows)
+    columns = COLUMNS.get(table, "*")
+    return sorted(await table_rows(engine, f"SELECT {columns} FROM {table}"), key=repr)
 
 
 async def _snapshot(engine, projection: str) -> dict[str, list[tuple]]:
     tables = PROJECTIONS[projection](engine.settings, engine.backend, engine.metrics).tables
+    if engine.settings.backend == "embedded":  # day buckets are a Cassandra partitioning aid
+        tables = tuple(t for t in tables if t not in UNUSED_TABLES)
     return {t: await _rows(engine, t) for t in tables}
 
 

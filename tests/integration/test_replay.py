@@ -6,7 +6,7 @@ from engine.events import GRAPH_TOPIC, TWEETS_TOPIC
 from engine.ports import LogRecord
 from fanout.home import HomeProjector
 from fanout.worker import ConsumerWorker
-from tests.support import Api, eventually
+from tests.support import Api, eventually, table_rows
 
 
 async def _read_whole_log(engine, group: str) -> list[LogRecord]:
@@ -46,11 +46,11 @@ async def test_replaying_the_same_batch_twice_changes_nothing(api: Api, engine) 
     assert after["following_count"] == before["following_count"]
     follower = await api.call("GET", f"/v1/users/{followers[0]['id']}", 200)
     assert follower["following_count"] == 1
-    cql = engine.backend.cql
     for f in followers:
         assert await api.home_ids(f) == sorted(ids, key=int, reverse=True)
         for tweet_id in ids:
-            rows = await cql.run(
+            rows = await table_rows(
+                engine,
                 "SELECT COUNT(*) FROM home_timeline WHERE user_id = ? AND tweet_id = ?",
                 (int(f["id"]), int(tweet_id)),
             )
