@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from deploy.local import infra
 from engine.events import ALL_TOPICS
+from tests.support import free_port
 
 T = TypeVar("T")
 
@@ -68,12 +68,6 @@ class LogEnd:
 
     def close(self) -> None:
         self.thread.run(self.consumer.stop())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
