@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install run test unit lint infra-up infra-down infra-status clean
+.PHONY: install run run-kafka-cassandra test unit lint infra-up infra-down infra-status clean
 
 install: $(VENV)/.installed
 
@@ -14,10 +14,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-# Start Kafka and Cassandra (downloaded from Maven Central on first use), then the engine.
+# The engine in one process on the embedded backend (data in .data/), on 127.0.0.1:8080.
 run: install
-	$(BIN)/timeline infra up
 	$(BIN)/timeline up
+
+# The same engine on a local Kafka and Cassandra (downloaded from Maven Central on first use).
+run-kafka-cassandra: install
+	$(BIN)/timeline infra up
+	TIMELINE_BACKEND=kafka-cassandra $(BIN)/timeline up
 
 # Lint, type-check, then every test tier on a real Kafka and Cassandra. Servers this
 # target started are stopped again at the end; servers that were already running stay up.
