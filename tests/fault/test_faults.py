@@ -48,7 +48,7 @@ class Load:
         return sum(map(len, self.acked.values()))
 
 
-async def _graph(api: Api) -> tuple[list[dict], list[dict]]:
+async def follow_graph(api: Api) -> tuple[list[dict], list[dict]]:
     authors = [await api.user() for _ in range(2)]
     readers = [await api.user() for _ in range(FOLLOWERS)]
     for reader in readers:
@@ -75,7 +75,7 @@ async def all_home_ids(api: Api, user: dict) -> list[str]:
         params["max_id"] = page["next_max_id"]
 
 
-async def _every_timeline_complete(api: Api, readers: list[dict], load: Load) -> tuple[float, int]:
+async def every_timeline_complete(api: Api, readers: list[dict], load: Load) -> tuple[float, int]:
     """Wait until every acknowledged tweet is in every home timeline, each once.
 
     A tweet answered 503 may still be in the log (the broker wrote it and died before it
@@ -107,7 +107,7 @@ async def test_kafka_killed_while_tweets_are_posted(
     running: tuple[Engine, Api], servers: Servers
 ) -> None:
     engine, api = running
-    authors, readers = await _graph(api)
+    authors, readers = await follow_graph(api)
     load = Load(api, authors)
     task = asyncio.create_task(load.run())
     await eventually(lambda: asyncio.sleep(0, load.total()), lambda n: n >= 20)
@@ -126,7 +126,7 @@ async def test_kafka_killed_while_tweets_are_posted(
     in_log = await logged_tweet_ids(engine.settings)
     acked = {i for ids in load.acked.values() for i in ids}
     assert acked <= in_log, f"{len(acked - in_log)} acknowledged tweets are not in the log"
-    drained, extras = await _every_timeline_complete(api, readers, load)
+    drained, extras = await every_timeline_complete(api, readers, load)
     print(
         f"\nFAULT kafka-killed: acked={len(acked)} refused_503={load.refused} "
         f"reached_every_timeline={len(acked)} refused_but_logged={extras} "
@@ -139,7 +139,7 @@ async def test_cassandra_killed_while_fanout_runs(
     running: tuple[Engine, Api], servers: Servers
 ) -> None:
     engine, api = running
-    authors, readers = await _graph(api)
+    authors, readers = await follow_graph(api)
     group = engine.settings.consumer_group_prefix + "fanout"
     load = Load(api, authors)
     task = asyncio.create_task(load.run())
@@ -156,7 +156,7 @@ async def test_cassandra_killed_while_fanout_runs(
     await eventually(lambda: group_lag(engine.settings, group), lambda lag: lag == 0, 120)
     drained_s = time.monotonic() - up
     await eventually(lambda: api.client.get("/readyz"), lambda r: r.status == 200, 30)
-    complete_s, _ = await _every_timeline_complete(api, readers, load)
+    complete_s, _ = await every_timeline_complete(api, readers, load)
     print(
         f"\nFAULT cassandra-killed: acked={load.total()} refused_503={load.refused} "
         f"lag_during={lag_during} outage_s={up - killed:.1f} restart_s={restart_s:.1f} "
