@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import engine, servers, settings
+from tests.integration.conftest import backend_kind, engine, servers, settings
 
-__all__ = ["engine", "prometheus_binary", "promtool", "servers", "settings"]
+__all__ = ["backend_kind", "engine", "prometheus_binary", "promtool", "servers", "settings"]
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
