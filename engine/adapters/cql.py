@@ -152,7 +152,7 @@ def _resolve(fut: asyncio.Future[Rows], rows: Rows | None, exc: BaseException | 
         fut.set_result(list(rows or []))
 
 
-_TABLE_RE = re.compile(r"\b(FROM|INTO|UPDATE|TRUNCATE)\s+(?!system\.)([a-z_]+)\b")
+_TABLE_RE = re.compile(r"\b(FROM|INTO|UPDATE|TRUNCATE)\s+([a-z_]+)\b(?!\.)")
 
 
 def qualify(cql: str, keyspace: str) -> str:

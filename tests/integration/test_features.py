@@ -7,6 +7,14 @@ import uuid
 from tests.support import Api, eventually
 
 
+async def visible(api: Api, tweet: dict) -> None:
+    """Wait until the tweet store has the tweet (fan-out wrote it)."""
+    await eventually(
+        lambda: api.call("GET", f"/v1/tweets/{tweet['id']}", 200, raise_for=False),
+        lambda t: t.get("id") == tweet["id"],
+    )
+
+
 def tag(base: str) -> str:
     return f"{base}{uuid.uuid4().hex[:6]}"
 
@@ -31,6 +39,7 @@ async def test_mentions_resolve_known_handles_and_replies_keep_their_target(api:
     tweet = await api.tweet(author, f"hi @{named['handle']} and @nobody_{uuid.uuid4().hex[:6]}")
     assert tweet["entities"]["mentions"] == [{"id": named["id"], "handle": named["handle"]}]
     await api.wait_ids(f"/v1/users/{named['id']}/mentions", [tweet["id"]])
+    await visible(api, tweet)  # ingest checks a reply's target in the tweet store
     reply = await api.call(
         "POST",
         "/v1/tweets",
