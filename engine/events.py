@@ -9,6 +9,7 @@ documents every type and version.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -255,8 +256,10 @@ def tweet_from_wire(data: dict[str, Any]) -> Tweet:
     )
 
 
+@functools.lru_cache(maxsize=8192)
 def pack_tweet(tweet: Tweet) -> bytes:
-    """A tweet as msgpack bytes, the form stored in timeline rows."""
+    """A tweet as msgpack bytes, the form stored in timeline rows (cached: fan-out writes the
+    same tweet into every follower's row)."""
     return bytes(msgpack.packb(tweet_to_wire(tweet), use_bin_type=True))
 
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -91,20 +92,32 @@ class KafkaLog(EventLog):
         if producer is None:
             return [LogUnavailable("the log producer is not started") for _ in events]
         started = time.perf_counter()
-        results = await asyncio.gather(
-            *(self._send(producer, e) for e in events), return_exceptions=True
-        )
-        self.metrics.append_seconds.observe(time.perf_counter() - started)
-        return [self._account(e, r) for e, r in zip(events, results, strict=True)]
-
-    async def _send(self, producer: AIOKafkaProducer, event: Event) -> None:
+        acks: list[asyncio.Future[Any] | BaseException] = []
         try:
             async with asyncio.timeout(self.settings.kafka_request_timeout_ms / 1000 + 1):
-                topic = self.settings.kafka_topic_prefix + event.topic
-                ack = await producer.send(topic, encode(event), key=key_bytes(event.key))
-                await ack
-        except (KafkaError, TimeoutError) as e:
-            raise LogUnavailable(f"Kafka did not acknowledge the append: {e!r}") from e
+                for event in events:  # hand every record to the producer, then wait for acks
+                    acks.append(await self._hand_over(producer, event))
+                await asyncio.gather(
+                    *(a for a in acks if isinstance(a, asyncio.Future)), return_exceptions=True
+                )
+        except TimeoutError:
+            pass  # what was not acknowledged by the deadline is reported below
+        self.metrics.append_seconds.observe(time.perf_counter() - started)
+        results = [_outcome(a) for a in acks] + [_timed_out()] * (len(events) - len(acks))
+        return [self._account(e, r) for e, r in zip(events, results, strict=True)]
+
+    async def _hand_over(
+        self, producer: AIOKafkaProducer, event: Event
+    ) -> asyncio.Future[Any] | BaseException:
+        topic = self.settings.kafka_topic_prefix + event.topic
+        try:
+            ack: asyncio.Future[Any] = await producer.send(
+                topic, encode(event), key=key_bytes(event.key)
+            )
+        except KafkaError as e:
+            error: BaseException = e
+            return error
+        return ack
 
     def _account(self, event: Event, result: object) -> BaseException | None:
         if isinstance(result, BaseException):
@@ -136,6 +149,25 @@ class KafkaLog(EventLog):
         except (KafkaError, TimeoutError):
             return False
         return True
+
+
+def _timed_out() -> LogUnavailable:
+    return LogUnavailable("Kafka did not acknowledge the append in time")
+
+
+def _outcome(ack: asyncio.Future[Any] | BaseException) -> LogUnavailable | None:
+    """None for an acknowledged record, else why not, as LogUnavailable."""
+    if isinstance(ack, BaseException):
+        error: BaseException | None = ack
+    elif not ack.done() or ack.cancelled():
+        return _timed_out()
+    else:
+        error = ack.exception()
+    if error is None:
+        return None
+    unavailable = LogUnavailable(f"Kafka did not acknowledge the append: {error!r}")
+    unavailable.__cause__ = error
+    return unavailable
 
 
 async def _create_topics(admin: AIOKafkaAdminClient, topics: list[NewTopic]) -> None:
