@@ -1,0 +1,446 @@
+"""The pipeline without HTTP: the log in, the fan-out consumer, home timelines out.
+
+Phase 1 (throughput): with the fan-out stopped, append N tweets to the log with the engine's
+EventLog; then start `timeline fanout` and measure home-timeline rows written per second
+until it has consumed them all.
+
+Phase 2 (latency): with the fan-out running, append tweets on a fixed schedule (open loop)
+and read a sample of followers' home timelines as they fill; publish-to-visible is the time
+from a tweet's scheduled publish to the poll that first saw it in a follower's timeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from aiokafka import AIOKafkaProducer
+from tqdm import tqdm
+
+from bench.graph import Graph, handle_of
+from bench.seeds import seed_texts, tweet_event
+from bench.stack import EngineProcess, metric_sum
+from bench.stats import latency_summary, per_second
+from engine.adapters.cql import CqlSession
+from engine.adapters.kafka import key_bytes
+from engine.config import Settings
+from engine.events import TweetPosted, encode
+from engine.ids import IdGenerator
+from engine.ports import Backend
+
+APPEND_CHUNK = 2000
+TICK_S = 0.01
+GRACE_S = 30.0
+WATCH_LIMIT = 500
+ROWS = "timeline_fanout_rows_written_total"
+CONSUMED = "timeline_consumer_events_total"
+
+
+@dataclass
+class Tweets:
+    """Tweet events of authors drawn uniformly (by seed) from the graph's users."""
+
+    graph: Graph
+    user_ids: np.ndarray
+    celebrity_threshold: int
+    seed: int
+    ids: IdGenerator = field(default_factory=lambda: IdGenerator(1020))
+
+    def __post_init__(self) -> None:
+        self.rng = np.random.default_rng(self.seed)
+        self.rows_per_author = self.graph.home_rows(self.celebrity_threshold)
+        self.texts = seed_texts()
+        self.count = 0
+
+    def next(self, n: int) -> tuple[list[TweetPosted], np.ndarray]:
+        """n new tweet events and their authors' indices."""
+        authors = self.rng.integers(0, self.graph.spec.users, n)
+        events = []
+        for a in authors:
+            text = self.texts[self.count % len(self.texts)]
+            self.count += 1
+            events.append(
+                tweet_event(self.ids.next_id(), int(self.user_ids[a]), handle_of(a), text)
+            )
+        return events, authors
+
+
+async def _append(backend: Backend, events: Sequence[TweetPosted]) -> int:
+    results = await backend.log.append_many(events)
+    return sum(1 for r in results if r is not None)
+
+
+async def preload(backend: Backend, tweets: Tweets, n: int, progress: bool) -> dict[str, Any]:
+    """Append n tweets with the engine's EventLog; the rate counts only the appends (the
+    events are made first) and the rows they should make."""
+    chunks = []
+    expected_rows = 0
+    for lo in range(0, n, APPEND_CHUNK):
+        events, authors = tweets.next(min(APPEND_CHUNK, n - lo))
+        chunks.append(events)
+        expected_rows += int(tweets.rows_per_author[authors].sum())
+    failed = 0
+    started = time.perf_counter()
+    with tqdm(total=n, desc="tweets -> log", unit="tw", disable=not progress) as bar:
+        for events in chunks:
+            failed += await _append(backend, events)
+            bar.update(len(events))
+    seconds = time.perf_counter() - started
+    return {
+        "tweets": n,
+        "chunk": APPEND_CHUNK,
+        "failed": failed,
+        "seconds": round(seconds, 3),
+        "tweets_s": round(n / seconds, 1),
+        "expected_home_rows": expected_rows,
+        "mean_fanout": round(expected_rows / n, 2),
+    }
+
+
+async def counters(fanout: EngineProcess) -> tuple[float, float]:
+    """(home-timeline rows written, tweets consumed) so far by the fan-out process."""
+    m = await fanout.metrics()
+    return metric_sum(m, ROWS, table="home_timeline"), metric_sum(m, CONSUMED, type="tweet_posted")
+
+
+async def drain(
+    fanout: EngineProcess,
+    tweets: int,
+    expected_rows: int,
+    progress: bool,
+    on_start: Callable[[EngineProcess], None] = lambda p: None,
+    timeout_s: float = 3600,
+) -> dict[str, Any]:
+    """Start the fan-out over a full log and sample its counters until every tweet is consumed."""
+    await fanout.start()
+    on_start(fanout)
+    started, started_wall = time.perf_counter(), time.time()
+    series: list[tuple[float, float, float]] = []
+    with tqdm(total=tweets, desc="fan-out drains", unit="tw", disable=not progress) as bar:
+        while True:
+            rows, consumed = await counters(fanout)
+            now = time.perf_counter() - started
+            series.append((now, rows, consumed))
+            bar.update(int(consumed) - bar.n)
+            if consumed >= tweets or now > timeout_s:
+                break
+            await asyncio.sleep(0.25)
+    return {"t0_wall": started_wall, **_throughput(series, tweets, expected_rows)}
+
+
+def _throughput(
+    series: list[tuple[float, float, float]], tweets: int, expected_rows: int
+) -> dict[str, Any]:
+    """Rows/s between the first and the last sample that saw rows being written (the
+    process start-up and the last partial sample interval are left out), and from start."""
+    t = np.array([s[0] for s in series])
+    rows = np.array([s[1] for s in series])
+    consumed = np.array([s[2] for s in series])
+    moving = np.flatnonzero(np.diff(rows) > 0)
+    first, last = (int(moving[0]), int(moving[-1]) + 1) if moving.size else (0, len(t) - 1)
+    seconds = float(t[last] - t[first])
+    return {
+        "tweets": tweets,
+        "consumed": int(consumed[-1]),
+        "home_rows": int(rows[-1]),
+        "expected_home_rows": expected_rows,
+        "seconds_from_start": round(float(t[-1]), 2),
+        "seconds_writing": round(seconds, 2),
+        "rows_s": round(float(rows[last] - rows[first]) / seconds, 1) if seconds > 0 else None,
+        "rows_s_from_start": round(float(rows[-1]) / float(t[-1]), 1) if t[-1] > 0 else None,
+        "tweets_s": round(float(consumed[last] - consumed[first]) / seconds, 1)
+        if seconds > 0
+        else None,
+        "series": [
+            {"t": round(float(a), 2), "home_rows": int(b), "tweets": int(c)}
+            for a, b, c in zip(t, rows, consumed, strict=True)
+        ],
+    }
+
+
+class RawPublisher:
+    """Appends encoded events exactly as the EventLog does (same producer settings, bytes and
+    keys) without its per-event bookkeeping, so a schedule of thousands a second is kept."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=settings.kafka_linger_ms,
+            request_timeout_ms=settings.kafka_request_timeout_ms,
+            max_batch_size=256 * 1024,
+        )
+        self.acks: list[asyncio.Future[Any]] = []
+
+    async def __aenter__(self) -> RawPublisher:
+        await self.producer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.producer.stop()
+
+    async def send(self, events: Sequence[TweetPosted]) -> None:
+        prefix = self.settings.kafka_topic_prefix
+        for e in events:
+            ack = await self.producer.send(prefix + e.topic, encode(e), key=key_bytes(e.key))
+            self.acks.append(ack)
+
+    async def failures(self) -> int:
+        done = await asyncio.gather(*self.acks, return_exceptions=True)
+        return sum(1 for d in done if isinstance(d, BaseException))
+
+
+class Watcher:
+    """Polls the home timelines of a few followers and notes when tracked tweets appear.
+
+    Each poll reads the ids above the oldest tweet still awaited, oldest first and at most
+    WATCH_LIMIT of them: the fan-out does not write in id order across log partitions, so
+    the newest id seen is no safe lower bound. A tweet awaited for longer than GRACE_S
+    after newer ones were seen stops holding the bound back (and is reported as not seen
+    unless a later poll finds it), so one missing row never makes the polls grow.
+    """
+
+    def __init__(self, cql: CqlSession, owners: Sequence[int], poll_s: float) -> None:
+        self.cql = cql
+        self.owners = list(owners)
+        self.poll_s = poll_s
+        self.pending: dict[int, dict[int, float]] = {o: {} for o in owners}  # tweet -> published
+        self.seen_ms: list[tuple[float, float]] = []  # (published wall time, latency ms)
+        self.polls = 0
+        self._stop = asyncio.Event()
+        self._newest: dict[int, int] = dict.fromkeys(owners, 0)
+
+    def track(self, owner: int, tweet_id: int, published: float) -> None:
+        self.pending[owner][tweet_id] = published
+
+    async def run(self) -> None:
+        await asyncio.gather(*(self._poll(o) for o in self.owners))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def _poll(self, owner: int) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            await self.poll_once(owner)
+            await asyncio.sleep(max(0.0, self.poll_s - (time.monotonic() - started)))
+
+    async def poll_once(self, owner: int) -> None:
+        pending = self.pending[owner]
+        floor = self._newest[owner] - (int(GRACE_S * 1000) << 22)  # ids carry milliseconds
+        since = max(min(pending) - 1, floor) if pending else self._newest[owner]
+        ids = await self._ids_after(owner, since)
+        now = time.time()
+        self.polls += 1
+        for tweet_id in ids:
+            self._newest[owner] = max(self._newest[owner], tweet_id)
+            published = pending.pop(tweet_id, None)
+            if published is not None:
+                self.seen_ms.append((published, (now - published) * 1000))
+
+    async def _ids_after(self, owner: int, since: int) -> list[int]:
+        """The ids a page read would return, without decoding tweets (the watcher must not
+        be what slows the machine down)."""
+        rows = await self.cql.run(
+            "SELECT tweet_id FROM home_timeline WHERE user_id = ? AND tweet_id > ? "
+            "ORDER BY tweet_id ASC LIMIT ?",
+            (owner, since, WATCH_LIMIT),
+            op="bench_watch",
+        )
+        return [r[0] for r in rows]
+
+    def outstanding(self) -> int:
+        return sum(map(len, self.pending.values()))
+
+    async def classify_missing(self, cap: int) -> dict[str, int]:
+        """Tweets never seen: under `cap` newer rows in the timeline means lost; at least
+        `cap` newer rows means the timeline's trim may have cut it before a poll saw it."""
+        lost = beyond_cap = 0
+        for owner, pending in self.pending.items():
+            for tweet_id in pending:
+                rows = await self.cql.run(
+                    "SELECT tweet_id FROM home_timeline WHERE user_id = ? AND tweet_id > ? LIMIT ?",
+                    (owner, tweet_id, cap),
+                    op="bench_watch",
+                )
+                if len(rows) >= cap:
+                    beyond_cap += 1
+                else:
+                    lost += 1
+        return {"lost": lost, "beyond_cap": beyond_cap}
+
+
+class Audiences:
+    """Which watched follower, if any, should see each author's tweets."""
+
+    def __init__(self, tweets: Tweets, watched: int) -> None:
+        graph = tweets.graph
+        rng = np.random.default_rng(tweets.seed + 1)
+        self.owners = rng.choice(graph.spec.users, size=watched, replace=False)
+        self.is_watched = np.zeros(graph.spec.users, dtype=bool)
+        self.is_watched[self.owners] = True
+        self.offsets, self.followers = graph.audiences()
+        self.tweets = tweets
+
+    def watcher_of(self, author: int) -> int | None:
+        if self.tweets.rows_per_author[author] == 0:
+            return None  # a celebrity: merged at read time, never written to home timelines
+        audience = self.followers[self.offsets[author] : self.offsets[author + 1]]
+        hits = audience[self.is_watched[audience]]
+        return int(self.tweets.user_ids[hits[0]]) if hits.size else None
+
+
+async def publish_at_rate(
+    publisher: RawPublisher,
+    tweets: Tweets,
+    rate_s: float,
+    seconds: float,
+    on_event: Callable[[TweetPosted, int, float], None] = lambda e, a, t: None,
+    on_second: Callable[[float], Awaitable[None]] | None = None,
+    progress: bool = False,
+) -> tuple[float, float, int]:
+    """Publish rate_s tweets a second for `seconds` on a fixed schedule (open loop);
+    (start wall time, seconds it took, rows the tweets should make)."""
+    total = int(rate_s * seconds)
+    expected_rows = 0
+    t0 = time.time() + 0.1
+    sent = 0
+    ticks = 0
+    with tqdm(total=total, desc=f"publish {rate_s:.0f}/s", unit="tw", disable=not progress) as bar:
+        while sent < total:
+            due = min(total, int((time.time() - t0) * rate_s) + 1) - sent
+            if due > 0:
+                events, authors = tweets.next(due)
+                for k, (event, a) in enumerate(zip(events, authors, strict=True)):
+                    on_event(event, int(a), t0 + (sent + k) / rate_s)
+                expected_rows += int(tweets.rows_per_author[authors].sum())
+                await publisher.send(events)
+                sent += due
+                bar.update(due)
+            if on_second is not None and time.time() - t0 >= ticks:
+                ticks += 1
+                await on_second(t0)
+            await asyncio.sleep(TICK_S)
+    return t0, time.time() - t0, expected_rows
+
+
+async def steady(
+    backend: Backend,
+    fanout: EngineProcess,
+    tweets: Tweets,
+    rate_s: float,
+    seconds: float,
+    watched: int,
+    poll_ms: float,
+    progress: bool,
+    settle_s: float = 900.0,
+) -> dict[str, Any]:
+    """Publish at a fixed rate while the fan-out runs; publish-to-visible for watched followers."""
+    settings: Settings = backend.settings  # type: ignore[attr-defined]
+    cql: CqlSession = backend.cql  # type: ignore[attr-defined]
+    audiences = Audiences(tweets, watched)
+    rows0, consumed0 = await counters(fanout)
+    watcher = Watcher(cql, [int(tweets.user_ids[i]) for i in audiences.owners], poll_ms / 1000)
+    samples: list[tuple[float, float, float]] = []
+
+    def track(event: TweetPosted, author: int, published: float) -> None:
+        owner = audiences.watcher_of(author)
+        if owner is not None:
+            watcher.track(owner, event.event_id, published)
+
+    async def sample(t0: float) -> None:
+        samples.append((time.time() - t0, *await counters(fanout)))
+
+    poller = asyncio.create_task(watcher.run())
+    caught_up: float | None = None
+    try:
+        async with RawPublisher(settings) as publisher:
+            t0, publish_s, expected_rows = await publish_at_rate(
+                publisher, tweets, rate_s, seconds, track, sample, progress
+            )
+            failed = await publisher.failures()
+        total = int(rate_s * seconds)
+        deadline = time.time() + settle_s
+        while time.time() < deadline:
+            await sample(t0)
+            if samples[-1][2] - consumed0 >= total:
+                caught_up = caught_up or time.time() - t0
+                if watcher.outstanding() == 0 or time.time() - t0 - caught_up > 5:
+                    break  # what is still awaited 5 s after the last tweet was applied is lost
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(2 * poll_ms / 1000)
+    finally:
+        watcher.stop()
+        await poller
+    missing = await watcher.classify_missing(settings.home_timeline_cap)
+    rows, consumed = await counters(fanout)
+    seen = np.array([ms for _, ms in watcher.seen_ms])
+    seen_t = np.array([p - t0 for p, _ in watcher.seen_ms])
+    order = np.argsort(seen_t)
+    return {
+        "t0_wall": t0,
+        "rate_s": rate_s,
+        "seconds": seconds,
+        "tweets": total,
+        "publisher": "aiokafka with the EventLog's settings and encoding (acks=all, idempotent)",
+        "failed_appends": failed,
+        "publish_seconds": round(publish_s, 2),
+        "caught_up_after_publish_s": None if caught_up is None else round(caught_up - publish_s, 2),
+        "consumed": int(consumed - consumed0),
+        "home_rows": int(rows - rows0),
+        "expected_home_rows": expected_rows,
+        "mean_fanout": round(expected_rows / total, 2),
+        "watched_followers": watched,
+        "poll_ms": poll_ms,
+        "polls": watcher.polls,
+        "tracked": len(watcher.seen_ms) + watcher.outstanding(),
+        "not_seen": watcher.outstanding(),
+        "lost": missing["lost"] if caught_up is not None else None,
+        "not_seen_beyond_cap": missing["beyond_cap"],
+        "visible": latency_summary(seen),
+        "visible_series": per_second(seen_t[order], seen[order]),
+        "fanout_series": [
+            {"t": round(t, 2), "home_rows": int(r - rows0), "tweets": int(c - consumed0)}
+            for t, r, c in samples
+        ],
+    }
+
+
+async def reads_beside_fanout(
+    settings: Settings,
+    fanout: EngineProcess,
+    tweets: Tweets,
+    read_rate_s: float,
+    write_tweets_s: float,
+    seconds: float,
+) -> dict[str, Any]:
+    """Raw single-partition reads of real home timelines at a fixed rate, while the fan-out
+    applies tweets published at `write_tweets_s`: the same write load as the HTTP profile."""
+    from bench.baselines import RawCassandra
+
+    raw = await asyncio.to_thread(RawCassandra, settings)
+    try:
+        owners = tweets.user_ids
+        reads = asyncio.create_task(
+            asyncio.to_thread(raw.read_latency, owners, read_rate_s, seconds, "home_timeline")
+        )
+        rows0, _ = await counters(fanout)
+        async with RawPublisher(settings) as publisher:
+            await publish_at_rate(publisher, tweets, write_tweets_s, seconds)
+            failed = await publisher.failures()
+        rows1, _ = await counters(fanout)
+        result = await reads
+    finally:
+        await asyncio.to_thread(raw.close)
+    return {
+        **result,
+        "write_tweets_s": write_tweets_s,
+        "failed_appends": failed,
+        "fanout_rows_s": round((rows1 - rows0) / seconds, 1),
+    }
