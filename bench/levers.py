@@ -1,0 +1,193 @@
+"""What would move a missed goal: changes to the engine, each shown only when the run's own
+profile (py-spy frames) or CPU table shows the cost it removes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+# Where each goal is measured: the phase whose CPU to read, the part that serves it, the
+# py-spy profiles taken there.
+def evidence(where: str, r: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
+    """(phase, part, profiles) for a goal: `key`, or `reads:<rate>`."""
+    key, _, rate = where.partition(":")
+    scale = r.get("run", {}).get("scale") or {}
+    profiled = f"read{scale.get('read_rate_s', 1000.0):g}"  # the read profile py-spy watched
+    reads = f"read{float(rate):g}" if rate else profiled
+    return {
+        "ingest": ("ingest", "ingest", ("ingest_batch",)),
+        "posts": ("http:posts3085", "ingest", ("ingest_posts",)),
+        "fanout": ("pipeline:drain", "fanout", ("fanout_drain",)),
+        "reads": (f"http:{reads}", "readers", (f"readers_{profiled}",)),
+        "e2e": ("pipeline:e2e", "fanout", ("fanout_e2e",)),
+    }[key]
+
+
+@dataclass(frozen=True)
+class Lever:
+    goals: tuple[str, ...]
+    frames: tuple[str, ...]  # shown when a profile of the goal has one of these in a top frame
+    text: str
+    min_share: float = 3.0  # percent of samples; less is noise (or a cache hit)
+
+
+LEVERS = (
+    Lever(
+        ("fanout", "e2e"),
+        ("pack_tweet",),
+        "`CassandraTimelines.add_home_rows` (engine/adapters/cassandra.py) msgpack-encodes the "
+        "same tweet again for every follower row (`pack_tweet` in its list comprehension); "
+        "encoding each tweet once per batch in `TimelineProjector.apply_posts` "
+        "(fanout/timelines.py) and passing the bytes down removes that share.",
+    ),
+    Lever(
+        ("fanout", "e2e"),
+        ("CqlSession._execute", "CqlSession.run_batch", "CqlSession._bridge"),
+        "Each follower's rows of a consumer batch are one driver request "
+        "(`TimelineProjector.apply_posts` → `CassandraTimelines.add_home_rows` → "
+        "`CqlSession.run_batch` → `_execute` → `_bridge`), so a tweet with 25 followers costs "
+        "about 26 requests, and the Python around each request (binding every row into a "
+        "`BatchStatement`, the driver's query plan, the asyncio bridge, protocol-v5 framing) "
+        "is most of the process's CPU. Fewer, larger requests move it: a larger "
+        "`TIMELINE_FANOUT_BATCH_MAX_RECORDS` gives each follower partition more rows per "
+        "request when the log is behind; and the fan-out scales out, one `timeline fanout` "
+        "process per log partition (6), on machines with cores to spare.",
+    ),
+    Lever(
+        ("fanout", "e2e"),
+        ("TimelineProjector._audience", "follower_ids"),
+        "`TimelineProjector._audience` (fanout/timelines.py) reads each author's followers "
+        "(up to threshold + 1 ids) again for every batch; an audience cache in the consumer, "
+        "dropped for the authors whose follow events it applies, would skip those reads.",
+    ),
+    Lever(
+        ("ingest", "posts"),
+        ("registered_user", "KnownCache", "Writer.known_user"),
+        "`Writer.post_event` → `known_user` (ingest/operations.py) reads the registry "
+        "(`CassandraRegistry.registered_user`, LOCAL_QUORUM) for every author its `KnownCache` "
+        "has not seen yet, one read per tweet: resolving a batch's distinct authors with one "
+        "`IN` query, or warming the cache from the users topic, removes them.",
+    ),
+    Lever(
+        ("ingest", "posts"),
+        ("engine/text.py",),
+        "`normalize_text` and `extract_entities` (engine/text.py) look at every character in "
+        "Python (`_is_forbidden`, `_inside`, `_is_word_char`); compiled regular expressions "
+        "for the forbidden characters and the entity patterns would do the same scan in C.",
+    ),
+    Lever(
+        ("ingest", "posts"),
+        ("KafkaLog._send",),
+        "`KafkaLog.append_many` (engine/adapters/kafka.py) makes a task per event, each with "
+        "its own `asyncio.timeout`, awaiting `send` and then its ack, and bumps a labelled "
+        "counter per event; sending every record first and gathering the ack futures under "
+        "one deadline (what the raw aiokafka baseline does) keeps acks=all and idempotence "
+        "and drops the per-event task.",
+    ),
+    Lever(
+        ("posts", "reads"),
+        ("error_middleware", "auth_middleware", "web_protocol", "RequestHandler"),
+        "Each request pays aiohttp's parsing, the middlewares (`error_middleware`, "
+        "`auth_middleware` in engine/http.py and engine/auth.py, with a labelled Prometheus "
+        "counter and histogram per answer) and JSON: one process serves a few hundred a "
+        "second here, so the record peak one tweet per request needs several `timeline "
+        "ingest` processes (each its own `TIMELINE_WORKER_ID`) — or clients that use the "
+        "batch endpoint.",
+    ),
+    Lever(
+        ("reads",),
+        ("require_user", "registered_user"),
+        "`ReadersService.home_timeline` (readers/service.py) checks the user in the registry "
+        "before every page (`require_user` in readers/pages.py: one LOCAL_QUORUM read beside "
+        "the page's own); registrations never go away, so the `KnownCache` that ingest uses "
+        "(engine/cache.py) would remove that read.",
+    ),
+    Lever(
+        ("reads",),
+        ("followed_among", "_celebrity_pages"),
+        "The read-time merge (`ReadersService._celebrity_pages`) asks `followed_among` on "
+        "every page once any celebrity exists, and reads each followed celebrity's timeline: "
+        "caching who follows which celebrity (it changes only by follow events) saves the "
+        "first read.",
+    ),
+    Lever(
+        ("reads",),
+        ("tweet_json", "rfc3339", "unpack_tweet"),
+        "Every tweet of a page is decoded from msgpack into a `Tweet` (`unpack_tweet`) and "
+        "rebuilt as JSON with a `datetime` per `created_at` (`tweet_json`, `rfc3339` in "
+        "engine/http.py); storing the rendered JSON (or formatting the time arithmetically) "
+        "takes that off the hot path.",
+    ),
+)
+
+
+def levers_for(key: str, r: dict[str, Any]) -> list[str]:
+    """The levers whose cost this run's profiles show, with the share they show, and what the
+    CPU table says about the process that bounded the figure."""
+    phase_name, part, profiles = evidence(key, r)
+    key = key.partition(":")[0]
+    frames: list[tuple[float, str]] = []
+    for name in profiles:
+        p = (r.get("profiles") or {}).get(name) or {}
+        frames += [
+            (share, f) for share, f in p.get("own_time", []) + p.get("total_time_project", [])
+        ]
+    out = [*_cpu_note(r, phase_name, part, key == "reads"), *_e2e_note(key, r)]
+    for lever in LEVERS:
+        if key not in lever.goals:
+            continue
+        seen = [
+            (share, f)
+            for share, f in frames
+            if share >= lever.min_share and any(m in f for m in lever.frames)
+        ]
+        if seen:
+            share, frame = max(seen)
+            out.append(f"{lever.text} (Profile: {share:.0f}% of samples in `{frame}`.)")
+    return out
+
+
+def _cpu_note(r: dict[str, Any], phase_name: str, part: str, latency: bool) -> list[str]:
+    phase: dict[str, Any] = next((p for p in r.get("phases", []) if p["name"] == phase_name), {})
+    cpu = phase.get("cpu")
+    if not cpu:
+        return []
+    used = cpu["cores"].get(part, 0.0)
+    if cpu["idle"] < 0.15 * cpu["machine_cores"]:
+        return [
+            f"The machine was saturated (idle {cpu['idle']:.2f} of {cpu['machine_cores']} "
+            f"cores; `{part}` had {used:.2f}): every process here competes for the same cores, "
+            "so the figure is bounded by the machine as much as by the code, and the frames "
+            "below say where `" + part + "`'s share went."
+        ]
+    if used >= 0.85:
+        return [f"`{part}` used {used:.2f} cores: one Python process is CPU-bound."]
+    if latency:
+        return [
+            f"Nothing was saturated (`{part}` {used:.2f} cores, {cpu['idle']:.2f} idle): the "
+            "p99 is the request's own path. `ReadersService.home_timeline` awaits the registry "
+            "check, the page and the celebrity merge together (`asyncio.gather`), so a page "
+            "costs the slowest of two or three reads where the baseline makes one, plus HTTP "
+            "and JSON; the read levers below are what shorten that path."
+        ]
+    return [
+        f"`{part}` used only {used:.2f} cores with {cpu['idle']:.2f} idle: neither it nor the "
+        "machine was saturated, so a limit on concurrency or waiting bounds it (the asyncio "
+        "thread and the driver's I/O thread share one interpreter lock; "
+        "`TIMELINE_CASSANDRA_MAX_IN_FLIGHT` caps statements in flight)."
+    ]
+
+
+def _e2e_note(key: str, r: dict[str, Any]) -> list[str]:
+    e2e = r.get("pipeline_e2e") or {}
+    drain = (r.get("pipeline_throughput") or {}).get("rows_s")
+    if key != "e2e" or not e2e or not drain:
+        return []
+    need = e2e["rate_s"] * e2e["mean_fanout"]
+    return [
+        f"{e2e['rate_s']:,.0f} tweets/s at a mean fan-out of {e2e['mean_fanout']} needs "
+        f"{need:,.0f} home rows/s; the fan-out drained a full log at {drain:,.0f} rows/s, i.e. "
+        f"{drain / e2e['mean_fanout']:,.0f} tweets/s, so the backlog grows for as long as the "
+        "peak lasts and publish-to-visible grows with it; the fan-out levers below move it."
+    ]

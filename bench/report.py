@@ -1,0 +1,404 @@
+"""A run's results as JSON, a chart, and a short markdown summary with every ratio and goal."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.chart import draw
+from bench.config import NBA_FINALS_TWEETS_S, RESULTS_DIR
+from bench.levers import evidence, levers_for
+from bench.stats import ratio
+
+Result = dict[str, Any]
+
+
+def dig(r: Result, *path: str) -> Any:
+    """r[a][b]… or None when any step is missing."""
+    for key in path:
+        if not isinstance(r, dict) or key not in r:
+            return None
+        r = r[key]
+    return r
+
+
+def goals(r: Result) -> list[Result]:
+    """Each goal of the issue: the figure, its baseline, the ratio, and whether it is met."""
+    scale = dig(r, "run", "scale") or {}
+    factor = scale.get("rate_factor", 1.0)
+    out = []
+
+    def add(key: str, name: str, figure: Any, unit: str, base: Any, base_name: str,
+            target: str, met: Callable[[float, float], bool]) -> None:  # fmt: skip
+        rt = ratio(figure, base)
+        out.append(
+            {
+                "key": key.split(":")[0],
+                "where": key,
+                "goal": name,
+                "figure": figure,
+                "unit": unit,
+                "baseline": base,
+                "baseline_name": base_name,
+                "ratio": rt,
+                "target": target,
+                "met": None if rt is None else met(figure, rt),
+            }
+        )
+
+    add("ingest", "ingest: POST /v1/tweets/batch vs raw aiokafka",
+        dig(r, "ingest_batch", "tweets_s"), "tweets/s",
+        dig(r, "baselines", "raw_aiokafka", "records_s"), "raw aiokafka records/s",
+        ">= 0.8x", lambda v, rt: rt >= 0.8)  # fmt: skip
+    add("posts", "single-tweet HTTP posts vs 3,085/s",
+        dig(r, "http", "posts3085", "kinds", "post_tweet", "ok_s"), "posts/s",
+        NBA_FINALS_TWEETS_S * factor, "offered posts/s", ">= 1.0x",
+        lambda v, rt: rt >= 0.99)  # fmt: skip
+    add("fanout", "fan-out home rows/s vs raw single-row inserts",
+        dig(r, "pipeline_throughput", "rows_s"), "rows/s",
+        dig(r, "baselines", "raw_cassandra_writes", "rows_s"), "raw inserts rows/s",
+        ">= 1.5x", lambda v, rt: rt >= 1.5)  # fmt: skip
+    for rate in (scale.get("read_rate_s", 1000.0), scale.get("read_low_rate_s")):
+        if rate is None:
+            continue
+        name = f"home-timeline read p99 at {rate:,g} reads/s under write load vs raw read"
+        add(f"reads:{rate:g}", name,
+            dig(r, "http", f"read{rate:g}", "kinds", "home_timeline", "latency", "p99_ms"), "ms",
+            dig(r, "baselines", "raw_home_reads_beside_fanout", f"{rate:g}", "p99_ms"),
+            "raw single-partition read p99, same rate, beside the same fan-out load",
+            "<= 1.5x and < 15 ms", lambda v, rt: rt <= 1.5 and v < 15)  # fmt: skip
+
+    e2e = r.get("pipeline_e2e")
+    if e2e:
+        on_time = e2e["publish_seconds"] <= e2e["seconds"] * 1.05 and e2e["failed_appends"] == 0
+        checks = {
+            f"published {e2e['rate_s']:,.0f}/s for {e2e['seconds']:g}s on schedule": on_time,
+            f"mean fan-out {e2e['mean_fanout']} >= 20": e2e["mean_fanout"] >= 20,
+            f"lost {e2e['lost']} of {e2e['tracked']} tracked deliveries "
+            f"({e2e['not_seen_beyond_cap']} more not seen but beyond the timeline cap)": (
+                e2e["lost"] == 0
+            ),
+            f"fan-out caught up {e2e['caught_up_after_publish_s']} s after the last publish": (
+                e2e["caught_up_after_publish_s"] is not None
+            ),
+            f"home rows {e2e['home_rows']:,} of {e2e['expected_home_rows']:,} expected": (
+                e2e["home_rows"] >= e2e["expected_home_rows"]
+            ),
+            "publish-to-visible p99 < 1 s": e2e["visible"].get("p99_ms", 1e9) < 1000,
+        }
+        out.append(
+            {
+                "key": "e2e",
+                "goal": f"end to end: {e2e['rate_s']:,.0f} tweets/s for {e2e['seconds']:g}s",
+                "figure": e2e["visible"].get("p99_ms"),
+                "unit": "ms p99 publish-to-visible",
+                "baseline": 1000,
+                "baseline_name": "1 s",
+                "ratio": ratio(e2e["visible"].get("p99_ms"), 1000),
+                "target": "; ".join(checks),
+                "checks": checks,
+                "met": all(checks.values()),
+            }
+        )
+    return out
+
+
+def write(out: Path, r: Result) -> None:
+    """results.json, chart.png and SUMMARY.md in `out`; the summary again as LATEST.md."""
+    r["goals"] = goals(r)
+    try:
+        draw(r, out / "chart.png")
+    except Exception as e:  # a chart must never lose the figures
+        r.setdefault("errors", []).append(f"chart: {e!r}")
+    (out / "results.json").write_text(json.dumps(r, indent=1, default=str) + "\n")
+    (out / "SUMMARY.md").write_text(summary(out, r, ""))
+    (RESULTS_DIR / "LATEST.md").write_text(summary(out, r, f"{out.name}/"))
+
+
+def _fmt(v: Any, digits: int = 1) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:,.{digits}f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def _met(v: Any) -> str:
+    return {True: "met", False: "**missed**", None: "not measured"}[v]
+
+
+def summary(out: Path, r: Result, base: str) -> str:
+    """The markdown summary; `base` is the run folder relative to where it is written."""
+    run = r.get("run", {})
+    scale = run.get("scale", {})
+    lines = [
+        f"# Benchmark run {run.get('started')} — scale `{scale.get('name')}`",
+        "",
+        f"Produced by `{run.get('command')}` (env: {_env(run)}); figures in "
+        f"[{base or './'}results.json]({base}results.json), chart below.",
+        "",
+        *_machine(r),
+        "",
+        *_noise(r),
+        "",
+        "## Goals",
+        "",
+        "| goal | figure | baseline (same run) | ratio | target | |",
+        "| --- | ---: | ---: | ---: | --- | --- |",
+    ]
+    for g in r.get("goals", []):
+        lines.append(
+            f"| {g['goal']} | {_fmt(g['figure'])} {g['unit']} | {_fmt(g['baseline'])} "
+            f"({g['baseline_name']}) | {_fmt(g['ratio'], 3)} | {g['target']} | {_met(g['met'])} |"
+        )
+    lines += ["", *_misses(r), "", f"![throughput, latency and CPU over the run]({base}chart.png)"]
+    lines += ["", *_figures(r), "", *_http(r), "", *_bounds(r)]
+    return "\n".join(lines) + "\n"
+
+
+def _phase(r: Result, name: str) -> Result:
+    return next((p for p in r.get("phases", []) if p["name"] == name), {})
+
+
+def _noise(r: Result) -> list[str]:
+    """How much of the machine other processes and the hypervisor took while measuring."""
+    shares = [
+        (p["name"], p["cpu"]["others"] + p["cpu"]["steal"], p["cpu"].get("machine_cores", 0))
+        for p in r.get("phases", [])
+        if p.get("cpu") and p["name"] != "graph"
+    ]
+    if not shares:
+        return []
+    worst = max(shares, key=lambda x: x[1])
+    mean = sum(x[1] for x in shares) / len(shares)
+    cores = worst[2] or 1
+    line = (
+        f"Other tenants of the machine and hypervisor steal took {mean:.2f} of {cores} cores on "
+        f"average while measuring (worst: {worst[1]:.2f} in `{worst[0]}`)."
+    )
+    if mean > NOISY_CORES:
+        line = (
+            f"**Noisy machine:** {line[0].lower()}{line[1:]} Absolute figures are lower than "
+            "this machine gives alone; ratios between phases are affected when that share "
+            "changed between them (see the CPU table)."
+        )
+    return [line]
+
+
+def _misses(r: Result) -> list[str]:
+    """For every goal missed: where the CPU went, the frames that took it, what would move it."""
+    lines = []
+    for g in r.get("goals", []):
+        if g.get("met") is not False:
+            continue
+        phase_name, _, profiles = evidence(g.get("where", g["key"]), r)
+        lines += [f"### Missed: {g['goal']}", ""]
+        cpu = _phase(r, phase_name).get("cpu")
+        if cpu:
+            procs = ", ".join(f"{k} {v:.2f}" for k, v in list(cpu["cores"].items())[:5])
+            lines.append(
+                f"- CPU in `{phase_name}` (cores of {cpu['machine_cores']}): {procs}; other "
+                f"tenants {cpu['others']:.2f}, steal {cpu['steal']:.2f}, idle {cpu['idle']:.2f}."
+            )
+        for name in profiles:
+            p = dig(r, "profiles", name)
+            if not p or not p.get("samples"):
+                continue
+            own = "; ".join(f"{share:.0f}% `{frame}`" for share, frame in p["own_time"][:4])
+            lines.append(f"- `{name}` own time: {own}.")
+            proj = "; ".join(
+                f"{share:.0f}% `{frame}`" for share, frame in p["total_time_project"][:5]
+            )
+            lines.append(f"- `{name}` time under project frames: {proj}.")
+        lines += [f"- {text}" for text in levers_for(g.get("where", g["key"]), r)]
+        lines.append("")
+    return ["## What bounds the missed goals", "", *lines] if lines else []
+
+
+def _env(run: Result) -> str:
+    env = run.get("env") or {}
+    return ", ".join(f"`{k}={v}`" for k, v in env.items()) or "none"
+
+
+def _machine(r: Result) -> list[str]:
+    run = r.get("run", {})
+    m = run.get("machine", {})
+    g = r.get("graph", {})
+    scale = run.get("scale", {})
+    lines = [
+        f"Machine: {m.get('cores')} cores shared by Kafka, Cassandra, the engine and the load "
+        f"generator; Python {m.get('python')}; load average at start "
+        f"{', '.join(f'{x:.1f}' for x in m.get('load_average_at_start', []))}. "
+        f"Keyspace `{run.get('keyspace')}`, topics `{run.get('topic_prefix')}*` "
+        f"({run.get('kafka_partitions')} partitions), dropped at the end.",
+    ]
+    if g:
+        lines += [
+            "",
+            f"Graph: {g['users']:,} users, {g['edges']:,} follows (mean following "
+            f"{g['mean_following']}, max {g['max_following']}), followers median "
+            f"{g['median_followers']:g}, p99 {g['p99_followers']:g}, top "
+            f"{', '.join(map(str, g['top_followers'][:5]))}; {g['celebrities']} accounts above the "
+            f"celebrity threshold {g['celebrity_threshold']:,} (merged at read time); mean fan-out "
+            f"of a tweet by a uniformly chosen author {g['mean_fanout']} home rows. Seed "
+            f"{scale.get('seed')}.",
+        ]
+    if scale.get("rate_factor", 1.0) != 1.0:
+        lines += ["", f"**Every HTTP profile rate is scaled by {scale['rate_factor']}.**"]
+    return lines
+
+
+def _figures(r: Result) -> list[str]:
+    b = r.get("baselines", {})
+    raw_kafka = dig(b, "raw_aiokafka", "records_s")
+    java = b.get("producer_performance") or {}
+    pre = r.get("pipeline_preload") or {}
+    drain = r.get("pipeline_throughput") or {}
+    e2e = r.get("pipeline_e2e") or {}
+    visible = e2e.get("visible") or {}
+    rows = [
+        ("raw aiokafka producer (acks=all, idempotent)", raw_kafka, "records/s",
+         f"{_fmt(dig(b, 'raw_aiokafka', 'record_bytes'))} B records"),
+        ("Kafka ProducerPerformance (Java, same size)", java.get("records_s"), "records/s",
+         f"p99 {_fmt(java.get('p99_latency_ms'))} ms; raw aiokafka is "
+         f"{_fmt(ratio(raw_kafka, java.get('records_s')), 3)}x of it"),
+        ("engine EventLog.append_many (pipeline pre-load)", pre.get("tweets_s"), "events/s",
+         f"{_fmt(ratio(pre.get('tweets_s'), raw_kafka), 3)}x raw aiokafka; "
+         f"{_fmt(pre.get('chunk'))} events a call"),
+        ("ingest POST /v1/tweets/batch", dig(r, "ingest_batch", "tweets_s"), "tweets/s",
+         f"batch p99 {_fmt(dig(r, 'ingest_batch', 'batch_latency', 'p99_ms'))} ms"),
+        ("raw cassandra-driver single-row inserts", dig(b, "raw_cassandra_writes", "rows_s"),
+         "rows/s", f"{_fmt(dig(b, 'raw_cassandra_writes', 'concurrency'))} in flight"),
+        ("raw single-partition reads (LIMIT 20)", dig(b, "raw_cassandra_reads", "reads_s"),
+         "reads/s", f"{_fmt(dig(b, 'raw_cassandra_reads', 'concurrency'))} in flight"),
+        ("raw read p99 at 1,000/s, alone", dig(b, "raw_read_latency", "p99_ms"), "ms",
+         f"p50 {_fmt(dig(b, 'raw_read_latency', 'p50_ms'))} ms; generator late p99 "
+         f"{_fmt(dig(b, 'raw_read_latency', 'generator_late_p99_ms'))} ms"),
+        *_beside_rows(b),
+        ("fan-out over a pre-loaded log", drain.get("rows_s"), "home rows/s",
+         f"{_fmt(drain.get('tweets_s'))} tweets/s; {_fmt(drain.get('rows_s_from_start'))} "
+         f"rows/s counting start-up; {_fmt(drain.get('home_rows'))} of "
+         f"{_fmt(drain.get('expected_home_rows'))} rows"),
+        ("publish-to-visible p50", visible.get("p50_ms"), "ms",
+         f"p99 {_fmt(visible.get('p99_ms'))} ms, max {_fmt(visible.get('max_ms'))} ms over "
+         f"{_fmt(visible.get('count'))} deliveries; poll every {_fmt(e2e.get('poll_ms'), 0)} ms"),
+        ("graph: follows applied by the fan-out", dig(r, "graph", "follows_applied_s"),
+         "follows/s", f"appended at {_fmt(dig(r, 'graph', 'appended_events_s'))} events/s"),
+    ]  # fmt: skip
+    lines = ["## Figures", "", "| what | figure | | notes |", "| --- | ---: | --- | --- |"]
+    lines += [f"| {a} | {_fmt(v)} | {u} | {n} |" for a, v, u, n in rows]
+    return lines
+
+
+def _beside_rows(b: Result) -> list[tuple[str, Any, str, str]]:
+    rows = []
+    for rate, x in (b.get("raw_home_reads_beside_fanout") or {}).items():
+        rows.append(
+            (
+                f"raw home-timeline read p99 at {float(rate):,g}/s beside the fan-out",
+                x.get("p99_ms"),
+                "ms",
+                f"p50 {_fmt(x.get('p50_ms'))} ms; generator late p99 "
+                f"{_fmt(x.get('generator_late_p99_ms'))} ms; fan-out writing "
+                f"{_fmt(x.get('fanout_rows_s'))} rows/s from {_fmt(x.get('write_tweets_s'))} "
+                "tweets/s",
+            )
+        )
+    return rows
+
+
+def verdict(p: Result) -> str:
+    """Whether a profile was served, and if not, whether the server or the generator gave."""
+    late = dig(p, "generator_late_ms", "p99_ms") or 0.0
+    served = p["ok_s"] >= 0.99 * p["offered_s"] and not p["not_sent"] and not p["failed"]
+    p99s = [dig(k, "latency", "p99_ms") or 0.0 for k in p["kinds"].values()]
+    if served and max(p99s, default=0.0) < 1000:
+        return "served"
+    if late > 100:
+        return f"overloaded; the generator itself ran {late / 1000:,.1f} s late"
+    return "overloaded"
+
+
+def _http(r: Result) -> list[str]:
+    http = r.get("http") or {}
+    if not http:
+        return []
+    lines = [
+        "## HTTP profiles (Locust, open loop; latency from the scheduled start, first "
+        "2 s left out)",
+        "",
+        "| profile | offered req/s (peak) | served ok/s | home p50 / p99 ms | user p99 ms "
+        "| post p99 ms | failed | not sent | generator late p99 ms | fan-out drain s | verdict |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for name, p in http.items():
+        k = p["kinds"]
+        lines.append(
+            f"| {name} | {_fmt(p['offered_s'])} ({_fmt(p.get('offered_peak_s'))}) | "
+            f"{_fmt(p['ok_s'])} | "
+            f"{_fmt(dig(k, 'home_timeline', 'latency', 'p50_ms'))} / "
+            f"{_fmt(dig(k, 'home_timeline', 'latency', 'p99_ms'))} | "
+            f"{_fmt(dig(k, 'user_timeline', 'latency', 'p99_ms'))} | "
+            f"{_fmt(dig(k, 'post_tweet', 'latency', 'p99_ms'))} | {_fmt(p['failed'])} | "
+            f"{_fmt(p['not_sent'])} | {_fmt(dig(p, 'generator_late_ms', 'p99_ms'))} | "
+            f"{_fmt(p.get('fanout_drain_s'))} | {verdict(p)} |"
+        )
+    lines.append("")
+    for name, p in http.items():
+        lines.append(f"- `{name}`: {p['note']}.")
+        bp = p.get("breaking_point")
+        if bp and bp.get("t") is not None:
+            lines.append(
+                f"  Breaking point at {_fmt(bp['offered_requests_s'])} requests/s offered "
+                f"({_fmt(bp['offered_tweets_s'])} tweets/s), t={bp['t']}s; best served before it "
+                f"{_fmt(bp['best_served_requests_s'])} requests/s ({bp['rule']})."
+            )
+        elif bp:
+            lines.append(f"  {bp['note']}.")
+    return lines
+
+
+NOISY_CORES = 0.25
+
+
+def _bounds(r: Result) -> list[str]:
+    lines = [
+        "## Where the CPU went (cores, average over each phase)",
+        "",
+        "| phase | s | by process | others | steal | idle |",
+        "| --- | ---: | --- | ---: | ---: | ---: |",
+    ]
+    for ph in r.get("phases", []):
+        cpu = ph.get("cpu") or {}
+        if not cpu:
+            continue
+        procs = ", ".join(f"{k} {v:.2f}" for k, v in cpu["cores"].items() if v >= 0.02)
+        lines.append(
+            f"| {ph['name']} | {cpu['seconds']:g} | {procs} | {cpu['others']:.2f} | "
+            f"{cpu['steal']:.2f} | {cpu['idle']:.2f} |"
+        )
+    lines += [
+        "",
+        "`others` is CPU used by processes outside this run (other tenants of the machine); "
+        "`steal` is CPU the hypervisor gave elsewhere.",
+    ]
+    profiles = r.get("profiles") or {}
+    if profiles:
+        lines += ["", "## Profiles (py-spy, 50 Hz, --nonblocking, during the phase)", ""]
+    for name, p in profiles.items():
+        if "error" in p or not p.get("samples"):
+            lines.append(f"- `{name}`: {p.get('error', 'no samples')}")
+            continue
+        lines += [f"### {name} ({p['samples']} samples)", "", "Own time (where the CPU is):", ""]
+        lines += [f"- {share:.1f}% `{frame}`" for share, frame in p["own_time"][:8]]
+        lines += ["", "Total time in project code (what it is for):", ""]
+        lines += [f"- {share:.1f}% `{frame}`" for share, frame in p["total_time_project"][:8]]
+        lines.append("")
+    notes = r.get("notes")
+    if notes:
+        lines += ["## Findings", "", *notes]
+    return lines

@@ -1,0 +1,378 @@
+"""`python -m bench` (or `make bench`): the standard set, in one run, on the same servers.
+
+1. graph      generate the follow graph, load it through the log, wait for the fan-out
+2. baselines  raw aiokafka, Kafka's ProducerPerformance, raw cassandra-driver writes and reads
+3. ingest     POST /v1/tweets/batch as fast as it goes (tweets acked by Kafka per second)
+4. pipeline   fan-out throughput over a pre-loaded log; publish-to-visible at a steady rate
+5. http       the Locust profiles against `timeline ingest` + `timeline readers`
+
+Results go to bench/results/<UTC timestamp>/ (results.json, chart.png, SUMMARY.md) and
+SUMMARY.md is copied to bench/results/LATEST.md. The run has a keyspace and topic prefix
+of its own and drops them at the end (--keep leaves them); Kafka and Cassandra are started
+with deploy.local.infra.ensure_up() when they are not running, and left running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import baselines, graph, http_load, ingest, pipeline, profiler, report
+from bench.config import RESULTS_DIR, Scale, scale_from_env
+from bench.cpu import CpuSampler
+from bench.stack import EngineProcess, LagProbe, bench_settings, drop, new_run_id
+from deploy.local import infra
+from engine.adapters import open_backend
+from engine.config import Settings
+from engine.events import GRAPH_TOPIC, TWEETS_TOPIC
+from engine.ids import IdGenerator
+from engine.metrics import Metrics
+from engine.ports import Backend
+
+PHASES = ("graph", "baselines", "ingest", "pipeline", "http")
+PROFILES = ("posts3085", "steady750", "peak2940", "peak3085", "surge", "ramp")
+
+
+def read_profiles(scale: Scale) -> list[str]:
+    """The read-latency profiles: the goal's rate, and a rate a small machine sustains."""
+    return [f"read{scale.read_rate_s:g}", f"read{scale.read_low_rate_s:g}"]
+
+
+@dataclasses.dataclass
+class Run:
+    """One benchmark run: its sizes, settings, output folder, and what it measured."""
+
+    scale: Scale
+    settings: Settings
+    out: Path
+    progress: bool
+    profile: bool
+    sampler: CpuSampler = dataclasses.field(default_factory=CpuSampler)
+    t0: float = dataclasses.field(default_factory=time.time)
+    results: dict[str, Any] = dataclasses.field(default_factory=dict)
+    phases: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    procs: dict[str, EngineProcess] = dataclasses.field(default_factory=dict)
+
+    @property
+    def work(self) -> Path:
+        return self.out / "work"  # logs, raw profiles, the graph: not committed
+
+    @contextlib.asynccontextmanager
+    async def phase(self, name: str) -> AsyncIterator[None]:
+        print(f"\n== {name} ==", flush=True)
+        start = time.time()
+        try:
+            yield
+        finally:
+            end = time.time()
+            self.phases.append(
+                {
+                    "name": name,
+                    "start_s": round(start - self.t0, 2),
+                    "end_s": round(end - self.t0, 2),
+                    "cpu": self.sampler.window(start, end),
+                }
+            )
+            print(f"   {name}: {end - start:.1f}s", flush=True)
+
+    def engine(self, part: str, settings: Settings | None = None, label: str = "") -> EngineProcess:
+        name = label or part
+        proc = EngineProcess(part, settings or self.settings, self.work / "logs" / f"{name}.log")
+        self.procs[name] = proc
+        return proc
+
+    async def started(self, proc: EngineProcess, name: str) -> EngineProcess:
+        await proc.start()
+        self.sampler.watch(name, proc.pid)
+        return proc
+
+    async def profiled(self, name: str, pid: int, seconds: float) -> None:
+        """py-spy on a process for `seconds`; its top frames go into the results."""
+        if not self.profile or seconds < 1:
+            return
+        summary = await profiler.record(pid, seconds, self.work / "profiles" / f"{name}.txt")
+        self.results.setdefault("profiles", {})[name] = summary
+
+
+async def graph_phase(run: Run, backend: Backend) -> tuple[graph.Graph, Any]:
+    s = run.scale
+    spec = graph.GraphSpec(s.users, s.mean_following, s.zipf_exponent, s.popular_share, s.seed)
+    g = graph.generate(spec)
+    stats = g.stats(s.celebrity_threshold)
+    print(json.dumps({k: v for k, v in stats.items() if k != "spec"}), flush=True)
+    fanout = await run.started(run.engine("fanout"), "fanout")
+    user_ids, append_s = await graph.load_via_log(
+        g, backend, IdGenerator(graph.BENCH_WORKER_ID), run.progress
+    )
+    wait_s = await graph.wait_applied(run.settings, progress=run.progress)
+    graph.save(str(run.work / "graph.npz"), g, user_ids)
+    run.results["graph"] = {
+        **stats,
+        "append_seconds": round(append_s, 2),
+        "appended_events_s": round((spec.users + g.edges) / append_s, 1),
+        "applied_after_last_append_s": round(wait_s, 2),
+        "follows_applied_s": round(g.edges / (append_s + wait_s), 1),
+        "via": "log",
+    }
+    await fanout.stop()  # pipeline phase 1 needs it stopped; the baselines run without it
+    return g, user_ids
+
+
+async def baselines_phase(run: Run, user_ids: Any) -> None:
+    s = run.scale
+    out: dict[str, Any] = {}
+    size = round(sum(map(len, baselines.sample_events(1000))) / 1000)
+    out["raw_aiokafka"] = await baselines.raw_aiokafka(run.settings, s.kafka_records)
+    print("   raw aiokafka", out["raw_aiokafka"]["records_s"], "records/s", flush=True)
+    out["producer_performance"] = await baselines.producer_performance(
+        run.settings, s.kafka_records, size
+    )
+    print(
+        "   ProducerPerformance", out["producer_performance"]["records_s"], "records/s", flush=True
+    )
+    raw = await asyncio.to_thread(baselines.RawCassandra, run.settings)
+    try:
+        out["raw_cassandra_writes"] = await asyncio.to_thread(
+            raw.writes, user_ids, s.cassandra_writes
+        )
+        print("   raw inserts", out["raw_cassandra_writes"]["rows_s"], "rows/s", flush=True)
+        out["raw_cassandra_reads"] = await asyncio.to_thread(raw.reads, user_ids, s.cassandra_reads)
+        print("   raw reads", out["raw_cassandra_reads"]["reads_s"], "reads/s", flush=True)
+        out["raw_read_latency"] = await asyncio.to_thread(
+            raw.read_latency, user_ids, s.read_rate_s, s.read_latency_s
+        )
+        p99 = out["raw_read_latency"].get("p99_ms")
+        print(f"   raw read p99 at {s.read_rate_s:g}/s: {p99} ms", flush=True)
+    finally:
+        await asyncio.to_thread(raw.close)
+    run.results["baselines"] = out
+
+
+def read_mix_tweets_s(scale: Scale, reads_s: float) -> float:
+    """The tweets/s a read<N> profile posts: its reads are 60% of the mix, posts 10%."""
+    return reads_s * scale.rate_factor / 0.6 * 0.1
+
+
+async def ingest_phase(run: Run, user_ids: Any) -> None:
+    own_topics = dataclasses.replace(
+        run.settings, kafka_topic_prefix=run.settings.kafka_topic_prefix + "ingest."
+    )
+    proc = await run.started(run.engine("ingest", own_topics, "ingest_batch"), "ingest")
+    try:
+        measure = asyncio.create_task(
+            ingest.batch_ingest(proc.url, user_ids, run.scale.ingest_tweets)
+        )
+        await asyncio.sleep(1.0)
+        await run.profiled("ingest_batch", proc.pid, run.scale.profile_seconds)
+        run.results["ingest_batch"] = await measure
+        print("   batch ingest", run.results["ingest_batch"]["tweets_s"], "tweets/s", flush=True)
+    finally:
+        await proc.stop()
+
+
+async def pipeline_phase(run: Run, backend: Backend, g: graph.Graph, user_ids: Any) -> None:
+    s = run.scale
+    tweets = pipeline.Tweets(g, user_ids, s.celebrity_threshold, s.seed)
+    async with run.phase("pipeline:preload"):
+        pre = await pipeline.preload(backend, tweets, s.preload_tweets, run.progress)
+        run.results["pipeline_preload"] = pre
+        print("   EventLog appends", pre["tweets_s"], "tweets/s", flush=True)
+    fanout = run.engine("fanout", label="fanout")
+    async with run.phase("pipeline:drain"):
+        started = asyncio.Event()
+
+        def on_start(proc: EngineProcess) -> None:
+            run.sampler.watch("fanout", proc.pid)
+            started.set()
+
+        drain = asyncio.create_task(
+            pipeline.drain(
+                fanout, s.preload_tweets, pre["expected_home_rows"], run.progress, on_start
+            )
+        )
+        await asyncio.wait(
+            [drain, asyncio.create_task(started.wait())], return_when="FIRST_COMPLETED"
+        )
+        await asyncio.sleep(2.0)
+        if not drain.done():
+            await run.profiled("fanout_drain", fanout.pid, s.profile_seconds)
+        run.results["pipeline_throughput"] = await drain
+        print("   fan-out", run.results["pipeline_throughput"]["rows_s"], "home rows/s", flush=True)
+    async with run.phase("pipeline:e2e"):
+        e2e_task = asyncio.create_task(
+            pipeline.steady(
+                backend, fanout, tweets, s.e2e_rate_s, s.e2e_s, s.watched_followers,
+                s.watch_poll_ms, run.progress,
+            )
+        )  # fmt: skip
+        await asyncio.sleep(2.0)
+        await run.profiled("fanout_e2e", fanout.pid, min(s.profile_seconds, s.e2e_s - 3))
+        e2e = run.results["pipeline_e2e"] = await e2e_task
+        print("   publish-to-visible", e2e["visible"], "lost", e2e["lost"], flush=True)
+    for rate in (s.read_rate_s, s.read_low_rate_s):
+        async with run.phase(f"pipeline:reads{rate:g}_beside_fanout"):
+            beside = await pipeline.reads_beside_fanout(
+                run.settings, fanout, tweets, rate, read_mix_tweets_s(s, rate), s.read_latency_s
+            )
+            baselines = run.results.setdefault("baselines", {})
+            baselines.setdefault("raw_home_reads_beside_fanout", {})[f"{rate:g}"] = beside
+            p99 = beside.get("p99_ms")
+            print(f"   raw home read p99 at {rate:g}/s beside the fan-out: {p99} ms", flush=True)
+
+
+async def http_phase(run: Run, profiles: list[str]) -> None:
+    ingest_proc = await run.started(run.engine("ingest"), "ingest")
+    readers = await run.started(run.engine("readers"), "readers")
+    fanout = run.procs["fanout"]
+    if fanout.proc is None:
+        await run.started(fanout, "fanout")
+    targets = {
+        "read1000": ("readers_read1000", readers),
+        "posts3085": ("ingest_posts", ingest_proc),
+    }
+    out: dict[str, Any] = {}
+    async with LagProbe(run.settings, "timelines", (GRAPH_TOPIC, TWEETS_TOPIC)) as lag:
+        for name in profiles:
+            async with run.phase(f"http:{name}"):
+                task = asyncio.create_task(
+                    http_load.run_profile(
+                        name, run.scale, ingest_proc.url, readers.url,
+                        run.work / "graph.npz", run.out / "locust", run.sampler,
+                    )
+                )  # fmt: skip
+                if name in targets:
+                    await asyncio.sleep(3.0)
+                    label, proc = targets[name]
+                    seconds = min(run.scale.profile_seconds, run.scale.profile_s - 4)
+                    await run.profiled(label, proc.pid, seconds)
+                out[name], _ = await task
+                out[name]["fanout_drain_s"] = await drained(lag)
+            print(
+                f"   {name}: offered {out[name]['offered_s']}/s, ok {out[name]['ok_s']}/s, "
+                f"failed {out[name]['failed']}, not sent {out[name]['not_sent']}",
+                flush=True,
+            )
+    run.results["http"] = out
+
+
+async def drained(lag: LagProbe, timeout_s: float = 300.0) -> float | None:
+    """Seconds until the fan-out has committed everything (None if not within the timeout)."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout_s:
+        if await lag.lag() == 0:
+            return round(time.perf_counter() - started, 2)
+        await asyncio.sleep(0.5)
+    return None
+
+
+async def run_all(run: Run, phases: list[str], profiles: list[str], keep: bool) -> None:
+    run.sampler.watch("kafka", infra.server_pid("kafka"))
+    run.sampler.watch("cassandra", infra.server_pid("cassandra"))
+    run.sampler.watch("bench", os.getpid())
+    run.sampler.start()
+    backend = open_backend(run.settings, Metrics())
+    try:
+        await backend.start()  # creates the keyspace, the schema and the topics
+        async with run.phase("graph"):
+            g, user_ids = await graph_phase(run, backend)
+        if "baselines" in phases:
+            async with run.phase("baselines"):
+                await baselines_phase(run, user_ids)
+        if "ingest" in phases:
+            async with run.phase("ingest"):
+                await ingest_phase(run, user_ids)
+        if "pipeline" in phases:
+            await pipeline_phase(run, backend, g, user_ids)
+        if "http" in phases:
+            await http_phase(run, profiles)
+    finally:
+        for proc in run.procs.values():
+            await proc.stop()
+        await backend.stop()
+        await run.sampler.stop()
+        if not keep:
+            await drop(run.settings)
+            print(f"\ndropped keyspace {run.settings.cassandra_keyspace} and topics "
+                  f"{run.settings.kafka_topic_prefix}*", flush=True)  # fmt: skip
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    p.add_argument(
+        "--scale", choices=("small", "medium", "full"), help="default: BENCH_SCALE or full"
+    )
+    p.add_argument("--users", type=int, help="users in the follow graph")
+    p.add_argument("--seed", type=int)
+    p.add_argument(
+        "--phases", default=",".join(PHASES), help="comma-separated subset of " + ",".join(PHASES)
+    )
+    p.add_argument(
+        "--profiles", help="Locust profiles to run (default: read<N>, " + ",".join(PROFILES) + ")"
+    )
+    p.add_argument("--no-profile", action="store_true", help="skip py-spy")
+    p.add_argument("--keep", action="store_true", help="leave the keyspace and topics in place")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+async def main_async(args: argparse.Namespace) -> Path:
+    scale = scale_from_env(name=args.scale, users=args.users, seed=args.seed)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = RESULTS_DIR / stamp
+    (out / "work").mkdir(parents=True)
+    print(f"bench: scale {scale.name}, results in {out}", flush=True)
+    await asyncio.to_thread(infra.ensure_up, progress=not args.no_progress)
+    settings = bench_settings(new_run_id(), scale)
+    run = Run(scale, settings, out, not args.no_progress, not args.no_profile)
+    phases = [p for p in args.phases.split(",") if p]
+    profiles = (
+        [p for p in args.profiles.split(",") if p]
+        if args.profiles
+        else [*read_profiles(scale), *PROFILES]
+    )
+    run.results["run"] = {
+        "started": stamp,
+        "command": shlex.join(["python", "-m", "bench", *sys.argv[1:]]),
+        "env": {k: v for k, v in os.environ.items() if k.startswith("BENCH_")},
+        "scale": dataclasses.asdict(scale),
+        "t0_wall": run.t0,
+        "keyspace": settings.cassandra_keyspace,
+        "topic_prefix": settings.kafka_topic_prefix,
+        "kafka_partitions": settings.kafka_partitions,
+        "machine": machine(),
+    }
+    try:
+        await run_all(run, phases, profiles, args.keep)
+    finally:
+        run.results["phases"] = run.phases
+        run.results["cpu_series"] = run.sampler.series(run.t0)
+        report.write(out, run.results)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    out = asyncio.run(main_async(args))
+    print(f"\nresults: {out}\nsummary: {out / 'SUMMARY.md'}")
+    return 0
