@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install run run-kafka-cassandra test unit lint infra-up infra-down infra-status clean
+.PHONY: install run run-kafka-cassandra test unit lint bench infra-up infra-down infra-status clean
 
 install: $(VENV)/.installed
 
@@ -39,6 +39,16 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# The benchmark suite on the local Kafka and Cassandra (bench/README.md): graph, baselines,
+# ingest, pipeline and Locust profiles in one run. BENCH_SCALE=small|medium|full (default
+# full, hours on 2 cores); BENCH_ARGS passes flags to `python -m bench`.
+bench: $(VENV)/.bench-installed
+	$(BIN)/python -m bench $(if $(BENCH_SCALE),--scale $(BENCH_SCALE)) $(BENCH_ARGS)
+
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $@
 
 infra-up: install
 	$(BIN)/timeline infra up
