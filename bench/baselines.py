@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from cassandra import ConsistencyLevel
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
@@ -31,6 +30,7 @@ from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import PreparedStatement, tuple_factory
 
 from bench.seeds import seed_texts, tweet_event
+from bench.stack import producer as bare_producer
 from bench.stats import latency_summary
 from deploy.local.settings import Settings as InfraSettings
 from engine.config import Settings
@@ -72,13 +72,7 @@ async def raw_aiokafka(settings: Settings, records: int) -> dict[str, Any]:
     topic = settings.kafka_topic_prefix + "baseline-aiokafka"
     await _create_topic(settings, topic)
     values = sample_events(1000)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=settings.kafka_linger_ms,
-        max_batch_size=256 * 1024,  # as engine/adapters/kafka.py
-    )
+    producer = bare_producer(settings)
     await producer.start()
     try:
         window: collections.deque[asyncio.Future[Any]] = collections.deque()

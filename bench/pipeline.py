@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from aiokafka import AIOKafkaProducer
 from tqdm import tqdm
 
 from bench.graph import Graph, handle_of
 from bench.seeds import seed_texts, tweet_event
 from bench.stack import EngineProcess, metric_sum
+from bench.stack import producer as bare_producer
 from bench.stats import latency_summary, per_second
 from engine.adapters.cql import CqlSession
 from engine.adapters.kafka import key_bytes
@@ -168,14 +168,7 @@ class RawPublisher:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=settings.kafka_linger_ms,
-            request_timeout_ms=settings.kafka_request_timeout_ms,
-            max_batch_size=256 * 1024,
-        )
+        self.producer = bare_producer(settings)
         self.acks: list[asyncio.Future[Any]] = []
 
     async def __aenter__(self) -> RawPublisher:

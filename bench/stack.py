@@ -18,13 +18,12 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 import aiohttp
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -60,6 +59,19 @@ def bench_settings(run_id: str, scale: Scale, **overrides: object) -> Settings:
         values["rate_limits"] = "off"  # not the per-user limiter's 429s
     values.update(overrides)
     return Settings.from_env({}, **values)
+
+
+def producer(settings: Settings) -> AIOKafkaProducer:
+    """A bare producer set up as the engine's EventLog (engine/adapters/kafka.py): idempotent,
+    acks=all, the same linger, request timeout and batch size."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=settings.kafka_linger_ms,
+        request_timeout_ms=settings.kafka_request_timeout_ms,
+        max_batch_size=256 * 1024,
+    )
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -223,13 +235,3 @@ async def drop(settings: Settings) -> None:
             await admin.delete_topics(topics)
     finally:
         await admin.close()
-
-
-@contextlib.contextmanager
-def cpu_clock() -> Iterator[dict[str, float]]:
-    """Wall and CPU seconds of this process over a block: {'wall_s', 'cpu_s'} once it exits."""
-    out: dict[str, float] = {}
-    wall, cpu = time.perf_counter(), time.process_time()
-    yield out
-    out["wall_s"] = time.perf_counter() - wall
-    out["cpu_s"] = time.process_time() - cpu
