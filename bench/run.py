@@ -222,6 +222,8 @@ async def pipeline_phase(run: Run, backend: Backend, g: graph.Graph, user_ids: A
         e2e = run.results["pipeline_e2e"] = await e2e_task
         print("   publish-to-visible", e2e["visible"], "lost", e2e["lost"], flush=True)
     for rate in (s.read_rate_s, s.read_low_rate_s):
+        async with LagProbe(run.settings, "timelines", (GRAPH_TOPIC, TWEETS_TOPIC)) as lag:
+            await drained(lag)  # the fan-out load beside the reads is the profile's, no backlog
         async with run.phase(f"pipeline:reads{rate:g}_beside_fanout"):
             beside = await pipeline.reads_beside_fanout(
                 run.settings, fanout, tweets, rate, read_mix_tweets_s(s, rate), s.read_latency_s
@@ -238,12 +240,11 @@ async def http_phase(run: Run, profiles: list[str]) -> None:
     fanout = run.procs["fanout"]
     if fanout.proc is None:
         await run.started(fanout, "fanout")
-    targets = {
-        "read1000": ("readers_read1000", readers),
-        "posts3085": ("ingest_posts", ingest_proc),
-    }
+    reads = f"read{run.scale.read_rate_s:g}"
+    targets = {reads: (f"readers_{reads}", readers), "posts3085": ("ingest_posts", ingest_proc)}
     out: dict[str, Any] = {}
     async with LagProbe(run.settings, "timelines", (GRAPH_TOPIC, TWEETS_TOPIC)) as lag:
+        await drained(lag)  # each profile starts with the fan-out caught up
         for name in profiles:
             async with run.phase(f"http:{name}"):
                 task = asyncio.create_task(
