@@ -34,7 +34,6 @@ from engine.ports import Backend
 
 APPEND_CHUNK = 2000
 TICK_S = 0.01
-GRACE_S = 30.0
 WATCH_LIMIT = 500
 ROWS = "timeline_fanout_rows_written_total"
 CONSUMED = "timeline_consumer_events_total"
@@ -193,10 +192,11 @@ class Watcher:
     """Polls the home timelines of a few followers and notes when tracked tweets appear.
 
     Each poll reads the ids above the oldest tweet still awaited, oldest first and at most
-    WATCH_LIMIT of them: the fan-out does not write in id order across log partitions, so
-    the newest id seen is no safe lower bound. A tweet awaited for longer than GRACE_S
-    after newer ones were seen stops holding the bound back (and is reported as not seen
-    unless a later poll finds it), so one missing row never makes the polls grow.
+    WATCH_LIMIT of them: the fan-out does not write in id order across log partitions
+    (one partition can be a minute behind another), so the newest id seen is no safe lower
+    bound. When that window is full, the newest WATCH_LIMIT ids are read too, so a tweet
+    that never arrives cannot hide the ones after it. What is still awaited at the end is
+    looked up row by row (`classify_missing`).
     """
 
     def __init__(self, cql: CqlSession, owners: Sequence[int], poll_s: float) -> None:
@@ -226,9 +226,10 @@ class Watcher:
 
     async def poll_once(self, owner: int) -> None:
         pending = self.pending[owner]
-        floor = self._newest[owner] - (int(GRACE_S * 1000) << 22)  # ids carry milliseconds
-        since = max(min(pending) - 1, floor) if pending else self._newest[owner]
-        ids = await self._ids_after(owner, since)
+        since = min(pending) - 1 if pending else self._newest[owner]
+        ids = await self._ids_after(owner, since, "ASC")
+        if len(ids) >= WATCH_LIMIT:
+            ids += await self._ids_after(owner, since, "DESC")
         now = time.time()
         self.polls += 1
         for tweet_id in ids:
@@ -237,12 +238,12 @@ class Watcher:
             if published is not None:
                 self.seen_ms.append((published, (now - published) * 1000))
 
-    async def _ids_after(self, owner: int, since: int) -> list[int]:
-        """The ids a page read would return, without decoding tweets (the watcher must not
-        be what slows the machine down)."""
+    async def _ids_after(self, owner: int, since: int, order: str) -> list[int]:
+        """Ids above `since`, the oldest or the newest first, without decoding tweets (the
+        watcher must not be what slows the machine down)."""
         rows = await self.cql.run(
             "SELECT tweet_id FROM home_timeline WHERE user_id = ? AND tweet_id > ? "
-            "ORDER BY tweet_id ASC LIMIT ?",
+            f"ORDER BY tweet_id {order} LIMIT ?",
             (owner, since, WATCH_LIMIT),
             op="bench_watch",
         )
@@ -252,21 +253,29 @@ class Watcher:
         return sum(map(len, self.pending.values()))
 
     async def classify_missing(self, cap: int) -> dict[str, int]:
-        """Tweets never seen: under `cap` newer rows in the timeline means lost; at least
-        `cap` newer rows means the timeline's trim may have cut it before a poll saw it."""
-        lost = beyond_cap = 0
+        """Tweets the polls never saw: in the timeline now (seen only at this last look, so
+        no latency for them), gone with `cap` newer rows above them (the trim may have cut
+        them before a poll came), or lost."""
+        found = lost = beyond_cap = 0
         for owner, pending in self.pending.items():
             for tweet_id in pending:
-                rows = await self.cql.run(
+                there = await self.cql.run(
+                    "SELECT tweet_id FROM home_timeline WHERE user_id = ? AND tweet_id = ?",
+                    (owner, tweet_id),
+                    op="bench_watch",
+                )
+                newer = await self.cql.run(
                     "SELECT tweet_id FROM home_timeline WHERE user_id = ? AND tweet_id > ? LIMIT ?",
                     (owner, tweet_id, cap),
                     op="bench_watch",
                 )
-                if len(rows) >= cap:
+                if there:
+                    found += 1
+                elif len(newer) >= cap:
                     beyond_cap += 1
                 else:
                     lost += 1
-        return {"lost": lost, "beyond_cap": beyond_cap}
+        return {"found_at_end": found, "lost": lost, "beyond_cap": beyond_cap}
 
 
 class Audiences:
@@ -299,23 +308,23 @@ async def publish_at_rate(
     progress: bool = False,
 ) -> tuple[float, float, int]:
     """Publish rate_s tweets a second for `seconds` on a fixed schedule (open loop);
-    (start wall time, seconds it took, rows the tweets should make)."""
+    (start wall time, seconds it took, rows the tweets should make). The events are made
+    before the clock starts, so the schedule pays only for sending them."""
     total = int(rate_s * seconds)
-    expected_rows = 0
+    events, authors = tweets.next(total)
+    expected_rows = int(tweets.rows_per_author[authors].sum())
     t0 = time.time() + 0.1
     sent = 0
     ticks = 0
     with tqdm(total=total, desc=f"publish {rate_s:.0f}/s", unit="tw", disable=not progress) as bar:
         while sent < total:
-            due = min(total, int((time.time() - t0) * rate_s) + 1) - sent
-            if due > 0:
-                events, authors = tweets.next(due)
-                for k, (event, a) in enumerate(zip(events, authors, strict=True)):
-                    on_event(event, int(a), t0 + (sent + k) / rate_s)
-                expected_rows += int(tweets.rows_per_author[authors].sum())
-                await publisher.send(events)
-                sent += due
-                bar.update(due)
+            due = min(total, int((time.time() - t0) * rate_s) + 1)
+            if due > sent:
+                for k in range(sent, due):
+                    on_event(events[k], int(authors[k]), t0 + k / rate_s)
+                await publisher.send(events[sent:due])
+                bar.update(due - sent)
+                sent = due
             if on_second is not None and time.time() - t0 >= ticks:
                 ticks += 1
                 await on_second(t0)
@@ -396,6 +405,7 @@ async def steady(
         "not_seen": watcher.outstanding(),
         "lost": missing["lost"] if caught_up is not None else None,
         "not_seen_beyond_cap": missing["beyond_cap"],
+        "seen_only_at_end": missing["found_at_end"],
         "visible": latency_summary(seen),
         "visible_series": per_second(seen_t[order], seen[order]),
         "fanout_series": [
