@@ -147,7 +147,8 @@ def summary(out: Path, r: Result, base: str) -> str:
     lines = [
         f"# Benchmark run {run.get('started')} — scale `{scale.get('name')}`",
         "",
-        f"Produced by `{run.get('command')}` (env: {_env(run)}); figures in "
+        f"Produced by `{run.get('command')}` (env: {_env(run)}) on engine "
+        f"`{run.get('engine', 'unknown')}`; figures in "
         f"[{base or './'}results.json]({base}results.json), chart below.",
         "",
         *_machine(r),

@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import shlex
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -309,6 +310,17 @@ async def run_all(run: Run, phases: list[str], profiles: list[str], keep: bool) 
                   f"{run.settings.kafka_topic_prefix}*", flush=True)  # fmt: skip
 
 
+def engine_version() -> str:
+    """The commit the engine under test was run from, `-dirty` when the tree had changes."""
+    try:
+        done = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return done.stdout.strip() or "unknown"
+
+
 def machine() -> dict[str, Any]:
     return {
         "cores": os.cpu_count(),
@@ -358,6 +370,7 @@ async def main_async(args: argparse.Namespace) -> Path:
         "env": {k: v for k, v in os.environ.items() if k.startswith("BENCH_")},
         "scale": dataclasses.asdict(scale),
         "t0_wall": run.t0,
+        "engine": engine_version(),
         "keyspace": settings.cassandra_keyspace,
         "topic_prefix": settings.kafka_topic_prefix,
         "kafka_partitions": settings.kafka_partitions,
