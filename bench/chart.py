@@ -93,7 +93,7 @@ def _pipeline(r: dict[str, Any], thr: Any, lat: Any) -> None:
     e2e = r.get("pipeline_e2e")
     if e2e:
         off = _offset(r, e2e.get("t0_wall"))
-        xs, ys = rates(e2e["fanout_series"], "home_rows")
+        xs, ys = rates(e2e["fanout_series"], "home_rows", 10.0)  # a batch can take 5 s here
         thr.plot([off + x for x in xs], ys, color="#ffbb78", label="e2e: home rows/s")
         thr.hlines(
             e2e["rate_s"],

@@ -133,7 +133,8 @@ def levers_for(key: str, r: dict[str, Any]) -> list[str]:
         frames += [
             (share, f) for share, f in p.get("own_time", []) + p.get("total_time_project", [])
         ]
-    out = [*_cpu_note(r, phase_name, part, key == "reads"), *_e2e_note(key, r)]
+    served = key == "reads" and _served(r, phase_name.removeprefix("http:"))
+    out = [*_cpu_note(r, phase_name, part, served), *_e2e_note(key, r)]
     for lever in LEVERS:
         if key not in lever.goals:
             continue
@@ -146,6 +147,12 @@ def levers_for(key: str, r: dict[str, Any]) -> list[str]:
             share, frame = max(seen)
             out.append(f"{lever.text} (Profile: {share:.0f}% of samples in `{frame}`.)")
     return out
+
+
+def _served(r: dict[str, Any], profile: str) -> bool:
+    """True when an HTTP profile got every request it offered answered."""
+    p = (r.get("http") or {}).get(profile) or {}
+    return bool(p) and not p["not_sent"] and p["ok_s"] >= 0.99 * p["offered_s"]
 
 
 def _cpu_note(r: dict[str, Any], phase_name: str, part: str, latency: bool) -> list[str]:
@@ -161,8 +168,12 @@ def _cpu_note(r: dict[str, Any], phase_name: str, part: str, latency: bool) -> l
             "so the figure is bounded by the machine as much as by the code, and the frames "
             "below say where `" + part + "`'s share went."
         ]
-    if used >= 0.85:
-        return [f"`{part}` used {used:.2f} cores: one Python process is CPU-bound."]
+    if used >= 0.75:
+        return [
+            f"`{part}` used {used:.2f} cores: one Python process is CPU-bound (its asyncio "
+            "thread and the driver's I/O thread share one interpreter lock, so about one core "
+            "is all it gets)."
+        ]
     if latency:
         return [
             f"Nothing was saturated (`{part}` {used:.2f} cores, {cpu['idle']:.2f} idle): the "
@@ -172,10 +183,11 @@ def _cpu_note(r: dict[str, Any], phase_name: str, part: str, latency: bool) -> l
             "and JSON; the read levers below are what shorten that path."
         ]
     return [
-        f"`{part}` used only {used:.2f} cores with {cpu['idle']:.2f} idle: neither it nor the "
-        "machine was saturated, so a limit on concurrency or waiting bounds it (the asyncio "
-        "thread and the driver's I/O thread share one interpreter lock; "
-        "`TIMELINE_CASSANDRA_MAX_IN_FLIGHT` caps statements in flight)."
+        f"`{part}` used {used:.2f} cores with {cpu['idle']:.2f} idle and still fell behind: "
+        "it waits rather than computes — on Cassandra (which had "
+        f"{cpu['cores'].get('cassandra', 0.0):.2f} cores), on `TIMELINE_CASSANDRA_MAX_IN_FLIGHT` "
+        "(statements in flight per process), and on the interpreter lock its asyncio thread "
+        "shares with the driver's I/O thread."
     ]
 
 
