@@ -28,7 +28,7 @@ async def record(pid: int, seconds: float, out: Path) -> dict[str, Any]:
     return await asyncio.to_thread(summarise, out)
 
 
-def summarise(path: Path, top: int = 12) -> dict[str, Any]:
+def summarise(path: Path, top: int = 40) -> dict[str, Any]:
     """Top frames by own time (where the CPU is) and by total time (what it is for)."""
     own: Counter[str] = Counter()
     total: Counter[str] = Counter()
