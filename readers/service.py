@@ -64,13 +64,19 @@ class ReadersService:
 
     async def home_timeline(self, request: web.Request) -> web.Response:
         user_id, query = path_id(request, "id"), page_query(request)
-        wanted = probe(query)
-        _, own, merged = await asyncio.gather(
-            self._require_user(user_id),
-            self.backend.timelines.home_page(user_id, wanted),
-            self._celebrity_pages(user_id, wanted),
+        _, tweets = await asyncio.gather(
+            self._require_user(user_id), self.home_tweets(user_id, probe(query))
         )
-        return tweet_page(request, merge([own, *merged], wanted.count), query.count)
+        return tweet_page(request, tweets, query.count)
+
+    async def home_tweets(self, user_id: int, query: PageQuery) -> list[Tweet]:
+        """A home page's tweets: the timeline's own rows merged with followed high-follower
+        authors' tweets, newest first (also the backlog a resumed stream sends)."""
+        own, merged = await asyncio.gather(
+            self.backend.timelines.home_page(user_id, query),
+            self._celebrity_pages(user_id, query),
+        )
+        return merge([own, *merged], query.count)
 
     async def _celebrity_pages(self, user_id: int, query: PageQuery) -> list[list[Tweet]]:
         celebrities = await self._celebrity_set()
