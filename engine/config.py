@@ -53,6 +53,12 @@ class Settings:
     home_trim_every: int = 50
     follow_backfill_count: int = 100
     celebrity_cache_s: float = 1.0
+    # Inactive followers: fan-out skips followers who have not read their home timeline for
+    # inactive_after_s (0 never skips); readers rebuild a returning user's home timeline.
+    inactive_after_s: int = 2_592_000
+    activity_cache_s: float = 10.0
+    activity_touch_s: float = 3600.0
+    activity_margin_s: float = 2.0
     trends_cache_s: float = 5.0
 
     @classmethod
@@ -77,6 +83,9 @@ class Settings:
             raise ValueError("TIMELINE_WORKER_ID must be in 0..1023")
         if self.kafka_partitions < 1:
             raise ValueError("TIMELINE_KAFKA_PARTITIONS must be at least 1")
+        activity = (self.activity_cache_s, self.activity_touch_s, self.activity_margin_s)
+        if min(self.inactive_after_s, *activity) < 0:
+            raise ValueError("TIMELINE_INACTIVE_AFTER_S and TIMELINE_ACTIVITY_*_S must be >= 0")
         if self.log_format not in ("json", "text"):
             raise ValueError("TIMELINE_LOG_FORMAT must be json or text")
         from engine.auth import parse_tokens

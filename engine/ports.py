@@ -321,6 +321,40 @@ class MessageStore(Service):
 
 
 @dataclass(frozen=True, slots=True)
+class Activity:
+    """When a user last read their home timeline, was last reactivated, and last rebuilt (µs)."""
+
+    user_id: int
+    last_read_us: int
+    reactivated_us: int = 0
+    rebuilt_us: int = 0
+
+
+class ActivityStore(Service):
+    """Read-side state, not a projection of the log: when users last read their home timeline.
+
+    Every field keeps the newest time written to it (last write wins, with the time itself as
+    the write timestamp), so writes may arrive in any order and a replay changes nothing.
+    """
+
+    @abstractmethod
+    async def mark_read(self, user_id: int, at_us: int, *, reactivated: bool = False) -> None:
+        """Record a home read (or a registration) at at_us; reactivated also marks a return."""
+
+    @abstractmethod
+    async def mark_rebuilt(self, user_id: int, at_us: int) -> None:
+        """Record that a rebuild of the user's home timeline started at at_us."""
+
+    @abstractmethod
+    async def activity(self, user_id: int) -> Activity | None:
+        """A user's activity, or None if no read or registration is known."""
+
+    @abstractmethod
+    async def last_reads(self, user_ids: Sequence[int]) -> dict[int, int]:
+        """user id -> last read time, for those of the ids that have one."""
+
+
+@dataclass(frozen=True, slots=True)
 class TrendRow:
     """One log partition's hashtag counts for one minute, and the last offset applied."""
 
@@ -359,6 +393,7 @@ class Backend(Service):
     index: IndexStore
     messages: MessageStore
     trends: TrendStore
+    activity: ActivityStore
 
     @abstractmethod
     def consumer(self, group: str, topics: Sequence[str], on_revoke: RevokeHook) -> LogConsumer:

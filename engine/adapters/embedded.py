@@ -35,6 +35,7 @@ from engine.adapters.embedded_views import (
     UNUSED_TABLES,
     VIEW_TABLES,
     VIEWS_SCHEMA,
+    EmbeddedActivity,
     EmbeddedIndex,
     EmbeddedLists,
     EmbeddedMessages,
@@ -72,6 +73,7 @@ class EmbeddedBackend(Backend):
         self.index = EmbeddedIndex(settings, self.store_db)
         self.messages = EmbeddedMessages(settings, self.store_db)
         self.trends = EmbeddedTrends(settings, self.store_db)
+        self.activity = EmbeddedActivity(settings, self.store_db)
 
     async def start(self) -> None:
         await self.store_db.start()

@@ -11,6 +11,7 @@ from engine.adapters.cassandra import (
     CassandraUsers,
 )
 from engine.adapters.cassandra_views import (
+    CassandraActivity,
     CassandraIndex,
     CassandraLists,
     CassandraMessages,
@@ -40,6 +41,7 @@ class KafkaCassandraBackend(Backend):
         self.index = CassandraIndex(self.cql)
         self.messages = CassandraMessages(self.cql)
         self.trends = CassandraTrends(self.cql)
+        self.activity = CassandraActivity(self.cql)
         self._started = False
 
     async def start(self) -> None:
