@@ -106,6 +106,28 @@ class LogConsumer(Service):
         """The offset after the last record of every partition of the subscribed topics."""
 
 
+class LogTail(Service):
+    """A reader of every partition of some topics, in no consumer group: it commits nothing
+    and moves no group's partitions; it starts at the end of the log."""
+
+    @abstractmethod
+    async def seek(self, positions: dict[tuple[str, int], int]) -> None:
+        """Read these (topic, partition)s from these offsets next."""
+
+    @abstractmethod
+    async def poll(self, max_records: int, timeout_ms: int) -> list[LogRecord]:
+        """The next records, in order within each partition; [] after timeout_ms without any."""
+
+    @abstractmethod
+    async def end_offsets(self) -> dict[tuple[str, int], int]:
+        """The offset after the last record of every partition of the topics."""
+
+    @abstractmethod
+    async def committed(self, group: str) -> dict[tuple[str, int], int]:
+        """The next offset a consumer group will apply, per partition of the topics it has
+        committed on (partitions it never committed on are absent)."""
+
+
 class IngestRegistry(Service):
     """What ingest checks before it appends: unique handles, known users, idempotency keys."""
 
@@ -398,6 +420,10 @@ class Backend(Service):
     @abstractmethod
     def consumer(self, group: str, topics: Sequence[str], on_revoke: RevokeHook) -> LogConsumer:
         """A new member of a consumer group, not yet started."""
+
+    @abstractmethod
+    def tail(self, topics: Sequence[str]) -> LogTail:
+        """A group-less reader of the topics, from their end, not yet started."""
 
     @abstractmethod
     async def ping_store(self) -> bool:

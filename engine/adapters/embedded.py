@@ -31,6 +31,7 @@ from engine.adapters.embedded_store import (
     EmbeddedUsers,
     empty_tables,
 )
+from engine.adapters.embedded_tail import EmbeddedTail
 from engine.adapters.embedded_views import (
     UNUSED_TABLES,
     VIEW_TABLES,
@@ -45,7 +46,7 @@ from engine.adapters.embedded_views import (
 from engine.config import Settings
 from engine.errors import LogUnavailable, StoreUnavailable
 from engine.metrics import Metrics
-from engine.ports import Backend, LogConsumer, RevokeHook
+from engine.ports import Backend, LogConsumer, LogTail, RevokeHook
 
 
 class EmbeddedBackend(Backend):
@@ -88,6 +89,9 @@ class EmbeddedBackend(Backend):
 
     def consumer(self, group: str, topics: Sequence[str], on_revoke: RevokeHook) -> LogConsumer:
         return EmbeddedConsumer(self.log, group, topics, on_revoke)
+
+    def tail(self, topics: Sequence[str]) -> LogTail:
+        return EmbeddedTail(self.log, topics)
 
     async def ping_store(self) -> bool:
         return await self.store_db.ping()

@@ -20,9 +20,10 @@ from engine.adapters.cassandra_views import (
 )
 from engine.adapters.cql import CqlSession
 from engine.adapters.kafka import KafkaConsumer, KafkaLog
+from engine.adapters.kafka_tail import KafkaTail
 from engine.config import Settings
 from engine.metrics import Metrics
-from engine.ports import Backend, LogConsumer, RevokeHook
+from engine.ports import Backend, LogConsumer, LogTail, RevokeHook
 
 
 class KafkaCassandraBackend(Backend):
@@ -59,6 +60,9 @@ class KafkaCassandraBackend(Backend):
 
     def consumer(self, group: str, topics: Sequence[str], on_revoke: RevokeHook) -> LogConsumer:
         return KafkaConsumer(self.settings, group, topics, on_revoke)
+
+    def tail(self, topics: Sequence[str]) -> LogTail:
+        return KafkaTail(self.settings, topics)
 
     async def ping_store(self) -> bool:
         return await self.cql.ping()
