@@ -80,6 +80,17 @@ class Metrics:
         self.rows_written = Counter(
             "timeline_fanout_rows_written_total", "Projection rows written.", ["table"], registry=r
         )
+        self.home_rows_skipped = Counter(
+            "timeline_fanout_home_rows_skipped_total",
+            "Home-timeline rows not written because the follower is inactive.",
+            registry=r,
+        )
+        self.home_rebuilds = Counter(
+            "timeline_home_rebuilds_total",
+            "Home timelines rebuilt before a read: on return, or again while settling.",
+            ["reason"],
+            registry=r,
+        )
         self.delivery_seconds = Histogram(
             "timeline_delivery_seconds",
             "From the append of a tweet to its rows being written in home timelines.",

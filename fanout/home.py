@@ -44,6 +44,7 @@ class HomeProjector(Projector):
 
     async def apply(self, batch: Sequence[Decoded]) -> None:
         await self.graph.apply_users(of_type(batch, UserRegistered))
+        await self.timelines.apply_registrations(of_type(batch, UserRegistered))
         await self.graph.apply_follows(items_of(batch, Followed, Unfollowed))
         await self.timelines.apply_posts(of_type(batch, TweetPosted))
         await self.timelines.apply_deletes(of_type(batch, TweetDeleted))

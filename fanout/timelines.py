@@ -9,10 +9,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from engine.config import Settings
-from engine.events import TweetDeleted, TweetPosted
+from engine.events import TweetDeleted, TweetPosted, UserRegistered
 from engine.metrics import Metrics
 from engine.ports import Backend
 from engine.records import Tweet
+from fanout.activity import ActivityView
 
 MAX_DELETE_AUDIENCE = 1_000_000
 HomeRows = dict[int, list[tuple[Tweet, int]]]
@@ -24,6 +25,10 @@ class TimelineProjector:
     The author's own timeline is written before followers are read, and a follow writes its
     edge before it backfills: whichever of a tweet and a follow is applied second sees the
     other, so the home timeline converges whatever order their partitions are read in.
+
+    Followers who have not read their home timeline for `inactive_after_s` are skipped (the
+    author's own home timeline is always written); readers/activity.py rebuilds a returning
+    user's home timeline from the user timelines, which are written before any follower is.
     """
 
     def __init__(self, settings: Settings, backend: Backend, metrics: Metrics) -> None:
@@ -32,6 +37,7 @@ class TimelineProjector:
         self.metrics = metrics
         self._celebrities: set[int] = set()
         self._celebrities_loaded = False
+        self.activity = ActivityView(settings, backend.activity)
 
     async def apply_posts(self, events: Sequence[TweetPosted]) -> None:
         if not events:
@@ -46,6 +52,10 @@ class TimelineProjector:
         for e in events:
             self.metrics.delivery_seconds.observe(max(0, now_us - e.ts_us) / 1e6)
         await self._trim(rows)
+
+    async def apply_registrations(self, events: Sequence[UserRegistered]) -> None:
+        """A new user counts as active from their registration, so they receive tweets."""
+        await asyncio.gather(*(self.activity.registered(e.user_id, e.ts_us) for e in events))
 
     async def apply_deletes(self, events: Sequence[TweetDeleted]) -> None:
         """Remove deleted tweets from the store, the author's timeline and every home timeline."""
@@ -77,10 +87,17 @@ class TimelineProjector:
         audiences = dict(
             zip(authors, await asyncio.gather(*map(self._audience, authors)), strict=True)
         )
+        followers = {owner for audience in audiences.values() for owner in audience[1:]}
+        inactive = await self.activity.inactive_among(followers)
         rows: HomeRows = defaultdict(list)
+        skipped = 0
         for e in events:
             for owner in audiences[e.tweet.author_id]:
-                rows[owner].append((e.tweet, e.ts_us))
+                if owner in inactive and owner != e.tweet.author_id:
+                    skipped += 1
+                else:
+                    rows[owner].append((e.tweet, e.ts_us))
+        self.metrics.home_rows_skipped.inc(skipped)
         return rows
 
     async def _audience(self, author_id: int) -> list[int]:

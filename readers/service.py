@@ -10,9 +10,10 @@ from aiohttp import web
 
 from engine.config import Settings
 from engine.errors import NotFound
-from engine.http import page_query, path_id, respond, tweet_json, user_json
+from engine.http import METRICS_KEY, page_query, path_id, respond, tweet_json, user_json
 from engine.ports import Backend
 from engine.records import PageQuery, Tweet, User
+from readers.activity import HomeActivity
 from readers.pages import merge, probe, require_user, tweet_page
 
 
@@ -25,6 +26,7 @@ class ReadersService:
         self._celebrities: set[int] = set()
         self._celebrities_at = float("-inf")
         self._celebrities_lock = asyncio.Lock()
+        self.activity = HomeActivity(settings, backend)
 
     def routes(self) -> list[web.RouteDef]:
         """The read routes of API.md."""
@@ -64,6 +66,9 @@ class ReadersService:
 
     async def home_timeline(self, request: web.Request) -> web.Response:
         user_id, query = path_id(request, "id"), page_query(request)
+        if not self.activity.fresh(user_id):  # a return, a rebuild still due, or a read to record
+            await self._require_user(user_id)
+            await self.activity.before_read(user_id, request.app[METRICS_KEY])
         _, tweets = await asyncio.gather(
             self._require_user(user_id), self.home_tweets(user_id, probe(query))
         )
