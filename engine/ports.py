@@ -402,6 +402,31 @@ class TrendStore(Service):
         """Counts per hashtag summed over these minutes and every partition."""
 
 
+@dataclass(frozen=True, slots=True)
+class SearchEntry:
+    """A tweet to index under its search terms (words, `#tag`, `@user id`), at its event time."""
+
+    tweet: Tweet
+    terms: tuple[str, ...]
+    ts_us: int
+
+
+class SearchIndex(Service):
+    """Full-text search over tweets: each tweet under its terms, pages newest first."""
+
+    @abstractmethod
+    async def add(self, entries: Sequence[SearchEntry]) -> None:
+        """Upsert tweets under their terms, each at its event time."""
+
+    @abstractmethod
+    async def remove(self, tweets: Sequence[tuple[Tweet, int]]) -> None:
+        """Remove (tweet, event time) entries; writes at or before that time stay removed."""
+
+    @abstractmethod
+    async def search(self, terms: Sequence[str], query: PageQuery) -> list[Tweet]:
+        """A page of the tweets indexed under every one of the terms, newest first."""
+
+
 class Backend(Service):
     """The adapters of one backend, wired to each other and started together."""
 
@@ -416,6 +441,7 @@ class Backend(Service):
     messages: MessageStore
     trends: TrendStore
     activity: ActivityStore
+    search: SearchIndex
 
     @abstractmethod
     def consumer(self, group: str, topics: Sequence[str], on_revoke: RevokeHook) -> LogConsumer:

@@ -12,6 +12,7 @@ from fanout.index import IndexProjector
 from fanout.lists import ListProjector
 from fanout.messages import MessageProjector
 from fanout.projection import Projector
+from fanout.search import SearchProjector
 from fanout.trends import TrendProjector
 
 Factory = Callable[[Settings, Backend, Metrics], Projector]
@@ -22,9 +23,10 @@ PROJECTIONS: dict[str, Factory] = {
     "lists": lambda s, b, m: ListProjector(b),
     "messages": lambda s, b, m: MessageProjector(b),
     "trends": lambda s, b, m: TrendProjector(b),
+    "search": lambda s, b, m: SearchProjector(b),
 }
 FANOUT = ("timelines",)
-INDEXERS = ("index", "lists", "messages", "trends")
+INDEXERS = ("index", "lists", "messages", "trends", "search")
 
 
 def group_name(settings: Settings, projection: str) -> str:

@@ -15,6 +15,7 @@ from engine.ports import Backend
 from engine.records import PageQuery, Tweet, User
 from readers.activity import HomeActivity
 from readers.pages import merge, probe, require_user, tweet_page
+from readers.search import SearchReaders
 
 
 class ReadersService:
@@ -38,6 +39,7 @@ class ReadersService:
             web.get("/v1/users/{id}/followers", self.followers),
             web.get("/v1/users/{id}/following", self.following),
             web.get("/v1/tweets/{id}", self.tweet),
+            *SearchReaders(self.settings, self.backend).routes(),
         ]
 
     async def user(self, request: web.Request) -> web.Response:

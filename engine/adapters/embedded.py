@@ -21,6 +21,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine.adapters.embedded_log import LOG_SCHEMA, EmbeddedConsumer, EmbeddedLog
+from engine.adapters.embedded_search import (
+    SEARCH_SCHEMA,
+    SEARCH_TABLES,
+    SEARCH_UNUSED,
+    EmbeddedSearch,
+)
 from engine.adapters.embedded_sqlite import SqliteDb
 from engine.adapters.embedded_store import (
     PROJECTION_TABLES,
@@ -60,7 +66,7 @@ class EmbeddedBackend(Backend):
         self.log_db = SqliteDb(root / "log.sqlite3", LOG_SCHEMA, LogUnavailable)
         self.store_db = SqliteDb(
             root / "store.sqlite3",
-            STORE_SCHEMA + VIEWS_SCHEMA,
+            STORE_SCHEMA + VIEWS_SCHEMA + SEARCH_SCHEMA,
             StoreUnavailable,
             lambda op: metrics.store_errors.labels(op).inc(),
         )
@@ -74,6 +80,7 @@ class EmbeddedBackend(Backend):
         self.index = EmbeddedIndex(settings, self.store_db)
         self.messages = EmbeddedMessages(settings, self.store_db)
         self.trends = EmbeddedTrends(settings, self.store_db)
+        self.search = EmbeddedSearch(settings, self.store_db)
         self.activity = EmbeddedActivity(settings, self.store_db)
 
     async def start(self) -> None:
@@ -97,10 +104,11 @@ class EmbeddedBackend(Backend):
         return await self.store_db.ping()
 
     async def truncate(self, tables: Sequence[str]) -> None:
-        unknown = set(tables) - {*PROJECTION_TABLES, *VIEW_TABLES, *UNUSED_TABLES}
+        unused = {*UNUSED_TABLES, *SEARCH_UNUSED}
+        unknown = set(tables) - {*PROJECTION_TABLES, *VIEW_TABLES, *SEARCH_TABLES, *unused}
         if unknown:
             raise ValueError(f"not projection tables: {sorted(unknown)}")
-        names = [t for t in tables if t not in UNUSED_TABLES]
+        names = [t for t in tables if t not in unused]
         await self.store_db.write("truncate", lambda c: empty_tables(c, names))
 
 

@@ -10,6 +10,7 @@ from engine.adapters.cassandra import (
     CassandraTimelines,
     CassandraUsers,
 )
+from engine.adapters.cassandra_search import CassandraSearch
 from engine.adapters.cassandra_views import (
     CassandraActivity,
     CassandraIndex,
@@ -42,6 +43,7 @@ class KafkaCassandraBackend(Backend):
         self.index = CassandraIndex(self.cql)
         self.messages = CassandraMessages(self.cql)
         self.trends = CassandraTrends(self.cql)
+        self.search = CassandraSearch(self.cql)
         self.activity = CassandraActivity(self.cql)
         self._started = False
 
