@@ -60,6 +60,14 @@ class Settings:
     activity_touch_s: float = 3600.0
     activity_margin_s: float = 2.0
     trends_cache_s: float = 5.0
+    # Live streams (Server-Sent Events) of the readers
+    stream_queue_max: int = 256
+    stream_write_timeout_s: float = 10.0
+    stream_heartbeat_s: float = 15.0
+    stream_commit_poll_ms: int = 20
+    stream_held_max: int = 100_000
+    stream_resume_max: int = 1000
+    stream_send_buffer_bytes: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -86,6 +94,10 @@ class Settings:
         activity = (self.activity_cache_s, self.activity_touch_s, self.activity_margin_s)
         if min(self.inactive_after_s, *activity) < 0:
             raise ValueError("TIMELINE_INACTIVE_AFTER_S and TIMELINE_ACTIVITY_*_S must be >= 0")
+        if min(self.stream_queue_max, self.stream_held_max, self.stream_resume_max) < 1:
+            raise ValueError("TIMELINE_STREAM_QUEUE_MAX, _HELD_MAX and _RESUME_MAX must be >= 1")
+        if min(self.stream_write_timeout_s, self.stream_heartbeat_s) <= 0:
+            raise ValueError("TIMELINE_STREAM_WRITE_TIMEOUT_S and _HEARTBEAT_S must be > 0")
         if self.log_format not in ("json", "text"):
             raise ValueError("TIMELINE_LOG_FORMAT must be json or text")
         from engine.auth import parse_tokens

@@ -91,6 +91,21 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.streams_open = Gauge(
+            "timeline_streams_open", "Live streams (SSE) open.", ["kind"], registry=r
+        )
+        self.stream_events = Counter(
+            "timeline_stream_events_sent_total",
+            "Events written to live streams (backlog: sent on resume).",
+            ["kind", "event"],
+            registry=r,
+        )
+        self.stream_cutoffs = Counter(
+            "timeline_stream_cutoffs_total",
+            "Live streams the server closed, by reason.",
+            ["reason"],
+            registry=r,
+        )
         self.delivery_seconds = Histogram(
             "timeline_delivery_seconds",
             "From the append of a tweet to its rows being written in home timelines.",

@@ -22,6 +22,7 @@ from fanout.projections import FANOUT, INDEXERS, PROJECTIONS, group_name
 from fanout.worker import ConsumerWorker
 from ingest.service import IngestService
 from readers.service import ReadersService
+from readers.streams import StreamService
 from readers.views import ViewReaders
 
 log = logging.getLogger("timeline")
@@ -80,7 +81,9 @@ class Engine:
             ids = IdGenerator(self.settings.worker_id)
             app.add_routes(IngestService(self.settings, self.backend, ids).routes())
         if "readers" in self.parts:
-            app.add_routes(ReadersService(self.settings, self.backend).routes())
+            readers = ReadersService(self.settings, self.backend)
+            app.add_routes(readers.routes())
+            StreamService(self.settings, self.backend, self.metrics, readers).install(app)
             app.add_routes(ViewReaders(self.settings, self.backend).routes())
         return app
 
