@@ -23,6 +23,10 @@ def _msgpack(ctx: object, value: object) -> bytes:
 
 schema = schemathesis.openapi.from_path(OPENAPI_FILE)
 CODE = re.compile(r"^[a-z][a-z0-9_]*$")
+# A live stream (Server-Sent Events) never ends on its own; schemathesis reads an event stream
+# until the request timeout, so a stream is fuzzed like any route (status, refusals, no
+# write) and read for this long.
+STREAM_READ_S = 1.0
 
 
 @schema.parametrize()
@@ -30,8 +34,12 @@ CODE = re.compile(r"^[a-z][a-z0-9_]*$")
 def test_no_server_errors_and_no_write_on_refusal(case, served: tuple[str, LogEnd]) -> None:
     url, log_end = served
     before = log_end.total()
-    response = case.call(base_url=url)
+    streaming = case.path.endswith("/stream")
+    response = case.call(base_url=url, **({"timeout": STREAM_READ_S} if streaming else {}))
     assert response.status_code < 500, (case.method, case.path, response.text)
+    if streaming and response.status_code == 200:
+        assert response.headers["content-type"][0].startswith("text/event-stream")
+        assert response.stream_cut_short and response.content.startswith(b"retry:")
     if 400 <= response.status_code < 500:
         body = (
             msgpack.unpackb(response.content)
