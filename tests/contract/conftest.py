@@ -108,7 +108,9 @@ async def _drop(settings: Settings) -> None:
 
     cluster = Cluster(list(settings.cassandra_hosts), port=settings.cassandra_port)
     try:
-        cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}")
+        cluster.connect().execute(
+            f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}", timeout=120
+        )
     finally:
         cluster.shutdown()
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
