@@ -17,6 +17,10 @@ class KnownCache(Generic[K, V]):
         self.size = size
         self._items: OrderedDict[K, V] = OrderedDict()
 
+    def knows(self, key: K) -> bool:
+        """True when the value is cached."""
+        return key in self._items
+
     async def get(self, key: K, load: Callable[[K], Awaitable[V | None]]) -> V | None:
         """The cached value, or load(key) and cache it when found."""
         value = self._items.get(key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Iterable
 
 from engine.cache import KnownCache
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound, TimelineError
@@ -36,6 +37,7 @@ from ingest.validate import (
 )
 
 PHONE_RE = re.compile(r"\+[1-9][0-9]{6,14}")
+WARM_CONCURRENCY = 64
 
 
 class Writer:
@@ -91,14 +93,26 @@ class Writer:
             recipient = await self.user_by_handle(dm[0])
             return await self.message_event(author_id, recipient.id, dm[1])
         draft = tweet_draft(author_id, text, reply_to)
-        author, mentions, _ = await asyncio.gather(
-            self.known_user(author_id, "author"),
-            self._resolve_mentions(draft),
-            self._check_reply(reply_to),
-        )
+        if draft.mention_handles or reply_to is not None:
+            author, mentions, _ = await asyncio.gather(
+                self.known_user(author_id, "author"),
+                self._resolve_mentions(draft),
+                self._check_reply(reply_to),
+            )
+        else:  # the common case: one cache lookup, no task to schedule
+            author, mentions = await self.known_user(author_id, "author"), ()
         self.limiter.take(author_id)
         tweet = finish_tweet(draft, self.ids.next_id(), author, mentions)
         return TweetPosted(tweet.id, now_us(), tweet)
+
+    async def warm_users(self, user_ids: Iterable[int]) -> None:
+        """Look up the users the cache does not know yet, concurrently (a batch's authors)."""
+        missing = [u for u in dict.fromkeys(user_ids) if not self._users.knows(u)]
+        for start in range(0, len(missing), WARM_CONCURRENCY):
+            chunk = missing[start : start + WARM_CONCURRENCY]
+            await asyncio.gather(
+                *(self._users.get(u, self.backend.registry.registered_user) for u in chunk)
+            )
 
     async def _check_reply(self, reply_to: int | None) -> None:
         if reply_to is not None and await self.backend.timelines.get_tweet(reply_to) is None:

@@ -128,9 +128,7 @@ class IngestService:
         limit = self.settings.batch_max_tweets
         if not isinstance(items, list) or not 1 <= len(items) <= limit:
             raise InvalidInput(f"tweets must be a list of 1..{limit} tweets", code="invalid_batch")
-        drafted = await asyncio.gather(
-            *(self._batch_event(item) for item in items), return_exceptions=True
-        )
+        drafted = await self._batch_events(items)
         events = [d for d in drafted if isinstance(d, Event)]
         appended = await self.backend.log.append_many(events)
         failures = [e for e in appended if isinstance(e, Unavailable)]
@@ -138,6 +136,31 @@ class IngestService:
             raise failures[0]  # nothing was appended: the whole request is unavailable
         outcome = iter(appended)
         return 202, {"results": [_batch_result(d, outcome) for d in drafted]}
+
+    async def _batch_events(self, items: list[Any]) -> list[Event | BaseException]:
+        """Each item's event or refusal, in order.
+
+        The batch's authors are looked up together first; then items that need no other
+        read are drafted one after another (no task each), and replies (which read the
+        tweet they answer) concurrently.
+        """
+        await self.writer.warm_users(_batch_authors(items))
+        drafted: list[Event | BaseException | None] = [None] * len(items)
+        replies: list[int] = []
+        for i, item in enumerate(items):
+            if isinstance(item, dict) and item.get("in_reply_to_id") is not None:
+                replies.append(i)
+                continue
+            try:
+                drafted[i] = await self._batch_event(item)
+            except Exception as e:  # refused items are answered one by one
+                drafted[i] = e
+        answers = await asyncio.gather(
+            *(self._batch_event(items[i]) for i in replies), return_exceptions=True
+        )
+        for i, answer in zip(replies, answers, strict=True):
+            drafted[i] = answer
+        return [d for d in drafted if d is not None]
 
     async def _batch_event(self, item: object) -> Event:
         if not isinstance(item, dict):
@@ -187,6 +210,20 @@ def _post_fields(data: dict[str, Any]) -> tuple[int, object, int | None]:
     author_id = body_id(data, "author_id")
     assert author_id is not None
     return author_id, data.get("text"), body_id(data, "in_reply_to_id", required=False)
+
+
+def _batch_authors(items: list[Any]) -> list[int]:
+    """The valid author ids named in a batch (invalid ones are refused item by item later)."""
+    authors = []
+    for item in items:
+        if isinstance(item, dict):
+            try:
+                author = body_id(item, "author_id")
+            except TimelineError:
+                continue
+            if author is not None:
+                authors.append(author)
+    return authors
 
 
 def _batch_result(drafted: object, appended: Any) -> dict[str, Any]:

@@ -68,6 +68,32 @@ async def test_batch_answers_each_tweet_in_order(api: Api) -> None:
     )
 
 
+async def test_batch_mixing_replies_mentions_and_refusals_keeps_the_order(api: Api) -> None:
+    author, other = await api.user(), await api.user()
+    first = await api.call(
+        "POST", "/v1/tweets", 202, json={"author_id": author["id"], "text": "hi"}
+    )
+    await eventually(
+        lambda: api.call("GET", f"/v1/tweets/{first['id']}", 200, raise_for=False),
+        lambda answer: answer.get("id") == first["id"],
+    )
+    tweets: list[object] = [
+        {"author_id": other["id"], "text": "a reply", "in_reply_to_id": first["id"]},
+        {"author_id": "123", "text": "unknown author"},
+        "not an object",
+        {"author_id": author["id"], "text": f"hello @{other['handle']}"},
+        {"author_id": other["id"], "text": "reply to nothing", "in_reply_to_id": "77"},
+        {"author_id": author["id"], "text": "plain"},
+    ]
+    results = (await api.call("POST", "/v1/tweets/batch", 202, json={"tweets": tweets}))["results"]
+    assert results[0]["in_reply_to_id"] == first["id"]
+    assert results[1]["error"]["code"] == "user_not_found"
+    assert results[2]["error"]["code"] == "invalid_body"
+    assert results[3]["entities"]["mentions"] == [{"id": other["id"], "handle": other["handle"]}]
+    assert results[4]["error"]["code"] == "in_reply_to_not_found"
+    assert results[5]["text"] == "plain"
+
+
 async def test_msgpack_in_and_out(api: Api) -> None:
     import msgpack
 
