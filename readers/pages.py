@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import heapq
+import weakref
 from collections.abc import Iterable, Sequence
 
 from aiohttp import web
 
+from engine.cache import KnownCache
 from engine.errors import NotFound
 from engine.http import page_json, respond, tweet_json
-from engine.ports import Backend
-from engine.records import PageQuery, Tweet
+from engine.ports import Backend, IngestRegistry
+from engine.records import PageQuery, Tweet, User
 
 
 def probe(query: PageQuery) -> PageQuery:
@@ -37,7 +39,17 @@ def merge(pages: Iterable[Sequence[Tweet]], count: int) -> list[Tweet]:
     return merged
 
 
+# Registrations never go away: a user found once is remembered, per registry, so a page
+# costs no registry read once its owner has been seen.
+_KNOWN: weakref.WeakKeyDictionary[IngestRegistry, KnownCache[int, User]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 async def require_user(backend: Backend, user_id: int) -> None:
     """NotFound unless the user is registered."""
-    if await backend.registry.registered_user(user_id) is None:
+    known = _KNOWN.get(backend.registry)
+    if known is None:
+        known = _KNOWN[backend.registry] = KnownCache()
+    if await known.get(user_id, backend.registry.registered_user) is None:
         raise NotFound(f"user {user_id} does not exist", code="user_not_found")
