@@ -44,6 +44,7 @@ from readers.pages import merge
 
 MAX_FOLLOWING = 5000  # followees read per rebuild (Twitter's long-standing follow limit)
 READ_CONCURRENCY = 64  # user timelines read at once by one rebuild
+MIN_PER_AUTHOR = 20  # tweets of each followee read first
 ROWS_PER_WRITE = 50  # home rows per write: an unlogged batch well under Cassandra's 50 KiB limit
 MAX_KNOWN = 100_000
 
@@ -120,8 +121,8 @@ class HomeActivity:
 async def rebuild_home(backend: Backend, settings: Settings, user_id: int) -> int:
     """Write the newest tweets of those the user follows into their home timeline; how many.
 
-    Each followee's user timeline is read newest first, merged, and capped at
-    home_timeline_cap; high-follower authors are left out (readers merge them at read time).
+    Each followee's user timeline is read newest first (only as deep as needed), merged, and
+    capped at home_timeline_cap; high-follower authors are left out (readers merge them).
     The rows are the ones fan-out writes, at the tweet's own time, so a rebuild is idempotent.
     """
     cap = settings.home_timeline_cap
@@ -129,13 +130,7 @@ async def rebuild_home(backend: Backend, settings: Settings, user_id: int) -> in
         backend.graph.following_ids(user_id, MAX_FOLLOWING), backend.timelines.celebrities()
     )
     authors = [a for a in (user_id, *followees) if a not in celebrities]
-    pages: list[list[Tweet]] = []
-    for start in range(0, len(authors), READ_CONCURRENCY):
-        chunk = authors[start : start + READ_CONCURRENCY]
-        pages += await asyncio.gather(
-            *(backend.timelines.user_page(a, PageQuery(cap)) for a in chunk)
-        )
-    newest = merge(pages, cap)
+    newest = await newest_of(backend, authors, cap)
     rows = [(t, id_ms(t.id) * 1000) for t in newest]
     await asyncio.gather(
         *(
@@ -147,6 +142,35 @@ async def rebuild_home(backend: Backend, settings: Settings, user_id: int) -> in
     if rows:
         await backend.timelines.trim_home(user_id, cap)
     return len(rows)
+
+
+async def newest_of(backend: Backend, authors: list[int], cap: int) -> list[Tweet]:
+    """The newest `cap` tweets of these authors, newest first, each timeline read only as deep
+    as the answer needs: a first page of about 2 * cap / authors each, then deeper pages only
+    of the authors whose page ended above the oldest tweet kept so far."""
+    pages: dict[int, list[Tweet]] = {a: [] for a in authors}
+    first = min(cap, max(MIN_PER_AUTHOR, -(-2 * cap // max(1, len(authors)))))
+    due = {a: PageQuery(first) for a in authors}
+    while due:
+        found = await _read_pages(backend, due)
+        for author, tweets in found.items():
+            pages[author] += tweets
+        newest = merge(pages.values(), cap)
+        floor = newest[-1].id if len(newest) == cap else -1
+        due = {
+            a: PageQuery(min(cap, 2 * due[a].count), max_id=got[-1].id - 1)
+            for a, got in found.items()
+            if len(got) == due[a].count and got[-1].id > floor and len(pages[a]) < cap
+        }
+    return merge(pages.values(), cap)
+
+
+async def _read_pages(backend: Backend, due: dict[int, PageQuery]) -> dict[int, list[Tweet]]:
+    authors, found = list(due), []
+    for start in range(0, len(authors), READ_CONCURRENCY):
+        chunk = authors[start : start + READ_CONCURRENCY]
+        found += await asyncio.gather(*(backend.timelines.user_page(a, due[a]) for a in chunk))
+    return dict(zip(authors, found, strict=True))
 
 
 async def _drop_unfollowed(backend: Backend, user_id: int, written: list[Tweet]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -23,7 +24,7 @@ from engine.ids import IdGenerator, id_ms
 from engine.ports import Backend
 from engine.records import PageQuery, Tweet
 from fanout.timelines import TimelineProjector
-from readers.activity import HomeActivity
+from readers.activity import HomeActivity, newest_of
 from tests.integration.conftest import _drop
 from tests.support import Api, eventually, settled
 from timeline.app import Engine
@@ -209,3 +210,17 @@ async def test_a_tweet_fanned_out_on_a_stale_view_after_a_return_still_reaches_t
     await asyncio.sleep(0.3)
     await quick.before_read(idle, metrics)  # after it: the last rebuild, then settled
     assert quick.fresh(idle)
+
+
+async def test_a_rebuild_reads_the_newest_tweets_of_many_followees_exactly(engine: Engine) -> None:
+    backend = backend_of(engine)
+    authors = [IDS.next_id() for _ in range(6)]
+    skew = {authors[0]: 70, authors[1]: 25, authors[2]: 3, authors[3]: 1, authors[4]: 0}
+    order = [a for a, n in skew.items() for _ in range(n)]
+    random.Random(5).shuffle(order)  # interleaved in time
+    posted = [a_tweet(a).tweet for a in order]
+    posted += [a_tweet(authors[5]).tweet for _ in range(40)]  # the newest all from one author
+    await backend.timelines.put_tweets(posted, [id_ms(t.id) * 1000 for t in posted])
+    want = sorted(posted, key=lambda t: -t.id)
+    for cap in (1, 7, 30, 200):
+        assert await newest_of(backend, authors, cap) == want[:cap]
