@@ -35,14 +35,6 @@ class Lever:
 LEVERS = (
     Lever(
         ("fanout", "e2e"),
-        ("pack_tweet",),
-        "`CassandraTimelines.add_home_rows` (engine/adapters/cassandra.py) msgpack-encodes the "
-        "same tweet again for every follower row (`pack_tweet` in its list comprehension); "
-        "encoding each tweet once per batch in `TimelineProjector.apply_posts` "
-        "(fanout/timelines.py) and passing the bytes down removes that share.",
-    ),
-    Lever(
-        ("fanout", "e2e"),
         ("CqlSession._execute", "CqlSession.run_batch", "CqlSession._bridge"),
         "Each follower's rows of a consumer batch are one driver request "
         "(`TimelineProjector.apply_posts` → `CassandraTimelines.add_home_rows` → "
@@ -63,27 +55,11 @@ LEVERS = (
     ),
     Lever(
         ("ingest", "posts"),
-        ("registered_user", "KnownCache", "Writer.known_user"),
-        "`Writer.post_event` → `known_user` (ingest/operations.py) reads the registry "
-        "(`CassandraRegistry.registered_user`, LOCAL_QUORUM) for every author its `KnownCache` "
-        "has not seen yet, one read per tweet: resolving a batch's distinct authors with one "
-        "`IN` query, or warming the cache from the users topic, removes them.",
-    ),
-    Lever(
-        ("ingest", "posts"),
-        ("engine/text.py",),
-        "`normalize_text` and `extract_entities` (engine/text.py) look at every character in "
-        "Python (`_is_forbidden`, `_inside`, `_is_word_char`); compiled regular expressions "
-        "for the forbidden characters and the entity patterns would do the same scan in C.",
-    ),
-    Lever(
-        ("ingest", "posts"),
-        ("KafkaLog._send",),
-        "`KafkaLog.append_many` (engine/adapters/kafka.py) makes a task per event, each with "
-        "its own `asyncio.timeout`, awaiting `send` and then its ack, and bumps a labelled "
-        "counter per event; sending every record first and gathering the ack futures under "
-        "one deadline (what the raw aiokafka baseline does) keeps acks=all and idempotence "
-        "and drops the per-event task.",
+        ("registered_user", "KnownCache", "Writer.known_user", "warm_users"),
+        "`Writer.warm_users` (ingest/operations.py) reads the registry once for each author "
+        "its `KnownCache` has not seen yet (a batch's unseen authors together, 64 at a time); "
+        "after that an author costs nothing. A share here is the first sight of many authors "
+        "(a fresh process): warming the cache from the users topic at start removes it.",
     ),
     Lever(
         ("posts", "reads"),
@@ -97,14 +73,6 @@ LEVERS = (
     ),
     Lever(
         ("reads",),
-        ("require_user", "registered_user"),
-        "`ReadersService.home_timeline` (readers/service.py) checks the user in the registry "
-        "before every page (`require_user` in readers/pages.py: one LOCAL_QUORUM read beside "
-        "the page's own); registrations never go away, so the `KnownCache` that ingest uses "
-        "(engine/cache.py) would remove that read.",
-    ),
-    Lever(
-        ("reads",),
         ("followed_among", "_celebrity_pages"),
         "The read-time merge (`ReadersService._celebrity_pages`) asks `followed_among` on "
         "every page once any celebrity exists, and reads each followed celebrity's timeline: "
@@ -115,9 +83,8 @@ LEVERS = (
         ("reads",),
         ("tweet_json", "rfc3339", "unpack_tweet"),
         "Every tweet of a page is decoded from msgpack into a `Tweet` (`unpack_tweet`) and "
-        "rebuilt as JSON with a `datetime` per `created_at` (`tweet_json`, `rfc3339` in "
-        "engine/http.py); storing the rendered JSON (or formatting the time arithmetically) "
-        "takes that off the hot path.",
+        "rebuilt as a JSON object (`tweet_json` in engine/http.py); storing the rendered JSON "
+        "in the row takes that off the hot path.",
     ),
 )
 
