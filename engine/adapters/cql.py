@@ -6,6 +6,7 @@ import asyncio
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,6 +33,7 @@ from schemas import cql_migrations
 
 log = logging.getLogger(__name__)
 Rows = list[tuple[Any, ...]]
+Answer = tuple["asyncio.Future[Rows]", Rows | None, BaseException | None]
 
 
 class CqlSession(Service):
@@ -45,6 +47,8 @@ class CqlSession(Service):
         self._prepared: dict[str, PreparedStatement] = {}
         self._slots = asyncio.Semaphore(settings.cassandra_max_in_flight)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._answers: deque[Answer] = deque()
+        self._wake_pending = False
 
     async def start(self) -> None:
         if self._session is not None:
@@ -134,13 +138,37 @@ class CqlSession(Service):
         fut: asyncio.Future[Rows] = loop.create_future()
 
         def ok(rows: Rows) -> None:
-            loop.call_soon_threadsafe(_resolve, fut, rows, None)
+            self._completed(loop, fut, rows, None)
 
         def fail(exc: BaseException) -> None:
-            loop.call_soon_threadsafe(_resolve, fut, None, exc)
+            self._completed(loop, fut, None, exc)
 
         rf.add_callbacks(ok, fail)
         return fut
+
+    def _completed(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        fut: asyncio.Future[Rows],
+        rows: Rows | None,
+        exc: BaseException | None,
+    ) -> None:
+        """On the driver's I/O thread: queue the answer; wake the event loop once per burst.
+
+        Waking the loop is a write to its self-pipe; answers that arrive while a wake-up is
+        pending ride along with it instead of writing again. The flag is cleared before the
+        queue is drained, so an answer queued after the drain started schedules its own.
+        """
+        self._answers.append((fut, rows, exc))
+        if not self._wake_pending:
+            self._wake_pending = True
+            loop.call_soon_threadsafe(self._drain_answers)
+
+    def _drain_answers(self) -> None:
+        self._wake_pending = False
+        answers = self._answers
+        while answers:
+            _resolve(*answers.popleft())
 
 
 def _resolve(fut: asyncio.Future[Rows], rows: Rows | None, exc: BaseException | None) -> None:
