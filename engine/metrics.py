@@ -96,8 +96,8 @@ class Metrics:
         )
         self.stream_events = Counter(
             "timeline_stream_events_sent_total",
-            "Events written to live streams (backlog: sent on resume).",
-            ["kind", "event"],
+            "Events written to live streams (kind backlog: sent on a resume).",
+            ["kind"],
             registry=r,
         )
         self.stream_cutoffs = Counter(

@@ -77,15 +77,18 @@ class Subscriber:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def next(self, timeout_s: float) -> list[Item]:
-        """Every queued event, waiting up to timeout_s for one ([] if none came)."""
+    def beat(self) -> None:
+        """Wake the stream with nothing queued: time for a heartbeat."""
+        self._wake()
+
+    async def next(self) -> list[Item]:
+        """Every queued event, waiting for one, or [] when woken for a heartbeat.
+
+        No timer per stream: one ticker per process calls beat() on every stream."""
         if not self.queue and self.cut is None:
             self.waiter = asyncio.get_running_loop().create_future()
             try:
-                async with asyncio.timeout(timeout_s):
-                    await self.waiter
-            except TimeoutError:
-                pass
+                await self.waiter
             finally:
                 self.waiter = None
         items = list(self.queue)

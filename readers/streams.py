@@ -69,6 +69,7 @@ class StreamService:
         self.home = HomeRouter(backend)
         self.tags = TagRouter()
         self.open: set[Subscriber] = set()
+        self._ticker: asyncio.Task[None] | None = None
         kinds = (Followed, Unfollowed, TweetPosted, TweetDeleted)
         self.home_feed = AppliedFeed(
             settings,
@@ -102,12 +103,25 @@ class StreamService:
     async def _start(self, app: web.Application) -> None:
         self.home_feed.start()
         self.tag_feed.start()
+        self._ticker = asyncio.create_task(self._beat(), name="stream-heartbeats")
+
+    async def _beat(self) -> None:
+        """Wake every stream once a heartbeat period, so idle ones write a comment line."""
+        while True:
+            await asyncio.sleep(self.settings.stream_heartbeat_s)
+            for sub in list(self.open):
+                sub.beat()
 
     async def _close_streams(self, app: web.Application) -> None:
         for sub in list(self.open):
             sub.end("shutting_down")
 
     async def _stop(self, app: web.Application) -> None:
+        ticker, self._ticker = self._ticker, None
+        if ticker is not None:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
         await asyncio.gather(self.home_feed.stop(), self.tag_feed.stop())
 
     async def home_stream(self, request: web.Request) -> web.StreamResponse:
@@ -158,8 +172,10 @@ class StreamService:
         await response.prepare(request)
         async with self._counted(sub):
             try:
-                await self._write(response, OPENING)
-                sent = await self._backlog(response, read, since) if since is not None else set()
+                await self._write(request, response, OPENING)
+                sent = set()
+                if since is not None:
+                    sent = await self._backlog(request, response, read, since)
                 await self._pump(request, response, sub, sent, since)
             except ConnectionError:
                 return response  # the client left
@@ -194,16 +210,26 @@ class StreamService:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
         transport.set_write_buffer_limits(high=size)
 
-    async def _write(self, response: web.StreamResponse, data: bytes) -> None:
+    async def _write(self, request: web.Request, response: web.StreamResponse, data: bytes) -> None:
+        """Write, bounded by the write timeout when the write may have to wait for the client
+        (a write that fits under the transport's high-water mark returns at once)."""
+        transport = request.transport
+        if transport is not None:
+            high = transport.get_write_buffer_limits()[1]
+            if transport.get_write_buffer_size() + len(data) + 64 < high:
+                await response.write(data)
+                return
         async with asyncio.timeout(self.settings.stream_write_timeout_s):
             await response.write(data)
 
-    async def _backlog(self, response: web.StreamResponse, read: Read, since: int) -> set[int]:
+    async def _backlog(
+        self, request: web.Request, response: web.StreamResponse, read: Read, since: int
+    ) -> set[int]:
         """Send what was written after `since`, oldest first; the ids sent."""
         tweets = await backlog(read, since, self.settings.stream_resume_max)
         if tweets:
-            await self._write(response, b"".join(map(tweet_chunk, tweets)))
-            self.metrics.stream_events.labels("backlog", "tweet").inc(len(tweets))
+            await self._write(request, response, b"".join(map(tweet_chunk, tweets)))
+            self.metrics.stream_events.labels("backlog").inc(len(tweets))
         return {t.id for t in tweets}
 
     async def _pump(
@@ -216,24 +242,20 @@ class StreamService:
     ) -> None:
         """Write queued events as they come, a heartbeat when none came, until the end."""
         dedupe_until = time.monotonic() + DEDUPE_FOR_S
-        tweets = self.metrics.stream_events.labels(sub.kind, "tweet")
-        deletes = self.metrics.stream_events.labels(sub.kind, "delete")
+        counter = self.metrics.stream_events.labels(sub.kind)
         while sub.cut is None:
-            items = await sub.next(self.settings.stream_heartbeat_s)
+            items = await sub.next()
             if sub.cut is not None:
                 return
             transport = request.transport
             if transport is None or transport.is_closing():
                 return  # the client left
-            if sent and time.monotonic() > dedupe_until:
-                sent = set()
-            fresh = [i for i in items if not _repeat(i, sent, since)]
-            if items and not fresh:
-                continue
-            await self._write(response, b"".join(c for _, c in fresh) or HEARTBEAT)
-            n_tweets = sum(1 for tweet_id, _ in fresh if tweet_id is not None)
-            tweets.inc(n_tweets)
-            deletes.inc(len(fresh) - n_tweets)
+            if sent or since is not None:
+                if time.monotonic() > dedupe_until:
+                    sent, since = set(), None
+                items = [i for i in items if not _repeat(i, sent, since)]
+            await self._write(request, response, b"".join(c for _, c in items) or HEARTBEAT)
+            counter.inc(len(items))
 
     async def _farewell(
         self, request: web.Request, response: web.StreamResponse, code: str
@@ -242,7 +264,7 @@ class StreamService:
         self.metrics.stream_cutoffs.labels(code).inc()
         message = MESSAGES.get(code, "the stream cannot go on")
         try:
-            await self._write(response, sse("error", {"code": code, "message": message}))
+            await self._write(request, response, sse("error", {"code": code, "message": message}))
         except (TimeoutError, ConnectionError):
             if request.transport is not None:
                 request.transport.abort()  # it does not read: drop what it was sent

@@ -16,7 +16,7 @@ from engine.adapters.embedded_log import EmbeddedLog, _committed, _end, _fetch
 from engine.errors import LogUnavailable
 from engine.ports import LogRecord, LogTail
 
-CROSS_PROCESS_POLL_S = 0.05
+CROSS_PROCESS_POLL_S = 0.025
 Positions = dict[tuple[str, int], int]
 
 

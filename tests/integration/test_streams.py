@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import re
@@ -142,7 +143,8 @@ async def test_reconnecting_with_last_event_id_loses_nothing_and_repeats_nothing
     stream.close()
     assert [e["id"] for e in got] == [t["id"] for t in seen]
     missed = [await api.tweet(a, f"missed {i}") for i, a in enumerate([author, other] * 3)]
-    await api.wait_home(reader, [t["id"] for t in seen + missed[:4]])  # some written, some not
+    written = {t["id"] for t in seen + missed[:4]}  # these written; the rest may not be yet
+    await eventually(lambda: api.home_ids(reader), lambda ids: written <= set(ids))
     again = await open_stream(api.client, path, last_id=got[-1]["id"])
     try:
         live = await api.tweet(other, "live after the reconnect")
@@ -171,23 +173,59 @@ async def test_stream_refusals(api: Api) -> None:
     assert long_tag["error"]["code"] == "invalid_hashtag"
 
 
-@pytest_asyncio.fixture(scope="module")
-async def small_readers(settings: Settings) -> AsyncIterator[TestClient]:
-    """A readers process of its own on the same backend, with tiny stream buffers."""
-    tight = dataclasses.replace(
-        settings,
-        stream_queue_max=50,
-        stream_write_timeout_s=1.0,
-        stream_send_buffer_bytes=4096,
-    )
-    engine = Engine(tight, parts=("readers",))
+@contextlib.asynccontextmanager
+async def readers_alone(settings: Settings, **changes: Any) -> AsyncIterator[TestClient]:
+    """A `timeline readers` of its own on the same backend, learning only from the log."""
+    engine = Engine(dataclasses.replace(settings, **changes), parts=("readers",))
     await engine.start()
     assert engine.app is not None
     client = TestClient(TestServer(engine.app))
     await client.start_server()
-    yield client
-    await client.close()
-    await engine.stop()
+    try:
+        yield client
+    finally:
+        await client.close()
+        await engine.stop()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def small_readers(settings: Settings) -> AsyncIterator[TestClient]:
+    """A readers process with tiny stream buffers and frequent heartbeats."""
+    async with readers_alone(
+        settings,
+        stream_queue_max=50,
+        stream_write_timeout_s=1.0,
+        stream_send_buffer_bytes=4096,
+        stream_heartbeat_s=0.3,
+    ) as client:
+        yield client
+
+
+async def test_idle_streams_get_heartbeats(api: Api, small_readers: TestClient) -> None:
+    ka = tag("ტვიტერი")
+    stream = await open_stream(small_readers, f"/v1/hashtags/{ka}/stream")
+    try:
+        lines = []
+        async with asyncio.timeout(5):
+            while lines.count(b": keep-alive\n") < 2:
+                lines.append(await stream.response.content.readline())
+        posted = await api.tweet(await api.user(), f"#{ka}")
+        assert (await stream.next())["id"] == posted["id"]  # heard from another process's log
+    finally:
+        stream.close()
+
+
+async def test_a_graceful_shutdown_ends_every_stream(api: Api, settings: Settings) -> None:
+    reader = await api.user()
+    async with readers_alone(settings) as client:
+        home = await open_stream(client, f"/v1/users/{reader['id']}/home_timeline/stream")
+        ka = await open_stream(client, f"/v1/hashtags/{tag('ტვიტერი')}/stream")
+        async with asyncio.timeout(10):
+            await client.server.close()  # the server stops: on_shutdown ends the streams first
+        for stream in (home, ka):
+            event = await stream.next(timeout_s=5)
+            assert event["event"] == "error" and event["data"]["code"] == "shutting_down"
+            assert await stream.response.content.read() == b""
 
 
 async def stalled_stream(client: TestClient, path: str) -> socket.socket:
