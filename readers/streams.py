@@ -32,6 +32,7 @@ from engine.ports import Backend
 from engine.records import PageQuery, Tweet
 from engine.text import normalize_tag
 from fanout.projections import group_name
+from readers.activity import HomeActivity
 from readers.pages import require_user
 from readers.routing import HomeRouter, Item, Subscriber, TagRouter, sse, tweet_chunk
 from readers.tail import AppliedFeed
@@ -50,6 +51,8 @@ MESSAGES = {
 
 class HomeReader(Protocol):
     """What a home stream needs of the home timeline reader."""
+
+    activity: HomeActivity
 
     async def home_tweets(self, user_id: int, query: PageQuery) -> list[Tweet]:
         """A home page's tweets, newest first."""
@@ -127,6 +130,9 @@ class StreamService:
     async def home_stream(self, request: web.Request) -> web.StreamResponse:
         user_id, since = path_id(request, "id"), last_event_id(request)
         await require_user(self.backend, user_id)
+        activity = self.home_reader.activity
+        if not activity.fresh(user_id):  # opening a stream reads the home timeline
+            await activity.before_read(user_id, self.metrics)
         await self._ready(self.home_feed)
         sub = Subscriber("home", self.settings.stream_queue_max)
         await self.home.add(user_id, sub)
