@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
+import os
 import random
 import statistics
 import sys
@@ -26,7 +28,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from itertools import accumulate
@@ -38,6 +40,7 @@ from tqdm import tqdm
 from bench.config import RESULTS_DIR, SEEDS_DIR
 from bench.seeds import seed_texts
 from engine.config import Settings
+from engine.errors import TimelineError
 from engine.ids import id_ms, make_id
 from engine.metrics import Metrics
 from engine.ports import SearchEntry, SearchIndex
@@ -46,6 +49,7 @@ from fanout.search import tweet_terms
 from readers.search import parse_query
 
 CHUNK = 2000
+BAR: dict[str, Any] = {"mininterval": 1.0, "file": sys.stderr}
 USERS = 100_000
 TAGS = 500
 LONG_TAIL = 300_000  # distinct rare words drawn by a Zipf law
@@ -65,12 +69,12 @@ KINDS = (
 
 @dataclass
 class Corpus:
-    """Deterministic tweets by seed, and what was counted while making them."""
+    """Deterministic tweets by seed, in chunks of CHUNK entries, oldest first."""
 
     size: int
     days: float
     seed: int = 2010
-    counts: Counter[str] = field(default_factory=Counter)
+    chunks: list[list[SearchEntry]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         rng = random.Random(self.seed)
@@ -84,19 +88,27 @@ class Corpus:
         self.end_ms = time.time_ns() // 1_000_000 - 3_600_000
         self.start_ms = self.end_ms - int(self.days * 86_400_000)
 
-    def chunks(self) -> Iterator[list[SearchEntry]]:
-        """The corpus in chunks of CHUNK entries, oldest first."""
+    def build(self) -> None:
+        """Make every tweet and its terms (once, shared by every backend of a run)."""
         rng = random.Random(self.seed)
         step = (self.end_ms - self.start_ms) / max(self.size, 1)
         ts_us = time.time_ns() // 1000
-        for start in range(0, self.size, CHUNK):
-            chunk = []
-            for i in range(start, min(start + CHUNK, self.size)):
-                tweet = self._tweet(rng, make_id(self.start_ms + int(i * step), 1, i % 4096))
-                terms = tweet_terms(tweet)
-                self.counts.update(terms)
-                chunk.append(SearchEntry(tweet, terms, ts_us))
-            yield chunk
+        with tqdm(total=self.size, unit="tweet", desc="corpus", **BAR) as bar:
+            for start in range(0, self.size, CHUNK):
+                chunk = []
+                for i in range(start, min(start + CHUNK, self.size)):
+                    tweet = self._tweet(rng, make_id(self.start_ms + int(i * step), 1, i % 4096))
+                    chunk.append(SearchEntry(tweet, tweet_terms(tweet), ts_us))
+                self.chunks.append(chunk)
+                bar.update(len(chunk))
+
+    def counts(self, tweets: int) -> Counter[str]:
+        """How many of the first `tweets` tweets each term is in."""
+        counts: Counter[str] = Counter()
+        for chunk in self.chunks[: math.ceil(tweets / CHUNK)]:
+            for entry in chunk:
+                counts.update(entry.terms)
+        return counts
 
     def _tweet(self, rng: random.Random, tweet_id: int) -> Tweet:
         text = rng.choice(self.sentences) if rng.random() < 0.3 else self._window(rng)
@@ -139,14 +151,17 @@ def _fit(text: str, extra: str) -> str:
     return joined if len(joined) <= 140 else text
 
 
-def queries(corpus: Corpus, per_kind: int, seed: int) -> dict[str, list[tuple[str, PageQuery]]]:
-    """per_kind queries of each kind, from the words the corpus counted."""
+def queries(
+    corpus: Corpus, counts: Counter[str], per_kind: int, seed: int
+) -> dict[str, list[tuple[str, PageQuery]]]:
+    """per_kind queries of each kind, from the words counted in the tweets loaded."""
     rng = random.Random(seed)
-    plain = [(w, n) for w, n in corpus.counts.most_common() if w[0] not in "#@" and not w.isdigit()]
+    ranked = counts.most_common()
+    plain = [(w, n) for w, n in ranked if w[0] not in "#@" and not w.isdigit()]
     common = [w for w, _ in plain[:50]]
     mid = [w for w, n in plain if 500 <= n <= 5000] or common
     rare = [w for w, n in plain if 1 <= n <= 5] or mid
-    tags = [w for w, _ in corpus.counts.most_common() if w.startswith("#")][:100]
+    tags = [w for w, _ in ranked if w.startswith("#")][:100]
     half = make_id((corpus.start_ms + corpus.end_ms) // 2, 0, 0)
     first = PageQuery(PAGE)
     made: dict[str, list[tuple[str, PageQuery]]] = {k: [] for k in KINDS}
@@ -187,7 +202,11 @@ async def search_index(kind: str, keep: bool) -> AsyncIterator[SearchIndex]:
     host, port = infra.cassandra_contact()
     keyspace = f"bench_search_{uuid.uuid4().hex[:8]}"
     settings = Settings.from_env(
-        {}, cassandra_hosts=(host,), cassandra_port=port, cassandra_keyspace=keyspace
+        {},
+        cassandra_hosts=(host,),
+        cassandra_port=port,
+        cassandra_keyspace=keyspace,
+        cassandra_request_timeout_s=60.0,  # schema changes on a busy 2-core machine
     )
     cql = CqlSession(settings, metrics)
     await cql.start()
@@ -201,18 +220,42 @@ async def search_index(kind: str, keep: bool) -> AsyncIterator[SearchIndex]:
         await cql.stop()
 
 
-async def load(index: SearchIndex, corpus: Corpus, budget_s: float) -> dict[str, Any]:
-    """Add the corpus chunk by chunk, until done or over the time budget."""
-    loaded, started = 0, time.perf_counter()
-    with tqdm(total=corpus.size, unit="tweet", mininterval=1.0, file=sys.stderr) as bar:
-        for chunk in corpus.chunks():
-            await index.add(chunk)
-            loaded += len(chunk)
-            bar.update(len(chunk))
+async def load(
+    index: SearchIndex, corpus: Corpus, budget_s: float, in_flight: int
+) -> dict[str, Any]:
+    """Add the corpus, `in_flight` chunks at a time, until done or over the time budget."""
+    loaded, retries, started = 0, 0, time.perf_counter()
+    slots = asyncio.Semaphore(in_flight)
+
+    async def add(chunk: list[SearchEntry], bar: tqdm[Any]) -> None:
+        nonlocal loaded, retries
+        try:
+            for attempt in range(8):  # as the consumers do: a timed-out write is retried
+                try:
+                    await index.add(chunk)
+                    break
+                except TimelineError as e:
+                    if not e.retriable or attempt == 7:
+                        raise
+                    retries += 1
+                    await asyncio.sleep(0.5 * 2**attempt)
+        finally:
+            slots.release()
+        loaded += len(chunk)
+        bar.update(len(chunk))
+
+    with tqdm(total=corpus.size, unit="tweet", desc="load", **BAR) as bar:
+        tasks = []
+        for chunk in corpus.chunks:
+            await slots.acquire()
             if time.perf_counter() - started > budget_s:
+                slots.release()
                 break
+            tasks.append(asyncio.create_task(add(chunk, bar)))
+        await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - started
-    return {"tweets": loaded, "seconds": round(elapsed, 1), "tweets_s": round(loaded / elapsed)}
+    rate = round(loaded / elapsed)
+    return {"tweets": loaded, "seconds": round(elapsed, 1), "tweets_s": rate, "retries": retries}
 
 
 async def latency(index: SearchIndex, asked: list[tuple[str, PageQuery]]) -> dict[str, Any]:
@@ -256,24 +299,30 @@ async def throughput(
     return {"clients": clients, "seconds": round(elapsed, 1), "queries_s": round(done / elapsed)}
 
 
-async def run_backend(kind: str, args: argparse.Namespace) -> dict[str, Any]:
-    corpus = Corpus(args.tweets, args.days, args.seed)
-    print(f"\n== {kind}: loading {args.tweets:,} tweets", file=sys.stderr)
+async def run_backend(kind: str, corpus: Corpus, args: argparse.Namespace) -> dict[str, Any]:
+    print(f"\n== {kind}: loading {corpus.size:,} tweets", file=sys.stderr)
     async with search_index(kind, args.keep) as index:
-        loaded = await load(index, corpus, args.max_load_s)
-        corpus.size = loaded["tweets"]
-        asked = queries(corpus, args.queries, args.seed)
+        loaded = await load(index, corpus, args.max_load_s, args.in_flight)
+        counts = corpus.counts(loaded["tweets"])
+        asked = queries(corpus, counts, args.queries, args.seed)
         kinds = {k: await latency(index, q) for k, q in asked.items()}
         mix = [q for i in range(args.queries) for k in KINDS for q in asked[k][i : i + 1]]
         rate = await throughput(index, mix, args.clients, args.throughput_s)
-    return {"load": loaded, "queries": kinds, "throughput": rate, "vocabulary": len(corpus.counts)}
+    return {
+        "load": loaded,
+        "queries": kinds,
+        "throughput": rate,
+        "vocabulary": len(counts),
+        "loadavg_1m_after": os.getloadavg()[0],  # other tenants of the machine show here
+    }
 
 
 def report(kind: str, result: dict[str, Any]) -> None:
     load_ = result["load"]
     print(
         f"\n{kind}: loaded {load_['tweets']:,} tweets in {load_['seconds']} s "
-        f"({load_['tweets_s']:,} tweets/s); {result['vocabulary']:,} distinct terms"
+        f"({load_['tweets_s']:,} tweets/s, {load_['retries']} chunks retried); "
+        f"{result['vocabulary']:,} distinct terms"
     )
     print(f"{'query':<14}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'tweets/page':>13}")
     for name, row in result["queries"].items():
@@ -296,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--throughput-s", type=float, default=20.0)
     parser.add_argument("--max-load-s", type=float, default=900.0, help="stop loading after")
+    parser.add_argument("--in-flight", type=int, default=4, help="chunks being added at once")
     parser.add_argument("--seed", type=int, default=2010)
     parser.add_argument("--keep", action="store_true", help="keep the Cassandra keyspace")
     parser.add_argument("--out", type=Path, default=None)
@@ -303,12 +353,14 @@ def main(argv: list[str] | None = None) -> int:
     kinds = ["embedded", "kafka-cassandra"] if args.backend == "both" else [args.backend]
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     results: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}, "stamp": stamp}
-    for kind in kinds:
-        results[kind] = asyncio.run(run_backend(kind, args))
-        report(kind, results[kind])
+    corpus = Corpus(args.tweets, args.days, args.seed)
+    corpus.build()
     out = args.out or RESULTS_DIR / f"search-{stamp}" / "results.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    for kind in kinds:
+        results[kind] = asyncio.run(run_backend(kind, corpus, args))
+        report(kind, results[kind])
+        out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"\nwrote {out}")
     return 0
 
