@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from typing import Any
 
 from aiohttp import web
@@ -17,6 +18,8 @@ from readers.activity import HomeActivity
 from readers.pages import merge, probe, require_user, tweet_page
 from readers.search import SearchReaders
 
+FOLLOWED_CACHE_USERS = 100_000
+
 
 class ReadersService:
     """Serves timelines, users and tweets from the projections."""
@@ -27,6 +30,8 @@ class ReadersService:
         self._celebrities: set[int] = set()
         self._celebrities_at = float("-inf")
         self._celebrities_lock = asyncio.Lock()
+        self._celebrity_ttl = settings.celebrity_cache_s
+        self._followed: OrderedDict[int, tuple[float, set[int], list[int]]] = OrderedDict()
         self.activity = HomeActivity(settings, backend)
 
     def routes(self) -> list[web.RouteDef]:
@@ -89,7 +94,7 @@ class ReadersService:
         celebrities = await self._celebrity_set()
         if not celebrities:
             return []
-        followed = await self.backend.graph.followed_among(user_id, sorted(celebrities))
+        followed = [*await self._followed_celebrities(user_id, celebrities)]
         if user_id in celebrities:
             followed.append(user_id)
         return list(
@@ -97,6 +102,20 @@ class ReadersService:
                 *(self.backend.timelines.user_page(author, query) for author in followed)
             )
         )
+
+    async def _followed_celebrities(self, user_id: int, celebrities: set[int]) -> list[int]:
+        """Which high-follower authors the user follows, remembered for as long as the set of
+        those authors is (TIMELINE_CELEBRITY_CACHE_S): a page costs no graph read then."""
+        now = time.monotonic()
+        hit = self._followed.get(user_id)
+        if hit is not None and hit[1] is celebrities and now - hit[0] < self._celebrity_ttl:
+            return hit[2]
+        followed = await self.backend.graph.followed_among(user_id, sorted(celebrities))
+        self._followed[user_id] = (now, celebrities, followed)
+        self._followed.move_to_end(user_id)
+        if len(self._followed) > FOLLOWED_CACHE_USERS:
+            self._followed.popitem(last=False)
+        return followed
 
     async def _celebrity_set(self) -> set[int]:
         async with self._celebrities_lock:
