@@ -123,6 +123,7 @@ class AppliedFeed:
                 wait_s = max(0.0, self._checked_at + step_s - time.monotonic())
             if self._count < self.settings.stream_held_max:
                 self._hold(await tail.poll(1000, int(wait_s * 1000)))
+                await asyncio.sleep(0)  # a poll that returns at once must not starve the loop
             else:
                 await asyncio.sleep(wait_s)  # the group is far behind: let it catch up
             if self._count and time.monotonic() >= self._checked_at + step_s:
