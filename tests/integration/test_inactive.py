@@ -224,3 +224,20 @@ async def test_a_rebuild_reads_the_newest_tweets_of_many_followees_exactly(engin
     want = sorted(posted, key=lambda t: -t.id)
     for cap in (1, 7, 30, 200):
         assert await newest_of(backend, authors, cap) == want[:cap]
+
+
+async def test_without_an_activity_row_fan_out_writes_and_a_read_rebuilds(engine: Engine) -> None:
+    """A lost (or never written) row costs writes or a rebuild, never a tweet."""
+    backend, metrics = backend_of(engine), engine.metrics
+    author, reader = IDS.next_id(), IDS.next_id()
+    await backend.graph.put_edges([(reader, author)], [time.time_ns() // 1000])
+    fanout = TimelineProjector(engine.settings, backend, metrics)
+    assert await fanout.activity.inactive_among([reader]) == set()  # unknown counts as active
+    earlier = a_tweet(author).tweet
+    await backend.timelines.put_tweets([earlier], [id_ms(earlier.id) * 1000])  # never fanned out
+    rebuilds = metric(engine, "timeline_home_rebuilds_total", reason="returned")
+    await HomeActivity(engine.settings, backend).before_read(reader, metrics)
+    assert metric(engine, "timeline_home_rebuilds_total", reason="returned") == rebuilds + 1
+    assert await backend.timelines.home_page(reader, PageQuery()) == [earlier]
+    row = await backend.activity.activity(reader)
+    assert row is not None and row.reactivated_us == row.last_read_us
