@@ -190,6 +190,9 @@ class StreamService:
             except TimelineError as e:
                 log.warning("stream ended: %s", e)
                 sub.end(e.code)
+            except Exception:  # the answer has started: it can only end with an error event
+                log.exception("stream failed")
+                sub.end("internal_error")
             if sub.cut is not None:
                 await self._farewell(request, response, sub.cut)
         return response
