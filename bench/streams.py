@@ -122,6 +122,7 @@ def backend_env(backend: str, run: str) -> dict[str, str]:
         TIMELINE_CASSANDRA_KEYSPACE=f"bench_streams_{run}",
         TIMELINE_KAFKA_TOPIC_PREFIX=f"bench-streams-{run}.",
         TIMELINE_CONSUMER_GROUP_PREFIX=f"bench-streams-{run}-",
+        TIMELINE_CASSANDRA_REQUEST_TIMEOUT_S="60",  # creating a keyspace on a busy machine
     )
     return env
 
