@@ -180,7 +180,7 @@ def queries(
 
 
 @asynccontextmanager
-async def search_index(kind: str, keep: bool) -> AsyncIterator[SearchIndex]:
+async def search_index(kind: str, args: argparse.Namespace) -> AsyncIterator[SearchIndex]:
     """A started search adapter on an empty store of this backend."""
     metrics = Metrics()
     if kind == "embedded":
@@ -207,13 +207,21 @@ async def search_index(kind: str, keep: bool) -> AsyncIterator[SearchIndex]:
         cassandra_port=port,
         cassandra_keyspace=keyspace,
         cassandra_request_timeout_s=60.0,  # schema changes on a busy 2-core machine
+        cassandra_max_in_flight=args.max_in_flight,
     )
     cql = CqlSession(settings, metrics)
-    await cql.start()
+    for attempt in range(5):  # a busy 2-core machine can miss one connect
+        try:
+            await cql.start()
+            break
+        except TimelineError:
+            if attempt == 4:
+                raise
+            await asyncio.sleep(5)
     try:
         yield CassandraSearch(cql)
     finally:
-        if not keep:
+        if not args.keep:
             await asyncio.to_thread(
                 cql.session.execute, f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=300
             )
@@ -301,7 +309,7 @@ async def throughput(
 
 async def run_backend(kind: str, corpus: Corpus, args: argparse.Namespace) -> dict[str, Any]:
     print(f"\n== {kind}: loading {corpus.size:,} tweets", file=sys.stderr)
-    async with search_index(kind, args.keep) as index:
+    async with search_index(kind, args) as index:
         loaded = await load(index, corpus, args.max_load_s, args.in_flight)
         counts = corpus.counts(loaded["tweets"])
         asked = queries(corpus, counts, args.queries, args.seed)
@@ -346,6 +354,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--throughput-s", type=float, default=20.0)
     parser.add_argument("--max-load-s", type=float, default=900.0, help="stop loading after")
     parser.add_argument("--in-flight", type=int, default=4, help="chunks being added at once")
+    parser.add_argument(
+        "--max-in-flight", type=int, default=128, help="Cassandra requests in flight at once"
+    )
     parser.add_argument("--seed", type=int, default=2010)
     parser.add_argument("--keep", action="store_true", help="keep the Cassandra keyspace")
     parser.add_argument("--out", type=Path, default=None)
@@ -357,8 +368,15 @@ def main(argv: list[str] | None = None) -> int:
     corpus.build()
     out = args.out or RESULTS_DIR / f"search-{stamp}" / "results.json"
     out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists():  # another backend's figures from an earlier run of the same corpus
+        earlier = json.loads(out.read_text(encoding="utf-8"))
+        results = {**{k: v for k, v in earlier.items() if k not in kinds}, **results}
     for kind in kinds:
         results[kind] = asyncio.run(run_backend(kind, corpus, args))
+        results[kind]["run"] = {
+            "stamp": stamp,
+            "command": " ".join(["python -m bench.search", *sys.argv[1:]]),
+        }
         report(kind, results[kind])
         out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"\nwrote {out}")
