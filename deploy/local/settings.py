@@ -22,7 +22,7 @@ ENV_INTS: dict[str, tuple[str, int]] = {
     "TIMELINE_INFRA_KAFKA_HEAP_MB": ("kafka_heap_mb", 512),
     "TIMELINE_INFRA_CASSANDRA_PORT": ("cassandra_port", 9042),
     "TIMELINE_INFRA_CASSANDRA_STORAGE_PORT": ("cassandra_storage_port", 7000),
-    "TIMELINE_INFRA_CASSANDRA_HEAP_MB": ("cassandra_heap_mb", 1024),
+    "TIMELINE_INFRA_CASSANDRA_HEAP_MB": ("cassandra_heap_mb", 2048),
     "TIMELINE_INFRA_TIMEOUT": ("timeout_s", 180),
 }
 
@@ -41,7 +41,7 @@ class Settings:
     kafka_heap_mb: int = 512
     cassandra_port: int = 9042
     cassandra_storage_port: int = 7000
-    cassandra_heap_mb: int = 1024
+    cassandra_heap_mb: int = 2048
     timeout_s: int = 180
 
     @classmethod
