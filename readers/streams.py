@@ -104,8 +104,8 @@ class StreamService:
         app.on_cleanup.append(self._stop)
 
     async def _start(self, app: web.Application) -> None:
-        self.home_feed.start()
-        self.tag_feed.start()
+        # The feeds start with the first stream of their kind: a readers process that serves
+        # no stream does not read the log at all.
         self._ticker = asyncio.create_task(self._beat(), name="stream-heartbeats")
 
     async def _beat(self) -> None:
@@ -157,6 +157,7 @@ class StreamService:
             self.tags.remove(key, sub)
 
     async def _ready(self, feed: AppliedFeed) -> None:
+        feed.start()  # once; later streams find it running
         try:
             async with asyncio.timeout(READY_WAIT_S):
                 await feed.ready.wait()
