@@ -263,7 +263,49 @@ def _lag(
     return {tp: max(0, _end(conn, *tp) - committed.get(tp, 0)) for tp in assigned}
 
 
-class EmbeddedConsumer(LogConsumer):
+class PositionedReader:
+    """Polls partitions of the embedded log from positions it keeps, in turn so none starves.
+
+    An append in this process wakes a waiting poll at once; `wait_cap_s` bounds each wait so
+    that appends made by another process on the same folder are found by reading again.
+    """
+
+    log: EmbeddedLog
+    read_op = "poll"
+    wait_cap_s: float | None = None
+    _turn = 0
+
+    def _require(self) -> dict[TopicPartition, int]:
+        raise NotImplementedError
+
+    async def poll(self, max_records: int, timeout_ms: int) -> list[LogRecord]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_ms / 1000
+        while True:
+            appended = self.log.appended()
+            records = await self._fetch(max_records)
+            remaining = deadline - loop.time()
+            if records or remaining <= 0:
+                return records
+            wait = remaining if self.wait_cap_s is None else min(remaining, self.wait_cap_s)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await appended.wait()
+
+    async def _fetch(self, max_records: int) -> list[LogRecord]:
+        positions = list(self._require().items())
+        if not positions:
+            return []
+        self._turn = (self._turn + 1) % len(positions)
+        order = positions[self._turn :] + positions[: self._turn]
+        records = await self.log.db.read(self.read_op, lambda c: _fetch(c, order, max_records))
+        current = self._require()
+        for r in records:
+            current[(r.topic, r.partition)] = r.offset + 1
+        return records
+
+
+class EmbeddedConsumer(PositionedReader, LogConsumer):
     """The one member of a consumer group in this process: it owns every partition."""
 
     def __init__(
@@ -274,7 +316,6 @@ class EmbeddedConsumer(LogConsumer):
         self.topics = tuple(topics)
         self.on_revoke = on_revoke  # never called: a lone member's partitions never move
         self._positions: dict[TopicPartition, int] | None = None
-        self._turn = 0
 
     async def start(self) -> None:
         if self._positions is not None:
@@ -296,31 +337,6 @@ class EmbeddedConsumer(LogConsumer):
         if self._positions is None:
             raise LogUnavailable("the consumer is not started")
         return self._positions
-
-    async def poll(self, max_records: int, timeout_ms: int) -> list[LogRecord]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_ms / 1000
-        while True:
-            appended = self.log.appended()
-            records = await self._fetch(max_records)
-            remaining = deadline - loop.time()
-            if records or remaining <= 0:
-                return records
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(remaining):
-                    await appended.wait()
-
-    async def _fetch(self, max_records: int) -> list[LogRecord]:
-        positions = list(self._require().items())
-        if not positions:
-            return []
-        self._turn = (self._turn + 1) % len(positions)
-        order = positions[self._turn :] + positions[: self._turn]  # no partition starves
-        records = await self.log.db.read("poll", lambda c: _fetch(c, order, max_records))
-        current = self._require()
-        for r in records:
-            current[(r.topic, r.partition)] = r.offset + 1
-        return records
 
     async def commit(self, positions: dict[tuple[str, int], int]) -> None:
         self._require()

@@ -8,26 +8,26 @@ the process that wrote.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Sequence
 
-from engine.adapters.embedded_log import EmbeddedLog, _committed, _end, _fetch
+from engine.adapters.embedded_log import EmbeddedLog, PositionedReader, _committed, _end
 from engine.errors import LogUnavailable
-from engine.ports import LogRecord, LogTail
+from engine.ports import LogTail
 
 CROSS_PROCESS_POLL_S = 0.025
 Positions = dict[tuple[str, int], int]
 
 
-class EmbeddedTail(LogTail):
+class EmbeddedTail(PositionedReader, LogTail):
     """Reads every partition of the topics from their end; no group, no commits."""
+
+    read_op = "tail"
+    wait_cap_s = CROSS_PROCESS_POLL_S
 
     def __init__(self, log: EmbeddedLog, topics: Sequence[str]) -> None:
         self.log = log
         self.topics = tuple(topics)
         self._positions: Positions | None = None
-        self._turn = 0
 
     async def start(self) -> None:
         if self._positions is None:
@@ -44,31 +44,6 @@ class EmbeddedTail(LogTail):
 
     async def seek(self, positions: Positions) -> None:
         self._require().update(positions)
-
-    async def poll(self, max_records: int, timeout_ms: int) -> list[LogRecord]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_ms / 1000
-        while True:
-            appended = self.log.appended()
-            records = await self._fetch(max_records)
-            remaining = deadline - loop.time()
-            if records or remaining <= 0:
-                return records
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(remaining, CROSS_PROCESS_POLL_S)):
-                    await appended.wait()
-
-    async def _fetch(self, max_records: int) -> list[LogRecord]:
-        positions = list(self._require().items())
-        if not positions:
-            return []
-        self._turn = (self._turn + 1) % len(positions)
-        order = positions[self._turn :] + positions[: self._turn]  # no partition starves
-        records = await self.log.db.read("tail", lambda c: _fetch(c, order, max_records))
-        current = self._require()
-        for r in records:
-            current[(r.topic, r.partition)] = r.offset + 1
-        return records
 
     async def end_offsets(self) -> Positions:
         self._require()
