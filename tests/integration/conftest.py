@@ -5,6 +5,7 @@ Each test session gets its own keyspace, topic prefix and consumer group, droppe
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -78,23 +79,42 @@ def settings(backend_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Set
     )
 
 
-@pytest_asyncio.fixture(scope="session")
-async def engine(settings: Settings) -> AsyncIterator[Engine]:
+@contextlib.asynccontextmanager
+async def running_engine(settings: Settings) -> AsyncIterator[Engine]:
+    """An engine on these settings; on Kafka + Cassandra its keyspace and topics are dropped
+    after it stops."""
     engine = Engine(settings)
     await engine.start()
-    yield engine
-    await engine.stop()
-    if settings.backend == "kafka-cassandra":
-        await _drop(settings)
+    try:
+        yield engine
+    finally:
+        await engine.stop()
+        if settings.backend == "kafka-cassandra":
+            await _drop(settings)
+
+
+@contextlib.asynccontextmanager
+async def api_of(engine: Engine) -> AsyncIterator[Api]:
+    """An HTTP client of the engine's application."""
+    assert engine.app is not None
+    client = TestClient(TestServer(engine.app))
+    await client.start_server()
+    try:
+        yield Api(client)
+    finally:
+        await client.close()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[Engine]:
+    async with running_engine(settings) as started:
+        yield started
 
 
 @pytest_asyncio.fixture(scope="session")
 async def api(engine: Engine) -> AsyncIterator[Api]:
-    assert engine.app is not None
-    client = TestClient(TestServer(engine.app))
-    await client.start_server()
-    yield Api(client)
-    await client.close()
+    async with api_of(engine) as client:
+        yield client
 
 
 async def _drop(settings: Settings) -> None:

@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest_asyncio
-from aiohttp.test_utils import TestClient, TestServer
 
 from engine.config import Settings
 from engine.events import TweetPosted
@@ -25,7 +24,7 @@ from engine.ports import Backend
 from engine.records import PageQuery, Tweet
 from fanout.timelines import TimelineProjector
 from readers.activity import HomeActivity, newest_of
-from tests.integration.conftest import _drop
+from tests.integration.conftest import api_of, running_engine
 from tests.support import Api, eventually, settled
 from timeline.app import Engine
 
@@ -49,21 +48,14 @@ async def engine(settings: Settings, tmp_path_factory: Any) -> AsyncIterator[Eng
         kafka_topic_prefix=f"ia-{run}.",
         consumer_group_prefix=f"ia-{run}-",
     )
-    started = Engine(mine)
-    await started.start()
-    yield started
-    await started.stop()
-    if mine.backend == "kafka-cassandra":
-        await _drop(mine)
+    async with running_engine(mine) as started:
+        yield started
 
 
 @pytest_asyncio.fixture(scope="module")
 async def api(engine: Engine) -> AsyncIterator[Api]:
-    assert engine.app is not None
-    client = TestClient(TestServer(engine.app))
-    await client.start_server()
-    yield Api(client)
-    await client.close()
+    async with api_of(engine) as client:
+        yield client
 
 
 def backend_of(engine: Engine) -> Backend:
