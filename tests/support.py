@@ -27,17 +27,24 @@ def unique_handle(prefix: str = "u") -> str:
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], timeout_s: float = 15.0
+    probe: Callable[[], Awaitable[T]],
+    accept: Callable[[T], bool],
+    timeout_s: float = 15.0,
+    explain: Callable[[], str] = lambda: "",
+    every_s: float = 0.05,
 ) -> T:
-    """Poll probe() until accept(result); fail with the last result after timeout_s."""
+    """Poll probe() until accept(result); fail with the last result (and explain()) after
+    timeout_s."""
     deadline = time.monotonic() + timeout_s
     while True:
         result = await probe()
         if accept(result):
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s}s; last: {result!r}")
-        await asyncio.sleep(0.05)
+            raise AssertionError(
+                f"condition not met within {timeout_s}s; last: {result!r}\n{explain()}"
+            )
+        await asyncio.sleep(every_s)
 
 
 async def settled(engine: Any, quiet_s: float = 0.3, timeout_s: float = 20.0) -> None:

@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestServer
 
 from tests.ops.conftest import DEPLOY
 from tests.ops.promql import SCRAPE_SERIES, exported_names, metric_names, recorded_names
+from tests.support import eventually
 from timeline.app import Engine
 
 PROM = DEPLOY / "prometheus"
@@ -180,14 +181,8 @@ async def poll(
     timeout_s: float,
     explain: Callable[[], str] = lambda: "",
 ) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = await probe()
-        if accept(result):
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s}s; last: {result!r}\n{explain()}")
-        await asyncio.sleep(0.25)
+    """`eventually`, at the pace of a scrape interval."""
+    return await eventually(probe, accept, timeout_s, explain, every_s=0.25)
 
 
 @pytest.mark.integration
