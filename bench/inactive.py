@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from bench.graph import EDGE_CHUNK, GraphSpec, generate
+from deploy.local.cleanup import drop_run
 from engine.adapters import open_backend
 from engine.config import Settings
 from engine.errors import TimelineError
@@ -196,7 +197,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             await backend.stop()
             if args.backend == "kafka-cassandra":
-                await _drop(base)
+                await drop_run(base)
     follower_counts = graph.follower_counts()
     inactive = classes == list(SHARES).index("inactive")
     return {
@@ -220,28 +221,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "writes_saved": round(1 - results["on"]["home_rows"] / results["off"]["home_rows"], 4),
         "time_ratio_on_off": round(results["on"]["seconds"] / results["off"]["seconds"], 4),
     }
-
-
-async def _drop(settings: Settings) -> None:
-    from cassandra.cluster import Cluster
-
-    cluster = Cluster(list(settings.cassandra_hosts), port=settings.cassandra_port)
-    try:
-        cluster.connect().execute(
-            f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}", timeout=120
-        )
-    finally:
-        cluster.shutdown()
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    from engine.events import ALL_TOPICS
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.delete_topics([settings.kafka_topic_prefix + t for t in ALL_TOPICS])
-    finally:
-        await admin.close()
 
 
 def main(argv: list[str] | None = None) -> int:

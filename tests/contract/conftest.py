@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from deploy.local.cleanup import drop_run
 from engine.adapters import open_backend
 from engine.config import Settings
 from engine.metrics import Metrics
@@ -65,7 +66,7 @@ async def session_settings(kind: str) -> AsyncIterator[Settings]:
         **common,
     )
     yield settings
-    await _drop(settings)
+    await drop_run(settings)
 
 
 _test_numbers = itertools.count()
@@ -100,25 +101,3 @@ async def reopen(settings: Settings) -> AsyncIterator[Reopen]:
     yield open_again
     for again in opened:
         await again.stop()
-
-
-async def _drop(settings: Settings) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient
-    from cassandra.cluster import Cluster
-
-    cluster = Cluster(list(settings.cassandra_hosts), port=settings.cassandra_port)
-    try:
-        cluster.connect().execute(
-            f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}", timeout=120
-        )
-    finally:
-        cluster.shutdown()
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        topics = await admin.list_topics()
-        ours = [t for t in topics if t.startswith(settings.kafka_topic_prefix)]
-        if ours:
-            await admin.delete_topics(ours)
-    finally:
-        await admin.close()

@@ -12,11 +12,10 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
-from aiokafka.admin import AIOKafkaAdminClient
 
 from deploy.local import infra
+from deploy.local.cleanup import drop_run
 from engine.config import Settings
-from engine.events import ALL_TOPICS
 from tests.support import Api
 from timeline.app import Engine
 
@@ -90,7 +89,7 @@ async def running_engine(settings: Settings) -> AsyncIterator[Engine]:
     finally:
         await engine.stop()
         if settings.backend == "kafka-cassandra":
-            await _drop(settings)
+            await drop_run(settings)
 
 
 @contextlib.asynccontextmanager
@@ -115,21 +114,3 @@ async def engine(settings: Settings) -> AsyncIterator[Engine]:
 async def api(engine: Engine) -> AsyncIterator[Api]:
     async with api_of(engine) as client:
         yield client
-
-
-async def _drop(settings: Settings) -> None:
-    from cassandra.cluster import Cluster
-
-    cluster = Cluster(list(settings.cassandra_hosts), port=settings.cassandra_port)
-    try:
-        cluster.connect().execute(
-            f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}", timeout=120
-        )
-    finally:
-        cluster.shutdown()
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.delete_topics([settings.kafka_topic_prefix + t for t in ALL_TOPICS])
-    finally:
-        await admin.close()
