@@ -49,16 +49,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def wait_ready(session: aiohttp.ClientSession, url: str) -> None:
-    for _ in range(300):
+async def wait_ready(
+    session: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes], timeout_s: float = 180
+) -> None:
+    """Wait for the engine process to answer /readyz (a fresh keyspace takes a while to
+    migrate); fail if it exits first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url} exited with {proc.returncode}")
         try:
             async with session.get(f"{url}/readyz") as resp:
                 if resp.status == 200:
                     return
         except aiohttp.ClientError:
             pass
-        await asyncio.sleep(0.1)
-    raise RuntimeError("the engine did not become ready")
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"{url} did not become ready in {timeout_s:.0f} s")
 
 
 async def setup(session: aiohttp.ClientSession, url: str, users: int) -> list[str]:
@@ -126,7 +133,7 @@ async def run(seconds: float, clients: int, users: int) -> dict[str, Any]:
     try:
         connector = aiohttp.TCPConnector(limit=clients)
         async with aiohttp.ClientSession(connector=connector) as session:
-            await wait_ready(session, url)
+            await wait_ready(session, url, proc, timeout_s=30)
             ids = await setup(session, url, users)
 
             async def post(i: int) -> bool:

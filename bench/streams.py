@@ -38,28 +38,10 @@ from urllib.parse import quote
 import aiohttp
 import uvloop
 
-from bench.embedded import free_port
+from bench.embedded import free_port, wait_ready
 
 RESULTS = Path(__file__).resolve().parent / "results"
 OPEN_CONCURRENCY = 200
-
-
-async def wait_ready(
-    session: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes], timeout_s: float = 180
-) -> None:
-    """Wait for /readyz (a fresh keyspace takes a while to migrate)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url} exited with {proc.returncode}")
-        try:
-            async with session.get(f"{url}/readyz") as resp:
-                if resp.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"{url} did not become ready in {timeout_s:.0f} s")
 
 
 def raise_fd_limit(wanted: int) -> int:
