@@ -33,8 +33,9 @@ from typing import Any
 from bench import baselines, graph, http_load, ingest, pipeline, profiler, report
 from bench.config import RESULTS_DIR, Scale, scale_from_env
 from bench.cpu import CpuSampler
-from bench.stack import EngineProcess, LagProbe, bench_settings, drop, new_run_id
+from bench.stack import EngineProcess, LagProbe, bench_settings, new_run_id
 from deploy.local import infra
+from deploy.local.cleanup import drop_run
 from engine.adapters import open_backend
 from engine.config import Settings
 from engine.events import GRAPH_TOPIC, TWEETS_TOPIC
@@ -305,7 +306,7 @@ async def run_all(run: Run, phases: list[str], profiles: list[str], keep: bool) 
         await backend.stop()
         await run.sampler.stop()
         if not keep:
-            await drop(run.settings)
+            await drop_run(run.settings)
             print(f"\ndropped keyspace {run.settings.cassandra_keyspace} and topics "
                   f"{run.settings.kafka_topic_prefix}*", flush=True)  # fmt: skip
 

@@ -2,7 +2,8 @@
 
 Each part runs as the command an operator would run (`timeline fanout`, `timeline ingest`,
 `timeline readers`), configured by TIMELINE_* variables, on the local Kafka and Cassandra of
-deploy/local. Everything the run creates carries its run id and is dropped by `drop()`.
+deploy/local. Everything the run creates carries its run id and is dropped by `drop_run()`
+(deploy/local/cleanup.py).
 """
 
 from __future__ import annotations
@@ -212,26 +213,3 @@ class LagProbe:
     async def lag(self) -> int:
         done, end = await self.positions()
         return end - done
-
-
-async def drop(settings: Settings) -> None:
-    """Drop the run's keyspace and every topic under its prefix."""
-    from cassandra.cluster import Cluster
-
-    def drop_keyspace() -> None:
-        cluster = Cluster(list(settings.cassandra_hosts), port=settings.cassandra_port)
-        try:
-            session = cluster.connect()
-            session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}", timeout=120)
-        finally:
-            cluster.shutdown()
-
-    await asyncio.to_thread(drop_keyspace)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        topics = [t for t in await admin.list_topics() if t.startswith(settings.kafka_topic_prefix)]
-        if topics:
-            await admin.delete_topics(topics)
-    finally:
-        await admin.close()
