@@ -52,6 +52,8 @@ class Settings:
     home_timeline_cap: int = 800
     home_trim_every: int = 50
     follow_backfill_count: int = 100
+    # Lists: members per list (Twitter's 5,000); list timelines reuse the home cap and trims
+    list_max_members: int = 5000
     celebrity_cache_s: float = 1.0
     # Inactive followers: fan-out skips followers who have not read their home timeline for
     # inactive_after_s (0 never skips); readers rebuild a returning user's home timeline.
@@ -98,6 +100,8 @@ class Settings:
             raise ValueError("TIMELINE_STREAM_QUEUE_MAX, _HELD_MAX and _RESUME_MAX must be >= 1")
         if min(self.stream_write_timeout_s, self.stream_heartbeat_s) <= 0:
             raise ValueError("TIMELINE_STREAM_WRITE_TIMEOUT_S and _HEARTBEAT_S must be > 0")
+        if self.list_max_members < 1:
+            raise ValueError("TIMELINE_LIST_MAX_MEMBERS must be at least 1")
         if self.log_format not in ("json", "text"):
             raise ValueError("TIMELINE_LOG_FORMAT must be json or text")
         from engine.auth import parse_tokens

@@ -280,8 +280,17 @@ class PhoneBook(Service):
         """The user a phone number belongs to, or None."""
 
 
+@dataclass(frozen=True, slots=True)
+class ListCount:
+    """A list's member count and the log offset of the last membership change applied."""
+
+    list_id: int
+    members: int = 0
+    applied_offset: int = -1
+
+
 class ListStore(Service):
-    """Lists of authors and their members; readers merge the members' timelines."""
+    """Lists, their members in both directions, and list timelines kept like home timelines."""
 
     @abstractmethod
     async def put_list(self, user_list: UserList) -> None:
@@ -292,12 +301,72 @@ class ListStore(Service):
         """A list by id, or None."""
 
     @abstractmethod
-    async def set_member(self, list_id: int, member_id: int, present: bool, ts_us: int) -> None:
-        """Add or remove a list member at an event time."""
+    async def set_member(
+        self,
+        list_id: int,
+        member_id: int,
+        present: bool,
+        ts_us: int,
+        count: ListCount | None = None,
+    ) -> None:
+        """Add or remove a member (both directions) at an event time; with `count`, write it
+        in the same atomic write as the member's row."""
 
     @abstractmethod
-    async def member_ids(self, list_id: int) -> list[int]:
-        """Every member of a list."""
+    async def member_ids(self, list_id: int, limit: int | None = None) -> list[int]:
+        """The members of a list in id order, at most `limit`."""
+
+    @abstractmethod
+    async def member_page(self, list_id: int, limit: int, max_id: int | None = None) -> list[int]:
+        """Member ids, highest first, at most `limit`, only ids <= max_id."""
+
+    @abstractmethod
+    async def member_count(self, list_id: int) -> ListCount:
+        """The list's count row; a zero row if none was written."""
+
+    @abstractmethod
+    async def joined_us(self, list_id: int, member_id: int) -> int | None:
+        """The event time the member joined the list, or None if not a member."""
+
+    @abstractmethod
+    async def lists_of(self, member_id: int) -> dict[int, int]:
+        """list id -> the event time the user joined it, for every list the user is in."""
+
+    @abstractmethod
+    async def add_list_rows(self, list_id: int, rows: Sequence[tuple[Tweet, int]]) -> None:
+        """Upsert (tweet, write time) rows into one list timeline, as one write to its partition."""
+
+    @abstractmethod
+    async def remove_list_rows(self, list_id: int, tweet_ids: Sequence[int], ts_us: int) -> None:
+        """Remove tweets from one list timeline at a write time."""
+
+    @abstractmethod
+    async def list_authors(self, list_id: int) -> list[tuple[int, int]]:
+        """(tweet id, author id) of every row in a list timeline."""
+
+    @abstractmethod
+    async def trim_list(self, list_id: int, keep: int) -> int:
+        """Cut a list timeline to its newest `keep` rows; how many cuts were made (0 or 1)."""
+
+    @abstractmethod
+    async def list_page(self, list_id: int, query: PageQuery) -> list[Tweet]:
+        """A page of a list timeline, newest first: one partition read."""
+
+    @abstractmethod
+    async def put_recent(self, tweets: Sequence[Tweet], ts_us: Sequence[int]) -> None:
+        """Upsert tweets into their authors' recent tweets, which a new member's backfill reads."""
+
+    @abstractmethod
+    async def delete_recent(self, tweets: Sequence[Tweet], ts_us: Sequence[int]) -> None:
+        """Remove tweets from their authors' recent tweets."""
+
+    @abstractmethod
+    async def recent(self, author_id: int, count: int) -> list[Tweet]:
+        """An author's newest `count` recent tweets, newest first."""
+
+    @abstractmethod
+    async def trim_recent(self, author_id: int, keep: int) -> int:
+        """Cut an author's recent tweets to the newest `keep`; how many cuts were made (0 or 1)."""
 
 
 class IndexStore(Service):

@@ -1,26 +1,40 @@
-"""The lists projection: each list and its members (readers merge the members' timelines)."""
+"""The lists projection: lists, their members (capped), and list timelines kept like home
+timelines, so a list's page is one partition read whatever the number of its members."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
 
-from engine.events import GRAPH_TOPIC, ListCreated, ListMemberAdded, ListMemberRemoved
+from engine.config import Settings
+from engine.events import (
+    GRAPH_TOPIC,
+    TWEETS_TOPIC,
+    ListCreated,
+    ListMemberAdded,
+    ListMemberRemoved,
+    TweetDeleted,
+    TweetPosted,
+)
 from engine.ids import id_ms
 from engine.ports import Backend
 from engine.records import UserList
-from fanout.projection import Decoded, Projector, of_type
+from fanout.list_members import ListMembership
+from fanout.list_timelines import ListTimelines
+from fanout.projection import Decoded, Projector, items_of, of_type
 
 
 class ListProjector(Projector):
-    """Writes lists and their membership, each change at its event time."""
+    """Writes lists, then membership changes, then tweets into their authors' lists."""
 
     name = "lists"
-    topics = (GRAPH_TOPIC,)
-    tables = ("lists", "list_members")
+    topics = (GRAPH_TOPIC, TWEETS_TOPIC)
+    tables = ("lists", "list_members", "lists_by_member", "list_timeline", "list_author_tweets")
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, settings: Settings, backend: Backend) -> None:
         self.lists = backend.lists
+        self.timelines = ListTimelines(settings, backend.lists)
+        self.members = ListMembership(settings, backend.lists, self.timelines)
 
     async def apply(self, batch: Sequence[Decoded]) -> None:
         await asyncio.gather(
@@ -29,6 +43,6 @@ class ListProjector(Projector):
                 for e in of_type(batch, ListCreated)
             )
         )
-        for e in of_type(batch, ListMemberAdded, ListMemberRemoved):
-            present = not isinstance(e, ListMemberRemoved)
-            await self.lists.set_member(e.list_id, e.member_id, present, e.ts_us)
+        await self.members.apply(items_of(batch, ListMemberAdded, ListMemberRemoved))
+        await self.timelines.apply_posts(of_type(batch, TweetPosted))
+        await self.timelines.apply_deletes(of_type(batch, TweetDeleted))

@@ -20,7 +20,7 @@ Factory = Callable[[Settings, Backend, Metrics], Projector]
 PROJECTIONS: dict[str, Factory] = {
     "timelines": HomeProjector,
     "index": lambda s, b, m: IndexProjector(b),
-    "lists": lambda s, b, m: ListProjector(b),
+    "lists": lambda s, b, m: ListProjector(s, b),
     "messages": lambda s, b, m: MessageProjector(b),
     "trends": lambda s, b, m: TrendProjector(b),
     "search": lambda s, b, m: SearchProjector(b),

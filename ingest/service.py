@@ -26,6 +26,7 @@ from engine.http import (
 from engine.ids import IdGenerator
 from engine.limits import PostingLimiter, parse_limits
 from engine.ports import Backend, StoredResponse
+from ingest.lists import require_room
 from ingest.operations import Writer
 from ingest.sms import SmsGateway
 
@@ -194,6 +195,8 @@ class IngestService:
 
     async def _member(self, request: web.Request, present: bool) -> Answer:
         list_id, user_id = path_id(request, "list_id"), path_id(request, "user_id")
+        if present:
+            await require_room(self.backend.lists, list_id, user_id, self.settings.list_max_members)
         await self.writer.set_list_member(list_id, user_id, present)
         return 200, {"list_id": str(list_id), "user_id": str(user_id), "member": present}
 

@@ -10,19 +10,19 @@ from aiohttp import web
 
 from engine.config import Settings
 from engine.errors import InvalidInput, NotFound
-from engine.http import message_json, page_query, path_id, respond
+from engine.http import message_json, page_query, path_id, respond, user_json
 from engine.ids import parse_id
 from engine.ports import Backend
 from engine.records import UserList
 from engine.text import normalize_tag
-from readers.pages import merge, probe, require_user, tweet_page
+from readers.pages import probe, require_user, tweet_page
 
 WINDOWS_MIN = {"5m": 5, "15m": 15, "1h": 60, "6h": 360, "24h": 1440}
 MAX_TRENDS = 50
 
 
 class ViewReaders:
-    """Serves the views the indexers keep, and merges list timelines at read time."""
+    """Serves the views the indexers keep: mentions, hashtags, lists, messages and trends."""
 
     def __init__(self, settings: Settings, backend: Backend) -> None:
         self.settings = settings
@@ -37,6 +37,7 @@ class ViewReaders:
             web.get("/v1/hashtags/{tag}/tweets", self.hashtag),
             web.get("/v1/lists/{list_id}", self.list_info),
             web.get("/v1/lists/{list_id}/tweets", self.list_timeline),
+            web.get("/v1/lists/{list_id}/members", self.list_members),
             web.get("/v1/trends", self.trends),
         ]
 
@@ -76,7 +77,8 @@ class ViewReaders:
 
     async def list_info(self, request: web.Request) -> web.Response:
         user_list = await self._list(request)
-        members = await self.backend.lists.member_ids(user_list.id)
+        cap = self.settings.list_max_members
+        members = await self.backend.lists.member_ids(user_list.id, cap)
         return respond(
             request,
             {
@@ -89,12 +91,20 @@ class ViewReaders:
 
     async def list_timeline(self, request: web.Request) -> web.Response:
         user_list, query = await self._list(request), page_query(request)
-        members = await self.backend.lists.member_ids(user_list.id)
-        wanted = probe(query)
-        pages = await asyncio.gather(
-            *(self.backend.timelines.user_page(m, wanted) for m in members)
-        )
-        return tweet_page(request, merge(pages, wanted.count), query.count)
+        tweets = await self.backend.lists.list_page(user_list.id, probe(query))
+        return tweet_page(request, tweets, query.count)
+
+    async def list_members(self, request: web.Request) -> web.Response:
+        """Members, highest id first, paged like followers (count, max_id, since_id)."""
+        user_list, query = await self._list(request), page_query(request)
+        ids = await self.backend.lists.member_page(user_list.id, query.count + 1, query.max_id)
+        if query.since_id is not None:
+            ids = [i for i in ids if i > query.since_id]
+        users = await self.backend.users.get_users(ids[: query.count])
+        page: dict[str, Any] = {"users": [user_json(u) for u in users]}
+        if len(ids) > query.count:
+            page["next_max_id"] = str(ids[query.count - 1] - 1)
+        return respond(request, page)
 
     async def trends(self, request: web.Request) -> web.Response:
         window = request.query.get("window", "1h")

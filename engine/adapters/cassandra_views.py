@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import msgpack
 
 from engine.adapters.cassandra import OnSession
+from engine.adapters.cassandra_lists import CassandraListTables
 from engine.events import pack_tweet, unpack_tweet
 from engine.ids import MAX_ID, id_ms
 from engine.ports import (
@@ -52,8 +53,8 @@ class CassandraPhones(OnSession, PhoneBook):
         return int(rows[0][0]) if rows else None
 
 
-class CassandraLists(OnSession, ListStore):
-    """Lists, members in both directions, and list timelines."""
+class CassandraLists(CassandraListTables, ListStore):
+    """Lists, and (in CassandraListTables) members in both directions and list timelines."""
 
     async def put_list(self, user_list: UserList) -> None:
         await self.cql.run(
@@ -69,26 +70,6 @@ class CassandraLists(OnSession, ListStore):
             op="lists",
         )
         return UserList(list_id, *rows[0]) if rows else None
-
-    async def set_member(self, list_id: int, member_id: int, present: bool, ts_us: int) -> None:
-        if present:
-            await self.cql.run(
-                "INSERT INTO list_members (list_id, member_id) VALUES (?, ?) USING TIMESTAMP ?",
-                (list_id, member_id, ts_us),
-                op="lists",
-            )
-        else:
-            await self.cql.run(
-                "DELETE FROM list_members USING TIMESTAMP ? WHERE list_id = ? AND member_id = ?",
-                (ts_us, list_id, member_id),
-                op="lists",
-            )
-
-    async def member_ids(self, list_id: int) -> list[int]:
-        rows = await self.cql.run(
-            "SELECT member_id FROM list_members WHERE list_id = ?", (list_id,), op="lists"
-        )
-        return [r[0] for r in rows]
 
 
 class CassandraIndex(OnSession, IndexStore):

@@ -115,6 +115,15 @@ class CqlSession(Service):
             batch.add(stmt, params)
         await self._execute(batch, op)
 
+    async def run_together(
+        self, statements: Sequence[tuple[str, Sequence[Any]]], *, op: str
+    ) -> None:
+        """Execute statements for one partition as one unlogged batch: atomic and isolated."""
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+        for cql, params in statements:
+            batch.add(self.prepare(cql), params)
+        await self._execute(batch, op)
+
     async def ping(self) -> bool:
         """True when Cassandra answers a query."""
         try:

@@ -135,7 +135,8 @@ class Table:
     """A table whose rows carry their write time: the newest write wins, deletes leave tombstones.
 
     Rows are given as (*keys, *values, ts). A table with deletes has one or two key columns,
-    which its tombstones repeat; `trimmed` also honours home-timeline trims.
+    which its tombstones repeat; `trimmed` also honours the trims kept in the `trims` table
+    (keyed by the first key column, with `bound` and `ts`).
     """
 
     name: str
@@ -143,6 +144,7 @@ class Table:
     values: tuple[str, ...] = ()
     deletes: bool = True
     trimmed: bool = False
+    trims: str = "home_trims"
 
     @functools.cached_property
     def upsert_sql(self) -> str:
@@ -156,7 +158,7 @@ class Table:
             )
         if self.trimmed:
             guard += (
-                " AND NOT EXISTS (SELECT 1 FROM home_trims WHERE user_id = ?1 "
+                f" AND NOT EXISTS (SELECT 1 FROM {self.trims} WHERE {self.keys[0]} = ?1 "
                 f"AND bound >= ?2 AND ts >= {ts})"
             )
         sets = ", ".join(f"{c} = excluded.{c}" for c in cols[len(self.keys) :])

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import msgpack
 
+from engine.adapters.embedded_lists import EmbeddedListTables
 from engine.adapters.embedded_store import (
     IN_CHUNK,
     Conn,
@@ -79,7 +80,6 @@ VIEW_TABLES = (
     "trend_minutes",
 )
 UNUSED_TABLES = ("hashtag_days",)
-LIST_MEMBERS = Table("list_members", ("list_id", "member_id"))
 HASHTAGS = Table("hashtag_timeline", ("tag", "tweet_id"), ("body",))
 MENTIONS = Table("mention_timeline", ("user_id", "tweet_id"), ("body",))
 BY_USER = Table("messages_by_user", ("user_id", "message_id"), ("body",), deletes=False)
@@ -120,8 +120,8 @@ def _claim_phone(conn: Conn, phone: str, user_id: int) -> bool:
     return owner is None or owner[0] == user_id
 
 
-class EmbeddedLists(OnDb, ListStore):
-    """Lists and their members, membership by event time."""
+class EmbeddedLists(EmbeddedListTables, ListStore):
+    """Lists, and (in EmbeddedListTables) their members and timelines, by event time."""
 
     async def put_list(self, user_list: UserList) -> None:
         params = (user_list.id, user_list.owner_id, user_list.name, user_list.created_ms)
@@ -134,15 +134,6 @@ class EmbeddedLists(OnDb, ListStore):
         sql = "SELECT owner_id, name, created_ms FROM lists WHERE list_id = ?"
         row = await self.db.read("lists", lambda c: fetch_one(c, sql, (list_id,)))
         return UserList(list_id, row[0], row[1], row[2]) if row else None
-
-    async def set_member(self, list_id: int, member_id: int, present: bool, ts_us: int) -> None:
-        write = LIST_MEMBERS.put if present else LIST_MEMBERS.delete
-        await self.db.write("lists", lambda c: write(c, [(list_id, member_id, ts_us)]))
-
-    async def member_ids(self, list_id: int) -> list[int]:
-        sql = "SELECT member_id FROM list_members WHERE list_id = ? ORDER BY member_id"
-        rows = await self.db.read("lists", lambda c: fetch_all(c, sql, (list_id,)))
-        return [r[0] for r in rows]
 
 
 class EmbeddedIndex(OnDb, IndexStore):
