@@ -21,6 +21,7 @@ from timeline.app import Engine
 
 CELEBRITY_THRESHOLD = 3
 HOME_CAP = 30
+LIST_MAX = 4
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -57,6 +58,7 @@ def settings(backend_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         celebrity_threshold=CELEBRITY_THRESHOLD,
         home_timeline_cap=HOME_CAP,
         home_trim_every=1,
+        list_max_members=LIST_MAX,
         celebrity_cache_s=0.0,
         trends_cache_s=0.0,
     )
