@@ -44,22 +44,23 @@ class ListMembership:
     async def _change(self, count: ListCount, offset: int, event: ListMemberAdded) -> ListCount:
         joined = await self.lists.joined_us(event.list_id, event.member_id)
         add = not isinstance(event, ListMemberRemoved)
-        if offset <= count.applied_offset:  # applied before: the rows may not all be written
-            await self._copy(event, add, joined == event.ts_us if add else joined is None)
+        if offset <= count.applied_offset:  # decided before a crash: redo only its copies
+            if (joined == event.ts_us) if add else (joined is None):
+                await self._copy(event, add)
             return count
         if add and joined is None and count.members >= self.cap:
             return count  # the list is full: ignored, on every replay alike
-        if add == (joined is not None):
-            await self._copy(event, add, not add)  # no change; a removal still sweeps
+        if add == (joined is not None):  # already in, or never was: nothing to change
+            if not add:
+                await self._copy(event, add)  # still sweep rows a concurrent post wrote
             return count
         changed = ListCount(event.list_id, count.members + (1 if add else -1), offset)
         await self.lists.set_member(event.list_id, event.member_id, add, event.ts_us, changed)
-        await self._copy(event, add, True)
+        await self._copy(event, add)
         return changed
 
-    async def _copy(self, event: ListMemberAdded, add: bool, due: bool) -> None:
-        if not due:
-            return
+    async def _copy(self, event: ListMemberAdded, add: bool) -> None:
+        """A join's backfill or a departure's cleanup, both at the event's time."""
         if add:
             await self.timelines.backfill(event.list_id, event.member_id, event.ts_us)
         else:

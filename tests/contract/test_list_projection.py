@@ -129,3 +129,17 @@ async def test_a_delete_older_than_the_join_still_removes_the_backfilled_tweet(
     await projector.apply(_decoded([delete]))
     assert await backend.lists.list_page(list_id, PageQuery()) == []
     assert await backend.lists.recent(a, 10) == []
+
+
+async def test_a_tweet_applied_before_its_authors_departure_still_leaves_with_them(
+    settings: Settings, backend: Backend
+) -> None:
+    projector = _projector(settings, backend)
+    list_id, a = new_ids(2)
+    await projector.apply(_decoded([_added(list_id, a)]))
+    departure = _removed(list_id, a)
+    late = _posted(a)  # posted after the departure, applied before it
+    await projector.apply(_decoded([late]))
+    assert await backend.lists.list_page(list_id, PageQuery()) == [late.tweet]
+    await projector.apply(_decoded([departure]))
+    assert await backend.lists.list_page(list_id, PageQuery()) == []
