@@ -30,6 +30,7 @@ _IGNORABLE = (
     "\U0001d173-\U0001d17a\U000e0000-\U000e0fff"
 )
 _INVISIBLE_RE = re.compile(f"[{_IGNORABLE}]")
+_VISIBLE_RE = re.compile(f"[^\\s{_IGNORABLE}]")  # \s is str.isspace()
 _EMBED_OPEN, _ISOLATE_OPEN = "\u202a\u202b\u202d\u202e", "\u2066\u2067\u2068"
 _PDF, _PDI = "\u202c", "\u2069"
 _DIRECTION_CONTROLS = _EMBED_OPEN + _ISOLATE_OPEN + _PDF + _PDI
@@ -61,7 +62,7 @@ def drop_invisible(text: str) -> str:
 
 def has_visible(text: str) -> bool:
     """True when some character of the text shows."""
-    return any(is_visible(ch) for ch in text)
+    return _VISIBLE_RE.search(text) is not None
 
 
 def stray_tags(text: str) -> bool:
