@@ -94,6 +94,7 @@ async def test_commands_that_cannot_be_sent_are_refused_and_write_nothing(
     refused = {f"{c} {marker} #{marker}": "invalid_direct_message" for c in commands}
     refused[f"d @{alice['handle']}:"] = "invalid_direct_message"  # nothing to send
     refused[f"d {fan['handle']}{ZWSP} {ZWSP}"] = "invalid_direct_message"
+    refused[f"D @{alice['handle']} {marker} to myself"] = "cannot_message_self"
     before = await log_end(engine)
     for text, code in refused.items():
         err = await api.call(
