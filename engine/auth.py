@@ -7,7 +7,7 @@ other method, ``dm`` to read direct messages (a route handler marked ``needs_sco
 
 With no tokens configured the API is open: a process serving it may then listen only on a
 loopback address (and warns at start), unless TIMELINE_AUTH=off says it is open on purpose
-(see ``open_api_warning``).
+(see ``open_access_warning``).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def is_loopback(host: str) -> bool:
     return address.is_loopback
 
 
-def open_api_warning(host: str, tokens: Sequence[Token], auth: str) -> str | None:
+def open_access_warning(host: str, tokens: Sequence[Token], auth: str) -> str | None:
     """What to log at start when the API is open, or None when tokens guard it.
 
     ValueError (one line) when it may not be open: no tokens on an address other than

@@ -8,7 +8,7 @@ import sys
 
 import uvloop
 
-from engine.auth import open_api_warning, parse_tokens
+from engine.auth import open_access_warning, parse_tokens
 from engine.config import Settings
 from fanout.projections import PROJECTIONS
 from timeline.app import PARTS, serve
@@ -72,7 +72,7 @@ def access_warning(settings: Settings, parts: tuple[str, ...]) -> str | None:
     """The warning to log when these parts serve an open API; ValueError when they may not."""
     if not API_PARTS & set(parts):
         return None
-    return open_api_warning(settings.host, parse_tokens(settings.tokens), settings.auth)
+    return open_access_warning(settings.host, parse_tokens(settings.tokens), settings.auth)
 
 
 async def _migrate(settings: Settings) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.auth import find_token, open_api_warning, parse_tokens
+from engine.auth import find_token, open_access_warning, parse_tokens
 from engine.config import Settings
 from engine.errors import RateLimited
 from engine.limits import PostingLimiter, parse_limits
@@ -79,23 +79,23 @@ REACHABLE = ["0.0.0.0", "::", "10.0.0.5", "192.168.1.2", "example.com", "", "fe8
 
 @pytest.mark.parametrize("host", LOOPBACK)
 def test_without_tokens_a_loopback_address_runs_open_with_a_warning(host: str) -> None:
-    warning = open_api_warning(host, [], "on")
+    warning = open_access_warning(host, [], "on")
     assert warning is not None and "open" in warning and "TIMELINE_TOKENS" in warning
 
 
 @pytest.mark.parametrize("host", REACHABLE)
 def test_without_tokens_any_other_address_is_refused_in_one_line(host: str) -> None:
     with pytest.raises(ValueError) as err:
-        open_api_warning(host, [], "on")
+        open_access_warning(host, [], "on")
     message = str(err.value)
     assert "\n" not in message and "TIMELINE_TOKENS" in message and "TIMELINE_AUTH=off" in message
 
 
 @pytest.mark.parametrize("host", REACHABLE + LOOPBACK)
 def test_auth_off_runs_open_anywhere_with_a_warning_and_tokens_need_none(host: str) -> None:
-    warning = open_api_warning(host, [], "off")
+    warning = open_access_warning(host, [], "off")
     assert warning is not None and "TIMELINE_AUTH=off" in warning
-    assert open_api_warning(host, parse_tokens(f"web={SECRET}:read"), "on") is None
+    assert open_access_warning(host, parse_tokens(f"web={SECRET}:read"), "on") is None
 
 
 def test_only_the_parts_that_serve_the_api_are_checked() -> None:
