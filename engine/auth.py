@@ -1,22 +1,33 @@
 """Service tokens with scopes, from configuration, compared in constant time, never logged.
 
 TIMELINE_TOKENS lists tokens as ``name=secret:scope+scope`` separated by commas, e.g.
-``web=Zk3...:read+write,ops=Q9x...:admin``. With no tokens configured the API is open.
-Scopes: ``read`` for GET, ``write`` for every other method, ``admin`` for everything.
+``web=Zk3...:read+write+dm,ops=Q9x...:admin``. Scopes: ``read`` for GET, ``write`` for every
+other method, ``dm`` to read direct messages (a route handler marked ``needs_scope("dm")``;
+``read`` alone does not), ``admin`` for everything.
+
+With no tokens configured the API is open: a process serving it may then listen only on a
+loopback address (and warns at start), unless TIMELINE_AUTH=off says it is open on purpose
+(see ``open_access_warning``).
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from aiohttp import web
 
 from engine.errors import Forbidden, Unauthorized
 from engine.http import CALLER_KEY, Handler
 
-SCOPES = frozenset({"read", "write", "admin"})
+SCOPES = frozenset({"read", "write", "dm", "admin"})
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+AUTH_MODES = ("on", "off")
+SCOPE_ATTRIBUTE = "timeline_scope"
+F = TypeVar("F", bound=Callable[..., object])
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +58,62 @@ def parse_tokens(spec: str) -> list[Token]:
     return tokens
 
 
+def needs_scope(scope: str) -> Callable[[F], F]:
+    """Mark a route handler as needing this scope instead of read or write by method."""
+    assert scope in SCOPES
+
+    def mark(handler: F) -> F:
+        setattr(handler, SCOPE_ATTRIBUTE, scope)
+        return handler
+
+    return mark
+
+
 def required_scope(request: web.Request) -> str:
-    """read for GET and HEAD, write for everything else."""
+    """The handler's own scope (``dm``), else read for GET and HEAD, write for the rest."""
+    marked = getattr(request.match_info.handler, SCOPE_ATTRIBUTE, None)
+    if isinstance(marked, str):
+        return marked
     return "read" if request.method in ("GET", "HEAD") else "write"
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1 (also IPv4-mapped or in brackets)."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def open_access_warning(host: str, tokens: Sequence[Token], auth: str) -> str | None:
+    """What to log at start when the API is open, or None when tokens guard it.
+
+    ValueError (one line) when it may not be open: no tokens on an address other than
+    loopback, without TIMELINE_AUTH=off.
+    """
+    if tokens:
+        return None
+    if auth == "off":
+        return (
+            f"the API is open: TIMELINE_AUTH=off and TIMELINE_TOKENS is empty, so anyone who "
+            f"reaches {host} may read and write everything without a token"
+        )
+    if not is_loopback(host):
+        raise ValueError(
+            f"refusing to serve the API without tokens on {host}, which is not a loopback "
+            f"address: set TIMELINE_TOKENS, listen on 127.0.0.1, or set TIMELINE_AUTH=off to "
+            f"run it open on purpose"
+        )
+    return (
+        f"the API is open: TIMELINE_TOKENS is empty, so every route answers without a token "
+        f"(allowed because it listens on the loopback address {host} only)"
+    )
 
 
 def find_token(tokens: list[Token], presented: bytes) -> Token | None:

@@ -23,6 +23,7 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "json"
     tokens: str = ""
+    auth: str = "on"
     rate_limits: str = "2400/86400,50/1800"
     max_body_bytes: int = 1_048_576
     batch_max_tweets: int = 1000
@@ -104,10 +105,13 @@ class Settings:
             raise ValueError("TIMELINE_LIST_MAX_MEMBERS must be at least 1")
         if self.log_format not in ("json", "text"):
             raise ValueError("TIMELINE_LOG_FORMAT must be json or text")
-        from engine.auth import parse_tokens
+        from engine.auth import AUTH_MODES, parse_tokens
         from engine.limits import parse_limits
 
-        parse_tokens(self.tokens)
+        if self.auth not in AUTH_MODES:
+            raise ValueError(f"TIMELINE_AUTH must be one of {AUTH_MODES}, got {self.auth!r}")
+        if parse_tokens(self.tokens) and self.auth == "off":
+            raise ValueError("TIMELINE_AUTH=off and TIMELINE_TOKENS contradict: set only one")
         parse_limits(self.rate_limits)
 
 

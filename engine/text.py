@@ -1,4 +1,29 @@
-"""Text rules: NFC, 1-140 code points, and entities (#hashtags, @mentions, URLs) in any script."""
+"""Text rules: NFC, 1-140 code points, and entities (#hashtags, @mentions, URLs) in any script.
+
+Invisible and direction-control characters (Unicode's default-ignorable code points: zero-width
+space and joiners, direction marks and controls, variation selectors, tag characters, ...)
+are kept where text needs them and refused where they hide or reorder text
+(engine/invisible.py):
+
+- a text needs at least one visible character: one made only of spaces and invisible
+  characters is refused as ``text_empty``;
+- tag characters stand only inside an emoji tag sequence (the flags of England, Scotland,
+  Wales), and direction embeddings, overrides and isolates (U+202A-202E, U+2066-2069) only
+  when closed within their line; otherwise ``invalid_text``;
+- a name (display name, list name) also starts and ends with a visible character and holds no
+  direction control; inside it, the only invisible characters are joiners between two visible
+  characters, variation selectors after one, direction marks and emoji tag sequences.
+
+So ZWJ inside emoji sequences, ZWNJ in Persian and Indic words, and Arabic or Hebrew mixed with
+other scripts keep working, while a name of U+202E then ``evil``, or ``Admin`` then U+200B,
+or a tweet made only of zero-width or tag characters is refused.
+
+A direct-message command is a text whose first two words, folded (NFKC, case-folded,
+invisible characters dropped), are ``d`` and a handle-shaped word (1-15 letters, digits or
+``_`` in any script) once a leading ``@`` or a trailing ``:`` is dropped: ``d @dave hi``,
+``d dave: hi``, a fullwidth d (U+FF44) then ``dave hi``, and ``d dave`` then U+200B then
+`` hi`` all are; ``D & D tonight`` is not.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +33,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from engine.errors import InvalidInput
+from engine.invisible import (
+    drop_invisible,
+    has_visible,
+    name_problem,
+    stray_tags,
+    unbalanced_direction,
+)
 
 MAX_TEXT_CHARS = 140
 HANDLE_RE = re.compile(r"[A-Za-z0-9_]{1,15}")
@@ -17,6 +49,7 @@ _URL_TRAILING = ".,;:!?)]}'\u00bb\u201d"
 _FORBIDDEN_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029]")
 _HASH_SIGNS = "#\uff03"
 _SIGN_RE = re.compile("[#\uff03@\uff20]")
+_WORD_RE = re.compile(r"\S+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +68,55 @@ def normalize_text(raw: object) -> str:
     text = unicodedata.normalize("NFC", raw)
     if _FORBIDDEN_RE.search(text):
         raise InvalidInput("text contains control characters", code="invalid_text")
-    if not text.strip():
-        raise InvalidInput("text is empty", code="text_empty")
+    if not has_visible(text):
+        raise InvalidInput("text is empty (nothing in it is visible)", code="text_empty")
     if len(text) > MAX_TEXT_CHARS:
         raise InvalidInput(
             f"text is {len(text)} characters; at most {MAX_TEXT_CHARS}", code="text_too_long"
         )
+    if stray_tags(text):
+        raise InvalidInput("text holds tag characters outside an emoji flag", code="invalid_text")
+    if unbalanced_direction(text):
+        raise InvalidInput(
+            "text holds a direction embedding, override or isolate not closed within its line",
+            code="invalid_text",
+        )
     return text
+
+
+def normalize_name_text(raw: object) -> str:
+    """A name's text: the rules of tweet text, and no invisible character where it hides."""
+    text = normalize_text(raw)
+    problem = name_problem(text)
+    if problem is not None:
+        raise InvalidInput(f"the name {problem}", code="invalid_text")
+    return text
+
+
+def fold_word(word: str) -> str:
+    """A word as commands compare it: NFKC, case-folded, invisible characters dropped."""
+    return drop_invisible(unicodedata.normalize("NFKC", drop_invisible(word)).casefold())
+
+
+def is_handle_shaped(word: str) -> bool:
+    """1-15 letters, marks, digits or _ in any script (real handles are the ASCII ones)."""
+    return 1 <= len(word) <= 15 and all(_is_word_char(ch) for ch in word)
+
+
+def direct_message_command(text: str) -> tuple[str, str] | None:
+    """(folded recipient word, message) when the text is a direct-message command, else None.
+
+    Words that fold to nothing (only invisible characters) are skipped. The message is the
+    rest of the text after the second word, stripped; it may be empty.
+    """
+    words = (m for m in _WORD_RE.finditer(text) if fold_word(m.group(0)))
+    first, second = next(words, None), next(words, None)
+    if first is None or second is None or fold_word(first.group(0)) != "d":
+        return None
+    recipient = fold_word(second.group(0)).removeprefix("@").removesuffix(":")
+    if not is_handle_shaped(recipient):
+        return None
+    return recipient, text[second.end() :].strip()
 
 
 def normalize_tag(tag: str) -> str:

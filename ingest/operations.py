@@ -90,7 +90,7 @@ class Writer:
         """The event a post becomes: a tweet, or a direct message for `d <handle> <text>`."""
         dm = direct_message_parts(normalize_text(text))
         if dm is not None:
-            recipient = await self.user_by_handle(dm[0])
+            recipient = await self._dm_recipient(dm[0])
             return await self.message_event(author_id, recipient.id, dm[1])
         draft = tweet_draft(author_id, text, reply_to)
         if draft.mention_handles or reply_to is not None:
@@ -104,6 +104,16 @@ class Writer:
         self.limiter.take(author_id)
         tweet = finish_tweet(draft, self.ids.next_id(), author, mentions)
         return TweetPosted(tweet.id, now_us(), tweet)
+
+    async def _dm_recipient(self, handle: str) -> User:
+        """The user a direct-message command names; a handle nobody has refuses the command."""
+        try:
+            return await self.user_by_handle(handle)
+        except NotFound as e:
+            raise InvalidInput(
+                f"'d {handle}' is a direct message, but no user has that handle",
+                code="invalid_direct_message",
+            ) from e
 
     async def warm_users(self, user_ids: Iterable[int]) -> None:
         """Look up the users the cache does not know yet, concurrently (a batch's authors)."""

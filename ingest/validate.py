@@ -7,8 +7,15 @@ from dataclasses import dataclass
 
 from engine.errors import InvalidInput
 from engine.ids import IdGenerator, id_ms
+from engine.invisible import has_visible
 from engine.records import Mention, Tweet, User
-from engine.text import extract_entities, is_valid_handle, normalize_text
+from engine.text import (
+    direct_message_command,
+    extract_entities,
+    is_valid_handle,
+    normalize_name_text,
+    normalize_text,
+)
 
 MAX_DISPLAY_NAME = 50
 
@@ -30,9 +37,9 @@ def new_user(data: dict[str, object], ids: IdGenerator) -> User:
 
 
 def normalize_name(name: object, field: str, limit: int) -> str:
-    """A name (display name, list name): 1..limit characters, the rules of tweet text."""
+    """A name (display name, list name): 1..limit characters, the rules of names' text."""
     try:
-        text = normalize_text(name)
+        text = normalize_name_text(name)
     except InvalidInput as e:
         raise InvalidInput(f"{field}: {e.message}", code=f"invalid_{field}") from e
     if len(text) > limit:
@@ -62,11 +69,23 @@ def tweet_draft(author_id: int, text: object, in_reply_to_id: int | None) -> Twe
 
 
 def direct_message_parts(text: str) -> tuple[str, str] | None:
-    """(handle, message) for the seeds' `d <handle> <message>` form, else None."""
-    parts = text.split(maxsplit=2)
-    if len(parts) == 3 and parts[0].lower() == "d" and is_valid_handle(parts[1]):
-        return parts[1], parts[2]
-    return None
+    """(handle, message) for a direct-message command (`d <handle> <message>`, see
+    engine/text.py), else None; InvalidInput `invalid_direct_message` for a command that
+    cannot be sent (no handle can be that word, or there is no message): never a tweet."""
+    command = direct_message_command(text)
+    if command is None:
+        return None
+    handle, message = command
+    if not is_valid_handle(handle):
+        raise InvalidInput(
+            f"'d {handle}' is a direct message, but no user can have that handle",
+            code="invalid_direct_message",
+        )
+    if not has_visible(message):
+        raise InvalidInput(
+            f"'d {handle}' is a direct message with nothing to send", code="invalid_direct_message"
+        )
+    return handle, message
 
 
 def finish_tweet(

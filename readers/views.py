@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from engine.auth import needs_scope
 from engine.config import Settings
 from engine.errors import InvalidInput, NotFound
 from engine.http import message_json, page_query, path_id, respond, user_json
@@ -57,6 +58,7 @@ class ViewReaders:
         tweets = await self.backend.index.tag_page(normalize_tag(tag), probe(query))
         return tweet_page(request, tweets, query.count)
 
+    @needs_scope("dm")
     async def direct_messages(self, request: web.Request) -> web.Response:
         user_id, query = path_id(request, "id"), page_query(request)
         other = request.query.get("with")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 import uvloop
 
+from engine.auth import open_access_warning, parse_tokens
 from engine.config import Settings
 from fanout.projections import PROJECTIONS
 from timeline.app import PARTS, serve
@@ -20,6 +22,7 @@ COMMANDS = {
     "fanout": ("fanout",),
     "index": ("index",),
 }
+API_PARTS = frozenset({"ingest", "readers"})  # fanout and index serve only health and metrics
 
 
 def parser() -> argparse.ArgumentParser:
@@ -48,10 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: v for k in ("host", "port") if (v := getattr(args, k, None)) is not None}
     try:
         settings = Settings.from_env(**overrides)
+        warning = access_warning(settings, COMMANDS.get(args.command, ()))
     except ValueError as e:
         print(f"timeline: {e}", file=sys.stderr)
         return 2
     setup_logging(settings)
+    if warning is not None:
+        logging.getLogger("timeline").warning(warning)
     if args.command == "migrate":
         uvloop.run(_migrate(settings))
         return 0
@@ -60,6 +66,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     uvloop.run(serve(settings, COMMANDS[args.command]))
     return 0
+
+
+def access_warning(settings: Settings, parts: tuple[str, ...]) -> str | None:
+    """The warning to log when these parts serve an open API; ValueError when they may not."""
+    if not API_PARTS & set(parts):
+        return None
+    return open_access_warning(settings.host, parse_tokens(settings.tokens), settings.auth)
 
 
 async def _migrate(settings: Settings) -> None:

@@ -10,19 +10,21 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
+from engine.auth import SCOPE_ATTRIBUTE
 from tests.support import Api, unique_handle
 from timeline.app import Engine
 
 READ = "reader-token-0123456789"
 WRITE = "writer-token-0123456789"
 ADMIN = "admin-token-01234567890"
+DM = "inbox-token-01234567890"
 
 
 @pytest_asyncio.fixture(scope="module")
 async def guarded(engine: Engine) -> AsyncIterator[TestClient]:
     settings = dataclasses.replace(
         engine.settings,
-        tokens=f"ro={READ}:read,rw={WRITE}:read+write,ops={ADMIN}:admin",
+        tokens=f"ro={READ}:read,rw={WRITE}:read+write,ops={ADMIN}:admin,inbox={DM}:dm",
         rate_limits="3/600",
     )
     front = Engine(settings, parts=("ingest", "readers"))
@@ -85,3 +87,46 @@ async def test_posting_limit_answers_429_with_retry_after(guarded: TestClient, a
     )
     results = (await batch.json())["results"]
     assert [r["error"]["code"] for r in results] == ["rate_limited", "rate_limited"]
+
+
+async def test_reading_direct_messages_needs_the_dm_scope(guarded: TestClient, api: Api) -> None:
+    alice, bob = await api.user(), await api.user()
+    path = f"/v1/users/{bob['id']}/direct_messages"
+    assert (await guarded.get(path)).status == 401
+    for token in (READ, WRITE):
+        denied = await guarded.get(path, headers=bearer(token))
+        assert denied.status == 403, token
+        assert (await denied.json())["error"]["code"] == "insufficient_scope"
+        assert "dm" in (await denied.json())["error"]["message"]
+        with_ = await guarded.get(path, params={"with": alice["id"]}, headers=bearer(token))
+        assert with_.status == 403
+    for token in (DM, ADMIN):
+        allowed = await guarded.get(path, headers=bearer(token))
+        assert allowed.status == 200, token
+        assert (await allowed.json())["messages"] == []
+    # dm reads messages only: other reads still need read, and sending one needs write
+    assert (await guarded.get(f"/v1/users/{bob['id']}", headers=bearer(DM))).status == 403
+    send = {"sender_id": alice["id"], "recipient_id": bob["id"], "text": "hi"}
+    for token in (DM, READ):
+        denied = await guarded.post("/v1/direct_messages", json=send, headers=bearer(token))
+        assert denied.status == 403
+        assert (await denied.json())["error"]["code"] == "insufficient_scope"
+    command = {"author_id": alice["id"], "text": f"d {bob['handle']} hi"}
+    denied = await guarded.post("/v1/tweets", json=command, headers=bearer(DM))
+    assert denied.status == 403
+    allowed = await guarded.post("/v1/direct_messages", json=send, headers=bearer(WRITE))
+    assert allowed.status == 403  # past the scope check: bob does not follow alice
+    assert (await allowed.json())["error"]["code"] == "not_followed"
+
+
+def test_every_direct_message_read_route_needs_the_dm_scope(engine: Engine) -> None:
+    app = Engine(engine.settings, parts=("ingest", "readers"))
+    app.backend = engine.backend
+    routes = [
+        r
+        for r in app.web_app().router.routes()
+        if r.method == "GET" and r.resource is not None and "direct_message" in r.resource.canonical
+    ]
+    assert routes
+    for route in routes:
+        assert getattr(route.handler, SCOPE_ATTRIBUTE, None) == "dm", route.resource.canonical

@@ -19,7 +19,7 @@ import yaml
 from engine.config import Settings
 from tests.ops.conftest import DEPLOY, REPO
 from tests.ops.settings_check import SETTINGS_VARS, replication, timeline_vars, unknown_vars
-from timeline.cli import COMMANDS, parser
+from timeline.cli import API_PARTS, COMMANDS, access_warning, parser
 
 COMPOSE_DIR = DEPLOY / "compose"
 COMPOSE = COMPOSE_DIR / "docker-compose.yml"
@@ -227,3 +227,43 @@ def test_grafana_provisions_the_dashboard(compose: dict[str, Any]) -> None:
     assert sources["datasources"][0]["type"] == "prometheus"
     assert sources["datasources"][0]["url"] == "http://prometheus:9090"
     assert Path(COMPOSE_DIR / "../grafana/timeline.json").resolve().is_file()
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of a compose env file (comments and blank lines skipped)."""
+    lines = [ln.strip() for ln in path.read_text().splitlines()]
+    return dict(ln.split("=", 1) for ln in lines if ln and not ln.startswith("#"))
+
+
+def test_tokens_come_from_an_env_file_that_is_never_committed(compose: dict[str, Any]) -> None:
+    engine = engine_services(compose)
+    for name, svc in engine.items():
+        assert svc["env_file"] == ["timeline.env"], name
+        assert not {"TIMELINE_TOKENS", "TIMELINE_AUTH"} & set(env(svc)), f"{name}: inline"
+    secret_file = COMPOSE_DIR / "timeline.env"
+    ignored = subprocess.run(["git", "-C", str(REPO), "check-ignore", "-q", str(secret_file)])
+    assert ignored.returncode == 0, "timeline.env must be in .gitignore"
+    tracked = subprocess.run(
+        ["git", "-C", str(REPO), "ls-files", "--error-unmatch", str(secret_file)],
+        capture_output=True,
+    )
+    assert tracked.returncode != 0, "timeline.env must never be committed"
+    ignored_in_image = (COMPOSE_DIR / "Dockerfile.dockerignore").read_text().split()
+    assert "deploy/compose/timeline.env" in ignored_in_image, "keep the tokens out of the image"
+
+
+def test_an_unedited_env_file_refuses_to_serve_the_api(compose: dict[str, Any]) -> None:
+    example = read_env_file(COMPOSE_DIR / "timeline.env.example")
+    assert example == {"TIMELINE_TOKENS": ""}, "the example holds no secret"
+    tokens = {"TIMELINE_TOKENS": "web=0123456789abcdef0123:read+write+dm"}
+    served = 0
+    for name, svc in engine_services(compose).items():
+        parts = COMMANDS.get(command(svc)[0], ())
+        unedited = Settings.from_env(timeline_vars(env(svc)) | example)
+        edited = Settings.from_env(timeline_vars(env(svc)) | tokens)
+        assert access_warning(edited, parts) is None, name
+        if API_PARTS & set(parts):
+            served += 1
+            with pytest.raises(ValueError, match="refusing to serve the API without tokens"):
+                access_warning(unedited, parts)
+    assert served == 3  # ingest x2 and readers

@@ -22,7 +22,7 @@ from engine.config import Settings
 from tests.ops.conftest import DEPLOY
 from tests.ops.promql import rule_groups
 from tests.ops.settings_check import replication, unknown_vars
-from timeline.cli import parser
+from timeline.cli import API_PARTS, access_warning, parser
 
 K8S = DEPLOY / "k8s"
 NAMESPACE = "timeline"
@@ -293,3 +293,21 @@ def test_prometheus_rules_match_deploy_prometheus() -> None:
     files = sorted((DEPLOY / "prometheus" / "rules").glob("*.yml"))
     key = lambda g: g["name"]  # noqa: E731
     assert sorted(in_k8s, key=key) == sorted(rule_groups(files), key=key)
+
+
+def test_tokens_come_from_a_secret_the_operator_creates() -> None:
+    assert of_kind("Secret") == [], "the tokens Secret is created by the operator, not applied"
+    assert not {"TIMELINE_TOKENS", "TIMELINE_AUTH"} & set(config()), "no tokens in the ConfigMap"
+    serving = [w for w in workloads() if part(w) in API_PARTS]
+    assert {part(w) for w in serving} == {"ingest", "readers"}
+    for w in serving:
+        for c in containers(w):
+            (entry,) = [e for e in c.get("env", []) if e["name"] == "TIMELINE_TOKENS"]
+            ref = entry["valueFrom"]["secretKeyRef"]
+            assert ref == {"name": "timeline-tokens", "key": "TIMELINE_TOKENS"}, ref
+            assert not ref.get("optional", False)
+            # the ConfigMap alone (a missing Secret) would not serve the API open
+            with pytest.raises(ValueError, match="refusing to serve the API without tokens"):
+                access_warning(Settings.from_env(config()), (part(w),))
+    readme = (DEPLOY / "README.md").read_text()
+    assert "kubectl -n timeline create secret generic timeline-tokens" in readme

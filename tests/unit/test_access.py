@@ -1,12 +1,19 @@
 import json
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from engine.auth import find_token, parse_tokens
+from engine.auth import find_token, open_access_warning, parse_tokens
 from engine.config import Settings
 from engine.errors import RateLimited
 from engine.limits import PostingLimiter, parse_limits
+from timeline import cli
+from timeline.app import PARTS
+from timeline.cli import access_warning
 from timeline.logs import JsonFormatter
 
 pytestmark = pytest.mark.unit
@@ -62,3 +69,89 @@ def test_json_log_lines() -> None:
     record = logging.LogRecord("timeline", logging.INFO, __file__, 1, "hello %s", ("Әлем",), None)
     line = json.loads(JsonFormatter().format(record))
     assert line["msg"] == "hello Әлем" and line["level"] == "info" and line["ts"].endswith("+00:00")
+
+
+# Without tokens the API may be open only on a loopback address, or with TIMELINE_AUTH=off.
+
+LOOPBACK = ["127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost", "LOCALHOST", "::ffff:127.0.0.1"]
+REACHABLE = ["0.0.0.0", "::", "10.0.0.5", "192.168.1.2", "example.com", "", "fe80::1"]
+
+
+@pytest.mark.parametrize("host", LOOPBACK)
+def test_without_tokens_a_loopback_address_runs_open_with_a_warning(host: str) -> None:
+    warning = open_access_warning(host, [], "on")
+    assert warning is not None and "open" in warning and "TIMELINE_TOKENS" in warning
+
+
+@pytest.mark.parametrize("host", REACHABLE)
+def test_without_tokens_any_other_address_is_refused_in_one_line(host: str) -> None:
+    with pytest.raises(ValueError) as err:
+        open_access_warning(host, [], "on")
+    message = str(err.value)
+    assert "\n" not in message and "TIMELINE_TOKENS" in message and "TIMELINE_AUTH=off" in message
+
+
+@pytest.mark.parametrize("host", REACHABLE + LOOPBACK)
+def test_auth_off_runs_open_anywhere_with_a_warning_and_tokens_need_none(host: str) -> None:
+    warning = open_access_warning(host, [], "off")
+    assert warning is not None and "TIMELINE_AUTH=off" in warning
+    assert open_access_warning(host, parse_tokens(f"web={SECRET}:read"), "on") is None
+
+
+def test_only_the_parts_that_serve_the_api_are_checked() -> None:
+    settings = Settings.from_env({"TIMELINE_HOST": "0.0.0.0"})
+    for parts in (("ingest",), ("readers",), PARTS):
+        with pytest.raises(ValueError):
+            access_warning(settings, parts)
+    assert access_warning(settings, ("fanout",)) is None
+    assert access_warning(settings, ("index",)) is None
+    assert access_warning(settings, ()) is None  # migrate, rebuild: they listen on nothing
+    with_tokens = Settings.from_env(
+        {"TIMELINE_HOST": "0.0.0.0", "TIMELINE_TOKENS": f"w={SECRET}:dm"}
+    )
+    assert access_warning(with_tokens, PARTS) is None
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"TIMELINE_AUTH": "maybe"}, {"TIMELINE_AUTH": "off", "TIMELINE_TOKENS": f"w={SECRET}:read"}],
+)
+def test_auth_setting_is_on_or_off_and_off_contradicts_tokens(env: dict[str, str]) -> None:
+    with pytest.raises(ValueError):
+        Settings.from_env(env)
+
+
+def test_the_open_warning_is_logged_at_start(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    started: list[object] = []
+    monkeypatch.setattr(cli, "setup_logging", lambda settings: None)
+    monkeypatch.setattr(cli.uvloop, "run", lambda coro: started.append(coro.close()))
+    for name in ("TIMELINE_TOKENS", "TIMELINE_AUTH", "TIMELINE_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    with caplog.at_level(logging.WARNING, logger="timeline"):
+        assert cli.main(["up", "--host", "127.0.0.1"]) == 0
+    assert started and any("the API is open" in r.getMessage() for r in caplog.records)
+
+
+def test_timeline_up_on_every_address_without_tokens_exits_with_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIMELINE_")}
+    env["TIMELINE_DATA_DIR"] = str(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "timeline", "up", "--host", "0.0.0.0", "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert lines[0].startswith("timeline: refusing to serve the API without tokens on 0.0.0.0")
+    assert list(tmp_path.iterdir()) == [], "nothing was started"
+
+
+def test_the_dm_scope_is_a_scope() -> None:
+    (token,) = parse_tokens(f"inbox={SECRET}:read+dm")
+    assert token.scopes == {"read", "dm"}
