@@ -88,3 +88,14 @@ async def test_undecodable_bytes_are_dead_lettered_and_the_partition_goes_on() -
     assert projector.applied == [2]
     assert [(r.offset, g) for r, g, _ in backend.log.letters] == [(1, "g")]
     assert w.blocked == {}
+
+
+def test_a_rebuild_refuses_to_skip_an_event_too_new() -> None:
+    from engine.errors import EventTooNew
+    from timeline.rebuild import _refuse_blocked
+
+    w, _, _, _ = worker()
+    _refuse_blocked(w)  # nothing stopped: the rebuild goes on
+    w.blocked[(TWEETS_TOPIC, 1)] = 7
+    with pytest.raises(EventTooNew, match="tweets/1@7"):
+        _refuse_blocked(w)
