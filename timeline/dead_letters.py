@@ -62,9 +62,12 @@ async def _nothing() -> None:
     return None
 
 
-async def list_letters(settings: Settings, out: TextIO = sys.stdout) -> list[LetterState]:
-    """Print every record set aside, newest letter per record, and whether it was replayed."""
-    async with _session(settings) as (_, tail):
+async def list_letters(
+    settings: Settings, out: TextIO = sys.stdout, backend: Backend | None = None
+) -> list[LetterState]:
+    """Print every record set aside, newest letter per record, and whether it was replayed
+    (on a backend of its own unless one already started is given)."""
+    async with _session(settings, backend) as (_, tail):
         states = await letter_states(tail)
     print(_table(states), file=out)
     pending = sum(not s.replayed for s in states)
@@ -73,13 +76,16 @@ async def list_letters(settings: Settings, out: TextIO = sys.stdout) -> list[Let
 
 
 async def replay(
-    settings: Settings, group: str | None = None, out: TextIO = sys.stderr
+    settings: Settings,
+    group: str | None = None,
+    out: TextIO = sys.stderr,
+    backend: Backend | None = None,
 ) -> list[Replayed]:
     """Bring pending letters back into the group that failed them (every group if None)."""
     projections = {group_name(settings, p): p for p in PROJECTIONS}
     if group is not None and group not in projections:
         raise InvalidInput(f"no projection is kept by group {group!r}", code="unknown_group")
-    async with _session(settings) as (backend, tail):
+    async with _session(settings, backend) as (backend, tail):
         states = await letter_states(tail)
         pending = _pending_by_group(states, group)
         done = []
@@ -210,12 +216,17 @@ class _Replayer:
 
 
 @contextlib.asynccontextmanager
-async def _session(settings: Settings) -> AsyncIterator[tuple[Backend, LogTail]]:
-    """The backend, and a tail of the dead-letter topic, open for one command."""
-    backend = open_backend(settings, Metrics())
-    async with backend:
-        async with backend.tail([DEAD_LETTER_TOPIC]) as tail:
-            yield backend, tail
+async def _session(
+    settings: Settings, started: Backend | None
+) -> AsyncIterator[tuple[Backend, LogTail]]:
+    """A backend (this one if given, else one opened for the command) and a tail of the
+    dead-letter topic."""
+    async with contextlib.AsyncExitStack() as stack:
+        backend = started
+        if backend is None:
+            backend = await stack.enter_async_context(open_backend(settings, Metrics()))
+        tail = await stack.enter_async_context(backend.tail([DEAD_LETTER_TOPIC]))
+        yield backend, tail
 
 
 def _table(states: Sequence[LetterState]) -> str:
