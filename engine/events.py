@@ -319,7 +319,8 @@ def decode(blob: bytes) -> Event:
 
 
 def _check_versions(envelope: object, kind: object, version: object) -> None:
-    """EventTooNew for an envelope, a type or a schema version newer than this code knows."""
+    """EventTooNew for an envelope, a type or a schema version newer than this code knows;
+    PoisonEvent for versions that are not versions at all."""
     if not _is_version(envelope) or not isinstance(kind, str) or not _is_version(version):
         raise PoisonEvent(f"malformed envelope: v={envelope!r} type={kind!r} sv={version!r}")
     if envelope > ENVELOPE_VERSION:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -84,6 +85,9 @@ async def test_undecodable_bytes_are_set_aside_and_consumption_goes_on(api: Api,
     [letter] = await eventually(letters, bool, every_s=0.5)
     assert letter.letter.reason.startswith("undecodable event")
     assert letter.letter.at_us is not None
+    listing = io.StringIO()
+    await list_letters(engine.settings, listing)  # as the command runs: a backend of its own
+    assert re.search(rf"^pending +{re.escape(fanout)} +tweets ", listing.getvalue(), re.M)
     assert metric(engine, "timeline_poison_events_total", group=fanout) - before == 1
     assert (await readyz(api))[0] == 200
 
@@ -179,7 +183,7 @@ async def test_dead_letters_are_listed_and_replayed_into_their_group_once(
         assert not state_of(states, fanout, newer).replayed
         assert (state_of(states, fanout, newer).letter.partition, 12345) == (1, 12345)
         listing = io.StringIO()
-        await list_letters(own, listing)  # as the command runs: on a backend of its own
+        await list_letters(own, listing, engine.backend)
         assert "pending" in listing.getvalue() and "tweet_deleted' v2" in listing.getvalue()
 
         # before the upgrade the letter is still unreadable: it is set aside again, not lost
@@ -190,7 +194,7 @@ async def test_dead_letters_are_listed_and_replayed_into_their_group_once(
 
         upgrade(monkeypatch)
         progress = io.StringIO()
-        [after] = await replay(own, fanout, progress)  # on a backend of its own
+        [after] = await replay(own, fanout, progress, engine.backend)
         assert (after.group, after.applied, after.unreadable) == (fanout, 1, 1)
         assert "replayed 1 dead-lettered records" in progress.getvalue()
         assert "letter" in progress.getvalue()  # the progress bar's unit
