@@ -21,7 +21,7 @@ from typing import TypeVar
 from aiohttp import web
 
 from engine.errors import Forbidden, Unauthorized
-from engine.http import CALLER_KEY, Handler
+from engine.http import CALLER_KEY, Handler, header_text
 
 SCOPES = frozenset({"read", "write", "dm", "admin"})
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -131,7 +131,7 @@ def auth_middleware(tokens: list[Token]) -> web.middleware:  # type: ignore[vali
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
         if tokens and request.path not in OPEN_PATHS:
-            header = request.headers.get("Authorization", "")
+            header = header_text(request, "Authorization") or ""
             scheme, _, presented = header.partition(" ")
             token = find_token(tokens, presented.strip().encode())
             if scheme.lower() != "bearer" or token is None:

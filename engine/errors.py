@@ -97,3 +97,10 @@ class PoisonEvent(TimelineError):
     """An event in the log cannot be decoded (bad bytes or unknown schema version)."""
 
     code = "poison_event"
+
+
+class EventTooNew(PoisonEvent):
+    """An event of a type or schema version newer than this code reads: a consumer stops at it
+    rather than skip it, until it runs a version that reads it."""
+
+    code = "event_too_new"

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeGuard
 
 import msgpack
 
-from engine.errors import PoisonEvent
+from engine.errors import EventTooNew, PoisonEvent
 from engine.ids import EPOCH_MS
 from engine.records import DirectMessage, Mention, Tweet
 
@@ -30,7 +31,8 @@ ALL_TOPICS = (TWEETS_TOPIC, GRAPH_TOPIC, MESSAGES_TOPIC, DEAD_LETTER_TOPIC)
 def dead_letter_value(
     topic: str, partition: int, offset: int, group: str, reason: str, value: bytes
 ) -> bytes:
-    """What the dead-letter topic holds for a record no consumer could read."""
+    """What the dead-letter topic holds for a record a consumer group could not read, with the
+    time it was set aside (Unix microseconds)."""
     return bytes(
         msgpack.packb(
             {
@@ -40,6 +42,7 @@ def dead_letter_value(
                 "group": group,
                 "reason": reason,
                 "value": value,
+                "ts": time.time_ns() // 1000,
             },
             use_bin_type=True,
         )
@@ -299,16 +302,39 @@ def encode(event: Event) -> bytes:
 
 
 def decode(blob: bytes) -> Event:
-    """The event in envelope bytes; PoisonEvent when they cannot be read."""
+    """The event in envelope bytes; EventTooNew when it is of a type or version newer than
+    this code reads, PoisonEvent when the bytes cannot be read at all."""
     try:
         envelope = msgpack.unpackb(blob, raw=False, strict_map_key=False)
-        if envelope["v"] != ENVELOPE_VERSION:
-            raise PoisonEvent(f"unknown envelope version {envelope['v']!r}")
-        cls = _TYPES.get((envelope["type"], envelope["sv"]))
+        kind, version = envelope["type"], envelope["sv"]
+        _check_versions(envelope["v"], kind, version)
+        cls = _TYPES.get((kind, version))
         if cls is None:
-            raise PoisonEvent(f"unknown event {envelope['type']!r} v{envelope['sv']!r}")
+            raise PoisonEvent(f"unknown event {kind!r} v{version!r}")
         return cls.from_fields(envelope["id"], envelope["ts"], envelope["d"])
     except PoisonEvent:
         raise
     except Exception as e:  # any malformed bytes or shape
         raise PoisonEvent(f"undecodable event: {e!r}") from e
+
+
+def _check_versions(envelope: object, kind: object, version: object) -> None:
+    """EventTooNew for an envelope, a type or a schema version newer than this code knows;
+    PoisonEvent for versions that are not versions at all."""
+    if not _is_version(envelope) or not isinstance(kind, str) or not _is_version(version):
+        raise PoisonEvent(f"malformed envelope: v={envelope!r} type={kind!r} sv={version!r}")
+    if envelope > ENVELOPE_VERSION:
+        raise EventTooNew(f"envelope v{envelope} is newer than v{ENVELOPE_VERSION}")
+    if envelope < ENVELOPE_VERSION:
+        raise PoisonEvent(f"unknown envelope version {envelope!r}")
+    if (kind, version) in _TYPES:
+        return
+    known = [v for k, v in _TYPES if k == kind]
+    if not known:
+        raise EventTooNew(f"unknown event type {kind!r} v{version}")
+    if version > max(known):
+        raise EventTooNew(f"event {kind!r} v{version} is newer than v{max(known)}")
+
+
+def _is_version(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1

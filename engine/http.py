@@ -13,7 +13,7 @@ import msgpack
 from aiohttp import web
 
 from engine.errors import InvalidInput, RateLimited, TimelineError, Unauthorized, Unavailable
-from engine.ids import parse_id
+from engine.ids import decimal, parse_id
 from engine.metrics import Metrics
 from engine.records import DirectMessage, PageQuery, Tweet, User
 from schemas import OPENAPI_FILE
@@ -25,6 +25,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 METRICS_KEY = web.AppKey("metrics", Metrics)
 CALLER_KEY = web.RequestKey("caller", str)
 MAX_PAGE = 200
+MAX_BODY_DEPTH = 32  # arrays and objects within each other; API bodies need 3
+CLIENT_CLOSED = 499  # nginx's status for a request whose client went away before the answer
 
 
 def rfc3339(ms: int) -> str:
@@ -107,30 +109,68 @@ async def read_body(request: web.Request) -> dict[str, Any]:
             data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
         raise InvalidInput("the body is not valid UTF-8", code="invalid_encoding") from e
+    except RecursionError as e:
+        raise _too_deep() from e
     except (ValueError, msgpack.UnpackException) as e:
         raise InvalidInput(
             "the body is not a valid JSON or msgpack document", code="invalid_body"
         ) from e
     if not isinstance(data, dict):
         raise InvalidInput("the body must be an object", code="invalid_body")
-    _check_unicode(data)
+    _check_tree(data)
     return data
 
 
-def _check_unicode(value: Any) -> None:
-    """Refuse strings that are not Unicode text (JSON can escape lone surrogates)."""
-    if isinstance(value, str):
+def _too_deep() -> InvalidInput:
+    return InvalidInput(
+        f"the body nests arrays and objects more than {MAX_BODY_DEPTH} deep", code="invalid_body"
+    )
+
+
+def _check_tree(data: Any) -> None:
+    """Refuse bodies nested deeper than MAX_BODY_DEPTH, and strings that are not Unicode text
+    (JSON can escape lone surrogates); without recursion, whatever the depth."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            _check_unicode(value)
+        elif isinstance(value, dict | list):
+            if depth > MAX_BODY_DEPTH:
+                raise _too_deep()
+            items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items)
+
+
+def _check_unicode(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidInput("the body holds invalid Unicode", code="invalid_encoding") from e
+
+
+def header_text(request: web.Request, name: str) -> str | None:
+    """A request header, or None; InvalidInput (invalid_header) when its bytes are not UTF-8."""
+    value = request.headers.get(name)
+    if value is not None:
         try:
-            value.encode("utf-8")
+            value.encode("utf-8")  # aiohttp keeps bytes that are not UTF-8 as surrogates
         except UnicodeEncodeError as e:
-            raise InvalidInput("the body holds invalid Unicode", code="invalid_encoding") from e
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            _check_unicode(k)
-            _check_unicode(v)
-    elif isinstance(value, list):
-        for v in value:
-            _check_unicode(v)
+            raise InvalidInput(
+                f"the {name} header is not valid UTF-8", code="invalid_header"
+            ) from e
+    return value
+
+
+def query_int(request: web.Request, name: str, default: int, highest: int, code: str) -> int:
+    """A whole number 1..highest from the query string, written in ASCII digits."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    value = decimal(raw, max_digits=19)
+    if value is None or not 1 <= value <= highest:
+        raise InvalidInput(f"{name} must be 1..{highest}", code=code)
+    return value
 
 
 def path_id(request: web.Request, name: str) -> int:
@@ -153,12 +193,10 @@ def body_id(data: dict[str, Any], name: str, *, required: bool = True) -> int | 
 def page_query(request: web.Request) -> PageQuery:
     """count / max_id / since_id from the query string."""
     q = request.query
-    raw_count = q.get("count", "20")
-    if not raw_count.isascii() or not raw_count.isdigit() or not 1 <= int(raw_count) <= MAX_PAGE:
-        raise InvalidInput(f"count must be 1..{MAX_PAGE}", code="invalid_count")
+    count = query_int(request, "count", 20, MAX_PAGE, "invalid_count")
     max_id = parse_id(q["max_id"], what="max_id") if "max_id" in q else None
     since_id = parse_id(q["since_id"], what="since_id") if "since_id" in q else None
-    return PageQuery(int(raw_count), max_id, since_id)
+    return PageQuery(count, max_id, since_id)
 
 
 def page_json(items: list[Any], count: int, key: str, last_id: int | None) -> dict[str, Any]:
@@ -197,6 +235,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except TimelineError as err:
         response = error_response(request, err)
         metrics.errors.labels(err.code).inc()
+    except ConnectionResetError:  # the client went away mid-request: no answer, no error
+        response = web.Response(status=CLIENT_CLOSED)
     except web.HTTPException as exc:
         code = _HTTP_CODES.get(exc.status, "http_error")
         response = respond(request, error_payload(code, exc.reason), exc.status)

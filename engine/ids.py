@@ -38,11 +38,19 @@ def min_id_for_ms(ms: int) -> int:
     return make_id(ms, 0, 0)
 
 
+def decimal(text: str, *, max_digits: int) -> int | None:
+    """A whole number written in 1..max_digits ASCII digits, or None (str.isdigit alone takes
+    any script's digits, and superscripts that int() refuses)."""
+    if not 1 <= len(text) <= max_digits or not text.isascii() or not text.isdigit():
+        return None
+    return int(text)
+
+
 def parse_id(text: str, *, what: str = "id") -> int:
     """Parse an id written as a decimal string, refusing anything else."""
-    if not text.isascii() or not text.isdigit() or len(text) > 19:
+    value = decimal(text, max_digits=19)
+    if value is None:
         raise InvalidInput(f"{what} must be a decimal id", code="invalid_id")
-    value = int(text)
     if value > MAX_ID:
         raise InvalidInput(f"{what} is out of range", code="invalid_id")
     return value

@@ -121,6 +121,12 @@ class Metrics:
             ["group"],
             registry=r,
         )
+        self.consumer_blocked = Gauge(
+            "timeline_consumer_blocked",
+            "1 while a group's partition is stopped at an event too new for this version.",
+            ["group", "topic", "partition"],
+            registry=r,
+        )
 
     def exposition(self) -> bytes:
         """The Prometheus text format of every metric."""

@@ -1,13 +1,19 @@
-"""A consumer-group member: read a batch, write its projection, then commit its offsets."""
+"""A consumer-group member: read a batch, write its projection, then commit its offsets.
+
+An event this code is too old to read (EventTooNew) is never skipped: its partition stops
+there, uncommitted, until a process that reads it takes over. Bytes that cannot be read at
+all go to the dead-letter topic, and the partition goes on.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
-from engine.errors import PoisonEvent, TimelineError
+from engine.errors import EventTooNew, PoisonEvent, TimelineError
 from engine.events import Event, decode
 from engine.metrics import Metrics
 from engine.ports import Backend, LogConsumer, LogRecord
@@ -16,6 +22,7 @@ from fanout.projection import Decoded, Projector
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 5.0
 LAG_EVERY_S = 5.0
+T = TypeVar("T")
 
 
 class ConsumerWorker:
@@ -40,6 +47,7 @@ class ConsumerWorker:
         self._stopping = asyncio.Event()
         self._lag_at = 0.0
         self.idle_since: float | None = None  # monotonic time of the first empty poll in a row
+        self.blocked: dict[tuple[str, int], int] = {}  # partition -> offset of an event too new
 
     async def run(self) -> None:
         """Consume until stop() is called; the batch in hand is finished and committed."""
@@ -50,8 +58,9 @@ class ConsumerWorker:
                 self._note_idle(bool(records))
                 if records:
                     async with self._lock:
-                        await self.apply_until_done(records)
-                        await consumer.commit(next_positions(records))
+                        covered = await self.apply_until_done(records)
+                        if covered:
+                            await consumer.commit(next_positions(covered))
                 await self._report_lag(consumer)
 
     def _note_idle(self, busy: bool) -> None:
@@ -67,13 +76,21 @@ class ConsumerWorker:
     async def _revoked(self) -> None:
         async with self._lock:  # the batch in hand finishes and commits first
             self.projector.forget()
+            self._unblock()  # the next owner reads from the last commit, and stops there again
 
-    async def apply_until_done(self, records: Sequence[LogRecord]) -> None:
+    async def apply_until_done(self, records: Sequence[LogRecord]) -> list[LogRecord]:
+        """apply(), retried until the store takes the writes; the records it covers."""
+        return await self._until_done(lambda: self.apply(records))
+
+    async def write_until_done(self, decoded: Sequence[Decoded]) -> None:
+        """Write events already decoded (dead letters brought back), retried likewise."""
+        await self._until_done(lambda: self.projector.apply(decoded))
+
+    async def _until_done(self, step: Callable[[], Awaitable[T]]) -> T:
         backoff = 0.1
         while True:
             try:
-                await self.apply(records)
-                return
+                return await step()
             except TimelineError as e:
                 if not e.retriable:
                     raise
@@ -81,21 +98,55 @@ class ConsumerWorker:
                 await asyncio.sleep(backoff)
                 backoff = min(MAX_BACKOFF_S, backoff * 2)
 
-    async def apply(self, records: Sequence[LogRecord]) -> None:
-        """Write the projection of one batch."""
+    async def apply(self, records: Sequence[LogRecord]) -> list[LogRecord]:
+        """Write the projection of one batch; the records it covers, which may be committed.
+
+        A partition stops at its first event too new to read: neither that event nor any
+        after it in the partition is applied or covered.
+        """
         self.metrics.batch_records.labels(self.group).observe(len(records))
         decoded: list[Decoded] = []
+        covered: list[LogRecord] = []
         for record in records:
-            event = await self._decode(record)
+            stop = self.blocked.get((record.topic, record.partition))
+            if stop is not None and record.offset >= stop:
+                continue
+            try:
+                event = await self._decode(record)
+            except EventTooNew as too_new:
+                self._block(record, too_new)
+                continue
+            covered.append(record)
             if event is not None:
                 decoded.append((record, event))
         await self.projector.apply(decoded)
         for _, e in decoded:
             self.metrics.consumed.labels(self.group, e.type_name).inc()
+        return covered
+
+    def _block(self, record: LogRecord, error: EventTooNew) -> None:
+        self.blocked[(record.topic, record.partition)] = record.offset
+        self.metrics.consumer_blocked.labels(self.group, record.topic, str(record.partition)).set(1)
+        log.error(
+            "group %s stops at %s/%d@%d: %s; it goes on once a version that reads this event "
+            "consumes the partition (upgrade consumers before producers)",
+            self.group,
+            record.topic,
+            record.partition,
+            record.offset,
+            error,
+        )
+
+    def _unblock(self) -> None:
+        for topic, partition in self.blocked:
+            self.metrics.consumer_blocked.labels(self.group, topic, str(partition)).set(0)
+        self.blocked.clear()
 
     async def _decode(self, record: LogRecord) -> Event | None:
         try:
             return decode(record.value)
+        except EventTooNew:
+            raise
         except PoisonEvent as e:
             await self.backend.log.dead_letter(record, self.group, str(e))
             self.metrics.poison_events.labels(self.group).inc()

@@ -16,6 +16,7 @@ from engine.http import (
     CALLER_KEY,
     body_id,
     error_payload,
+    header_text,
     message_json,
     path_id,
     read_body,
@@ -74,7 +75,7 @@ class IngestService:
 
     def _idempotent(self, handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def run(request: web.Request) -> web.Response:
-            key = request.headers.get(IDEMPOTENCY_HEADER)
+            key = idempotency_key(request)
             if key is None:
                 status, payload = await handler(request)
                 return respond(request, payload, status)
@@ -202,6 +203,17 @@ class IngestService:
 
     async def sms_inbound(self, request: web.Request) -> Answer:
         return 200, await self.sms.handle(await read_body(request))
+
+
+def idempotency_key(request: web.Request) -> str | None:
+    """The Idempotency-Key header, or None; InvalidInput (invalid_header) unless it is
+    printable ASCII, as a structured-field string must be."""
+    key = header_text(request, IDEMPOTENCY_HEADER)
+    if key is not None and not all(" " <= ch <= "~" for ch in key):
+        raise InvalidInput(
+            "Idempotency-Key must be printable ASCII characters", code="invalid_header"
+        )
+    return key
 
 
 def list_json(list_id: int, owner_id: int, name: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from aiohttp import web
 from engine.auth import needs_scope
 from engine.config import Settings
 from engine.errors import InvalidInput, NotFound
-from engine.http import message_json, page_query, path_id, respond, user_json
+from engine.http import message_json, page_query, path_id, query_int, respond, user_json
 from engine.ids import parse_id
 from engine.ports import Backend
 from engine.records import UserList
@@ -114,11 +114,9 @@ class ViewReaders:
             raise InvalidInput(
                 f"window must be one of {', '.join(WINDOWS_MIN)}", code="invalid_window"
             )
-        limit_raw = request.query.get("count", "10")
-        if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= MAX_TRENDS:
-            raise InvalidInput(f"count must be 1..{MAX_TRENDS}", code="invalid_count")
+        limit = query_int(request, "count", 10, MAX_TRENDS, "invalid_count")
         counts = await self._window_counts(window)
-        top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: int(limit_raw)]
+        top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
         return respond(
             request, {"window": window, "trends": [{"hashtag": t, "count": n} for t, n in top]}
         )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
 T = TypeVar("T")
 
@@ -136,17 +137,49 @@ async def table_rows(engine: Any, sql: str, params: tuple[Any, ...] = ()) -> lis
     ]
 
 
-async def append_raw(engine: Any, topic: str, value: bytes) -> None:
-    """Put bytes in the log as they are, bypassing the engine's encoding (a poison record)."""
+async def append_raw(engine: Any, topic: str, value: bytes, key: int | None = None) -> None:
+    """Put bytes in the log as they are, bypassing the engine's encoding (a poison record);
+    with a key, in the partition an event with that key goes to."""
     settings = engine.settings
     if settings.backend == "embedded":
-        await engine.backend.log._write([(topic, 0, value)])
+        from engine.adapters.embedded_log import partition_for
+
+        log = engine.backend.log
+        partition = 0 if key is None else partition_for(key, log.partitions[topic])
+        await log._write([(topic, partition, value)])
         return
     from aiokafka import AIOKafkaProducer
+
+    from engine.adapters.kafka import key_bytes
 
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
     await producer.start()
     try:
-        await producer.send_and_wait(settings.kafka_topic_prefix + topic, value)
+        await producer.send_and_wait(
+            settings.kafka_topic_prefix + topic,
+            value,
+            key=None if key is None else key_bytes(key),
+        )
     finally:
         await producer.stop()
+
+
+async def raw_request(
+    client: TestClient | TestServer, head: bytes, body: bytes = b"", *, hang_up: bool = False
+) -> tuple[int, dict[str, Any]]:
+    """Send a request line and headers (one a line, as bytes a client library would refuse)
+    and a body to a test server, and read (status, JSON body); with hang_up, close the
+    connection after sending instead."""
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    try:
+        lines = [*head.strip().split(b"\n"), b"Connection: close", b"", b""]
+        writer.write(b"\r\n".join(lines) + body)
+        await writer.drain()
+        if hang_up:
+            return 0, {}
+        answer = await reader.read()
+    finally:
+        writer.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    payload = rest.partition(b"\r\n\r\n")[2]
+    return int(status_line.split()[1]), json.loads(payload) if payload else {}

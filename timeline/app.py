@@ -88,12 +88,14 @@ class Engine:
         return app
 
     async def ready(self) -> dict[str, bool]:
-        """Whether the log and the store answer, and the consumers run."""
+        """Whether the log and the store answer, and the consumers run, none of them stopped
+        at an event too new for this version."""
         assert self.backend is not None
         log_ok, store_ok = await asyncio.gather(self.backend.log.ping(), self.backend.ping_store())
         checks = {"log": log_ok, "store": store_ok}
         if self.tasks:
             checks["consumers"] = all(not t.done() for t in self.tasks)
+            checks["consumers_unblocked"] = not any(w.blocked for w in self.workers)
         return checks
 
     async def stop(self) -> None:

@@ -1,4 +1,4 @@
-"""`timeline up|ingest|readers|fanout|infra|migrate`."""
+"""`timeline up|ingest|readers|fanout|index|migrate|rebuild|dead-letters|infra`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import uvloop
 
 from engine.auth import open_access_warning, parse_tokens
 from engine.config import Settings
+from engine.errors import TimelineError
 from fanout.projections import PROJECTIONS
 from timeline.app import PARTS, serve
 from timeline.logs import setup_logging
@@ -35,6 +36,13 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="create the topics and apply the CQL schema, then exit")
     rebuild = sub.add_parser("rebuild", help="empty one projection and replay the log into it")
     rebuild.add_argument("projection", choices=sorted(PROJECTIONS))
+    letters = sub.add_parser("dead-letters", help="list or replay records consumers set aside")
+    action = letters.add_subparsers(dest="action", required=True)
+    action.add_parser("list", help="every dead-lettered record: group, place, reason, state")
+    replay = action.add_parser(
+        "replay", help="bring pending dead letters back into the group that failed them"
+    )
+    replay.add_argument("--group", help="only this consumer group's letters (as `list` names it)")
     sub.add_parser(
         "infra", help="start and stop a local Kafka and Cassandra (see `infra -h`)", add_help=False
     )
@@ -61,9 +69,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         uvloop.run(_migrate(settings))
         return 0
-    if args.command == "rebuild":
-        uvloop.run(rebuild(settings, args.projection))
-        return 0
+    try:
+        if args.command == "rebuild":
+            uvloop.run(rebuild(settings, args.projection))
+            return 0
+        if args.command == "dead-letters":
+            uvloop.run(_dead_letters(settings, args))
+            return 0
+    except TimelineError as e:
+        print(f"timeline: {e.message}", file=sys.stderr)
+        return 1
     uvloop.run(serve(settings, COMMANDS[args.command]))
     return 0
 
@@ -73,6 +88,15 @@ def access_warning(settings: Settings, parts: tuple[str, ...]) -> str | None:
     if not API_PARTS & set(parts):
         return None
     return open_access_warning(settings.host, parse_tokens(settings.tokens), settings.auth)
+
+
+async def _dead_letters(settings: Settings, args: argparse.Namespace) -> None:
+    from timeline.dead_letters import list_letters, replay
+
+    if args.action == "list":
+        await list_letters(settings)
+    else:
+        await replay(settings, args.group)
 
 
 async def _migrate(settings: Settings) -> None:

@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from engine.adapters import open_backend
 from engine.config import Settings
+from engine.errors import EventTooNew
 from engine.metrics import Metrics
 from engine.ports import LogConsumer
 from fanout.projections import PROJECTIONS, group_name
@@ -58,7 +59,18 @@ async def _replay(consumer: LogConsumer, worker: ConsumerWorker, out: TextIO) ->
             records = await consumer.poll(POLL_RECORDS, 500)
             wanted = [r for r in records if r.offset < ends.get((r.topic, r.partition), 0)]
             await worker.apply_until_done(wanted)
+            _refuse_blocked(worker)
             done.update(next_positions(wanted))
             applied += len(wanted)
             bar.update(len(wanted))
     return applied
+
+
+def _refuse_blocked(worker: ConsumerWorker) -> None:
+    """EventTooNew when the log holds an event this version cannot read: a rebuild that
+    skipped it would be wrong."""
+    for (topic, partition), offset in worker.blocked.items():
+        raise EventTooNew(
+            f"{topic}/{partition}@{offset} holds an event this version cannot read; "
+            "upgrade before rebuilding"
+        )

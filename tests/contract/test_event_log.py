@@ -11,6 +11,7 @@ import msgpack
 import pytest
 
 from engine.adapters.embedded_log import partition_for
+from engine.dead_letters import parse_letter
 from engine.errors import LogUnavailable
 from engine.events import DEAD_LETTER_TOPIC, GRAPH_TOPIC, TWEETS_TOPIC, Event, decode
 from engine.ports import Backend, LogConsumer, LogRecord
@@ -192,11 +193,14 @@ async def test_a_dead_letter_keeps_the_record_where_it_came_from_and_why(
     backend: Backend,
 ) -> None:
     poison = LogRecord(TWEETS_TOPIC, 2, 41, b"\xc1not msgpack")
+    before_us = time.time_ns() // 1000
     await backend.log.dead_letter(poison, "fanout", "undecodable event: ...")
     async with backend.consumer(f"g-{uuid.uuid4().hex[:8]}", [DEAD_LETTER_TOPIC], noop) as c:
         [letter] = await drain(c, 1)
     assert letter.topic == DEAD_LETTER_TOPIC
-    assert msgpack.unpackb(letter.value) == {
+    data = msgpack.unpackb(letter.value)
+    assert before_us <= data.pop("ts") <= time.time_ns() // 1000
+    assert data == {
         "topic": TWEETS_TOPIC,
         "partition": 2,
         "offset": 41,
@@ -204,3 +208,5 @@ async def test_a_dead_letter_keeps_the_record_where_it_came_from_and_why(
         "reason": "undecodable event: ...",
         "value": b"\xc1not msgpack",
     }
+    parsed = parse_letter(letter)
+    assert parsed is not None and parsed.record() == poison and parsed.group == "fanout"

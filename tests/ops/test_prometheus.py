@@ -33,6 +33,7 @@ ALERTS = {
     "TimelineConsumerLagGrowing",
     "TimelineDeliveryP99High",
     "TimelinePoisonEvents",
+    "TimelineConsumerBlocked",
     "TimelineStoreErrors",
 }
 

@@ -1,7 +1,7 @@
 import msgpack
 import pytest
 
-from engine.errors import PoisonEvent
+from engine.errors import EventTooNew, PoisonEvent
 from engine.events import (
     GRAPH_TOPIC,
     MESSAGES_TOPIC,
@@ -81,15 +81,30 @@ def test_envelope_is_versioned() -> None:
         b"\xc1",
         b"",
         msgpack.packb([1, 2]),
-        msgpack.packb({"v": 2, "type": "followed", "sv": 1, "id": 1, "ts": 1, "d": {}}),
-        msgpack.packb({"v": 1, "type": "followed", "sv": 9, "id": 1, "ts": 1, "d": {}}),
-        msgpack.packb({"v": 1, "type": "nope", "sv": 1, "id": 1, "ts": 1, "d": {}}),
+        msgpack.packb({"v": 0, "type": "followed", "sv": 1, "id": 1, "ts": 1, "d": {}}),
+        msgpack.packb({"v": 1, "type": "followed", "sv": 0, "id": 1, "ts": 1, "d": {}}),
+        msgpack.packb({"v": 1, "type": "followed", "sv": "2", "id": 1, "ts": 1, "d": {}}),
+        msgpack.packb({"v": 1, "type": 7, "sv": 1, "id": 1, "ts": 1, "d": {}}),
         msgpack.packb({"v": 1, "type": "followed", "sv": 1, "id": 1, "ts": 1, "d": {"x": 1}}),
     ],
 )
-def test_undecodable_is_poison(blob: bytes) -> None:
-    with pytest.raises(PoisonEvent):
+def test_undecodable_is_poison_not_too_new(blob: bytes) -> None:
+    with pytest.raises(PoisonEvent) as caught:
         decode(blob)
+    assert not isinstance(caught.value, EventTooNew)
+
+
+@pytest.mark.parametrize(
+    ("envelope", "reason"),
+    [
+        ({"v": 2, "type": "followed", "sv": 1}, "envelope v2 is newer than v1"),
+        ({"v": 1, "type": "followed", "sv": 9}, "event 'followed' v9 is newer than v1"),
+        ({"v": 1, "type": "tweet_edited", "sv": 1}, "unknown event type 'tweet_edited' v1"),
+    ],
+)
+def test_a_newer_type_or_version_is_too_new(envelope: dict[str, object], reason: str) -> None:
+    with pytest.raises(EventTooNew, match=reason):
+        decode(msgpack.packb({**envelope, "id": 1, "ts": 1, "d": {}}))
 
 
 def test_stored_tweet_round_trip() -> None:

@@ -1,0 +1,101 @@
+"""The shared parsers of request input: 4xx with a stable code for whatever a client sends."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import msgpack
+import pytest
+import pytest_asyncio
+from aiohttp import ClientResponse, web
+from aiohttp.test_utils import TestClient, TestServer
+
+from engine.auth import auth_middleware, parse_tokens
+from engine.http import MAX_BODY_DEPTH, METRICS_KEY, error_middleware, page_query, read_body
+from engine.ids import decimal
+from engine.metrics import Metrics
+from ingest.service import idempotency_key
+from tests.support import raw_request
+
+pytestmark = pytest.mark.unit
+TOKEN = "unit-token-0123456789"
+
+
+async def body(request: web.Request) -> web.Response:
+    return web.json_response({"keys": sorted(await read_body(request))})
+
+
+async def page(request: web.Request) -> web.Response:
+    return web.json_response({"count": page_query(request).count})
+
+
+async def keyed(request: web.Request) -> web.Response:
+    return web.json_response({"key": idempotency_key(request)})
+
+
+@pytest_asyncio.fixture
+async def client() -> AsyncIterator[TestClient]:
+    app = web.Application(middlewares=[error_middleware, auth_middleware(parse_tokens(""))])
+    app[METRICS_KEY] = Metrics()
+    app.add_routes([web.post("/body", body), web.get("/page", page), web.post("/key", keyed)])
+    async with TestClient(TestServer(app)) as c:
+        yield c
+
+
+async def answer(resp: ClientResponse) -> tuple[int, str]:
+    data = await resp.json()
+    return resp.status, data.get("error", {}).get("code", "")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("42", 42), ("007", 7), ("", None), ("٣", None), ("²", None), ("4" * 20, None), ("-1", None)],
+)
+def test_decimal_takes_ascii_digits_only(text: str, value: int | None) -> None:
+    assert decimal(text, max_digits=19) == value
+
+
+def nested(depth: int) -> str:
+    return '{"a": ' + "[" * depth + "]" * depth + "}"
+
+
+async def test_bodies_nested_too_deep_are_refused(client: TestClient) -> None:
+    for depth in (MAX_BODY_DEPTH, 1000, 100_000):
+        resp = await client.post("/body", data=nested(depth), headers={"Content-Type": "a/json"})
+        assert await answer(resp) == (400, "invalid_body"), depth
+    packed = b"\x81" + msgpack.packb("a") + b"\x91" * 1000 + msgpack.packb(0)
+    resp = await client.post("/body", data=packed, headers={"Content-Type": "application/msgpack"})
+    assert await answer(resp) == (400, "invalid_body")
+    resp = await client.post("/body", data=nested(MAX_BODY_DEPTH - 2))
+    assert resp.status == 200
+
+
+@pytest.mark.parametrize("count", ["9" * 4301, "٣", "²", "1e3", " 5", "0"])
+async def test_page_counts_are_ascii_digits_in_range(client: TestClient, count: str) -> None:
+    assert await answer(await client.get("/page", params={"count": count})) == (
+        400,
+        "invalid_count",
+    )
+
+
+async def test_idempotency_keys_are_printable_ascii(client: TestClient) -> None:
+    head = b"POST /key HTTP/1.1\nHost: t\nContent-Length: 0\n"
+    for bad in (b"k\xe9y", b"caf\xc3\xa9"):  # aiohttp itself refuses control characters
+        status, data = await raw_request(client, head + b"Idempotency-Key: " + bad + b"\n")
+        assert (status, data["error"]["code"]) == (400, "invalid_header"), bad
+    status, data = await raw_request(client, head + b"Idempotency-Key: a-b_c.d~1 2\n")
+    assert (status, data) == (200, {"key": "a-b_c.d~1 2"})
+
+
+async def test_an_authorization_header_that_is_not_utf8_is_refused() -> None:
+    app = web.Application(
+        middlewares=[error_middleware, auth_middleware(parse_tokens(f"t={TOKEN}:write"))]
+    )
+    app[METRICS_KEY] = Metrics()
+    app.add_routes([web.post("/key", keyed)])
+    async with TestClient(TestServer(app)) as c:
+        head = b"POST /key HTTP/1.1\nHost: t\nContent-Length: 0\n"
+        status, data = await raw_request(c, head + b"Authorization: Bearer \xff" + b"\n")
+        assert (status, data["error"]["code"]) == (400, "invalid_header")
+        status, _ = await raw_request(c, head + f"Authorization: Bearer {TOKEN}\n".encode())
+        assert status == 200
