@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from collections.abc import AsyncIterator
 
+import pytest
 import pytest_asyncio
 
 from engine.config import Settings
