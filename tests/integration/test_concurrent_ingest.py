@@ -99,6 +99,7 @@ def run(backend_kind: str, tmp_path: Path) -> Iterator[Run]:
         TIMELINE_CASSANDRA_KEYSPACE=f"ids_{tag}",
         TIMELINE_KAFKA_TOPIC_PREFIX=f"ids-{tag}.",
         TIMELINE_CONSUMER_GROUP_PREFIX=f"ids-{tag}-",
+        TIMELINE_CASSANDRA_REQUEST_TIMEOUT_S="60",  # schema changes are slow on a busy node
     )
     settings = Settings.from_env(env)
     subprocess.run([*timeline_command(), "migrate"], env=env, check=True, timeout=300)
