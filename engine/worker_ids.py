@@ -8,15 +8,18 @@ time t stores a mark of t + TIMELINE_WORKER_LEASE_S, which is also the holder's 
 
 Invariant: no id is issued twice. Ids of different worker ids differ in their worker bits,
 so only ids of one worker id w can collide. Each holder H of w issues ids only for
-milliseconds in (F, M], where F is the mark H found when it took w and M the highest mark H
-has seen stored (its generator refuses above M; within one holder, ids strictly increase).
+milliseconds in (F, M], where F is the mark H found when it took w and M the highest mark
+the store acknowledged to H (its generator refuses above M; a mark whose write was not
+acknowledged is never used; within one holder, ids strictly increase).
 
 Proof. (1) The stored mark of w only grows: a take is a compare-and-set from the mark just
 read to a value at or above it, and a renewal writes no less than any mark its holder
 attempted before (an attempt whose answer was lost may have landed). (2) Holders of w are
 ordered: a take succeeds only while w has no owner (a lightweight transaction, or an flock
 that one process at a time can hold), and once H' has taken w, H's renewals fail (`IF owner
-= H`, or H's lock is gone), so every mark H ever saw stored was stored before H' read F'.
+= H`, or H's lock is gone), so every mark acknowledged to H was stored before H' read F'
+(in the same compare-and-set on Cassandra; after taking the lock H released or lost with
+its process, embedded).
 By (1), F' >= M. So H' issues ids above F' >= M, and H at or below M: disjoint. A clock
 stepped back changes nothing: the floor comes from the store, not from the clock, and a
 generator whose clock is behind its floor waits out a few milliseconds or refuses
@@ -127,11 +130,13 @@ class LeasedIds(Service):
         wait = self.renew_s
         while True:
             await asyncio.sleep(wait)
+            wait = min(self.renew_s, RETRY_S)
             try:
                 await self.renew_once()
             except Unavailable as e:
                 log.warning("worker-id lease renewal failed (ids until its mark): %s", e)
-                wait = min(self.renew_s, RETRY_S)
+            except Exception:
+                log.exception("worker-id lease renewal failed (ids until its mark)")
             else:
                 wait = self.renew_s
 
