@@ -68,7 +68,7 @@ LEVERS = (
         "`auth_middleware` in engine/http.py and engine/auth.py, with a labelled Prometheus "
         "counter and histogram per answer) and JSON: one process serves a few hundred a "
         "second here, so the record peak one tweet per request needs several `timeline "
-        "ingest` processes (each its own `TIMELINE_WORKER_ID`) — or clients that use the "
+        "ingest` processes (each leases its own worker id) — or clients that use the "
         "batch endpoint.",
     ),
     Lever(

@@ -19,7 +19,10 @@ class Settings:
     backend: str = "embedded"
     host: str = "127.0.0.1"
     port: int = 8080
-    worker_id: int = 0
+    # Snowflake worker ids are leased: a lease (and the high-water mark of its ids) reaches
+    # worker_lease_s ahead and is renewed every worker_lease_renew_s
+    worker_lease_s: float = 300.0
+    worker_lease_renew_s: float = 60.0
     log_level: str = "INFO"
     log_format: str = "json"
     tokens: str = ""
@@ -90,8 +93,10 @@ class Settings:
         """Raise ValueError for settings that cannot work."""
         if self.backend not in BACKENDS:
             raise ValueError(f"TIMELINE_BACKEND must be one of {BACKENDS}, got {self.backend!r}")
-        if not 0 <= self.worker_id <= 1023:
-            raise ValueError("TIMELINE_WORKER_ID must be in 0..1023")
+        if not 0 < self.worker_lease_renew_s < self.worker_lease_s:
+            raise ValueError(
+                "TIMELINE_WORKER_LEASE_RENEW_S must be > 0 and below TIMELINE_WORKER_LEASE_S"
+            )
         if self.kafka_partitions < 1:
             raise ValueError("TIMELINE_KAFKA_PARTITIONS must be at least 1")
         activity = (self.activity_cache_s, self.activity_touch_s, self.activity_margin_s)

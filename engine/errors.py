@@ -93,6 +93,18 @@ class ClockMovedBackwards(Unavailable):
     code = "clock_moved_backwards"
 
 
+class IdsUnavailable(Unavailable):
+    """This process holds no worker-id lease that covers the current time; no id is issued."""
+
+    code = "ids_unavailable"
+
+
+class LeaseLost(TimelineError):
+    """A worker-id lease is no longer held by the one renewing or releasing it."""
+
+    code = "lease_lost"
+
+
 class PoisonEvent(TimelineError):
     """An event in the log cannot be decoded (bad bytes or unknown schema version)."""
 

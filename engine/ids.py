@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from engine.errors import ClockMovedBackwards, InvalidInput
+from engine.errors import ClockMovedBackwards, IdsUnavailable, InvalidInput
 
 EPOCH_MS = 1288834974657  # Twitter's own Snowflake epoch (2010-11-04T01:42:54.657Z)
 WORKER_BITS = 10
@@ -57,29 +57,68 @@ def parse_id(text: str, *, what: str = "id") -> int:
 
 
 class IdGenerator:
-    """Issues strictly increasing ids for one worker; thread-safe."""
+    """Issues strictly increasing ids for one worker; thread-safe.
 
-    def __init__(self, worker: int, clock_ms: Callable[[], int] | None = None) -> None:
-        if not 0 <= worker <= MAX_WORKER:
-            raise ValueError(f"worker must be in 0..{MAX_WORKER}, got {worker}")
+    A generator for a leased worker id (see engine/worker_ids.py) issues ids only for
+    milliseconds in (floor_ms, mark_ms]: above the mark the worker id's earlier holders left,
+    and at or below the mark its own lease has stored. Past mark_ms it refuses with
+    IdsUnavailable until extend() raises the mark. Without a mark (tools that own a worker
+    id outright) it is unbounded.
+    """
+
+    def __init__(
+        self,
+        worker: int,
+        clock_ms: Callable[[], int] | None = None,
+        *,
+        floor_ms: int = -1,
+        mark_ms: int | None = None,
+    ) -> None:
+        _check_worker(worker)
         self.worker = worker
         self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
-        self._last_ms = -1
-        self._sequence = 0
+        # the next id is above (last_ms, sequence); a full sequence moves it past last_ms
+        self._last_ms = floor_ms
+        self._sequence = MAX_SEQUENCE
+        self._mark_ms = mark_ms
         self._lock = threading.Lock()
+
+    @property
+    def mark_ms(self) -> int | None:
+        """The last millisecond this generator may issue ids for (None: no limit)."""
+        return self._mark_ms
+
+    def extend(self, mark_ms: int) -> None:
+        """Allow ids up to mark_ms (a renewed lease's mark); the limit never goes down."""
+        with self._lock:
+            if self._mark_ms is not None and mark_ms > self._mark_ms:
+                self._mark_ms = mark_ms
+
+    def adopt(self, worker: int, floor_ms: int, mark_ms: int) -> None:
+        """Issue further ids as another worker, above floor_ms and up to mark_ms."""
+        _check_worker(worker)
+        with self._lock:
+            self.worker = worker
+            if floor_ms >= self._last_ms:
+                self._last_ms, self._sequence = floor_ms, MAX_SEQUENCE
+            self._mark_ms = mark_ms
 
     def next_id(self) -> int:
         """A new id, greater than every id this generator issued before."""
         with self._lock:
             ms = self._current_ms()
+            sequence = 0
             if ms == self._last_ms:
-                self._sequence = (self._sequence + 1) & MAX_SEQUENCE
-                if self._sequence == 0:
+                sequence = (self._sequence + 1) & MAX_SEQUENCE
+                if sequence == 0:
                     ms = self._wait_past(self._last_ms)
-            else:
-                self._sequence = 0
-            self._last_ms = ms
-            return make_id(ms, self.worker, self._sequence)
+            if self._mark_ms is not None and ms > self._mark_ms:
+                raise IdsUnavailable(
+                    f"worker {self.worker} may issue ids up to {self._mark_ms} ms only; "
+                    "its lease was not renewed in time"
+                )
+            self._last_ms, self._sequence = ms, sequence
+            return make_id(ms, self.worker, sequence)
 
     def _current_ms(self) -> int:
         ms = self._clock_ms()
@@ -87,7 +126,11 @@ class IdGenerator:
             return ms
         behind = self._last_ms - ms
         if behind > MAX_BACKWARD_WAIT_MS:
-            raise ClockMovedBackwards(f"clock moved back {behind} ms; refusing to issue ids")
+            raise ClockMovedBackwards(
+                f"clock is {behind} ms behind the last id of worker {self.worker}; "
+                "refusing to issue ids",
+                retry_after_s=max(1, -(-behind // 1000)),
+            )
         return self._wait_past(self._last_ms - 1)
 
     def _wait_past(self, ms: int) -> int:
@@ -96,3 +139,8 @@ class IdGenerator:
             time.sleep(0.0001)
             now = self._clock_ms()
         return now
+
+
+def _check_worker(worker: int) -> None:
+    if not 0 <= worker <= MAX_WORKER:
+        raise ValueError(f"worker must be in 0..{MAX_WORKER}, got {worker}")

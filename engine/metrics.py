@@ -127,6 +127,22 @@ class Metrics:
             ["group", "topic", "partition"],
             registry=r,
         )
+        self.id_worker = Gauge(
+            "timeline_id_worker",
+            "The Snowflake worker id this process holds a lease on.",
+            registry=r,
+        )
+        self.id_mark = Gauge(
+            "timeline_id_mark_seconds",
+            "Unix time up to which this process may issue ids (its lease's mark).",
+            registry=r,
+        )
+        self.lease_renewals = Counter(
+            "timeline_id_lease_renewals_total",
+            "Renewals of the worker-id lease, by outcome (ok, failed, lost).",
+            ["outcome"],
+            registry=r,
+        )
 
     def exposition(self) -> bytes:
         """The Prometheus text format of every metric."""

@@ -496,6 +496,47 @@ class SearchIndex(Service):
         """A page of the tweets indexed under every one of the terms, newest first."""
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerLease:
+    """A Snowflake worker id held by one owner, with the marks that bound its ids.
+
+    Every id an earlier holder of the worker id issued is at or below floor_ms; this holder
+    issues ids only above floor_ms and at or below mark_ms, the high-water mark stored beside
+    the lease (engine/worker_ids.py has the rule and its proof).
+    """
+
+    worker: int
+    owner: str
+    floor_ms: int
+    mark_ms: int
+
+
+class WorkerLeases(Service):
+    """Leases of Snowflake worker ids (0..1023), each with a high-water mark that only grows.
+
+    A lease reaches settings.worker_lease_s ahead of the time it was taken or renewed at;
+    its mark is that deadline. An owner may expire (its process died); the mark never does.
+    """
+
+    @abstractmethod
+    async def acquire(self, owner: str, now_ms: int, prefer: int = 0) -> WorkerLease:
+        """Take a free worker id (one whose mark has passed first, scanning from `prefer`)
+        and raise its mark to now_ms + the lease; IdsUnavailable if every id is held."""
+
+    @abstractmethod
+    async def renew(self, lease: WorkerLease, now_ms: int) -> WorkerLease:
+        """Raise a held lease's mark to now_ms + the lease (never lower); LeaseLost if the id
+        is no longer this owner's."""
+
+    @abstractmethod
+    async def release(self, lease: WorkerLease) -> None:
+        """Free a held worker id at once; its mark stays (nothing if it is no longer held)."""
+
+    @abstractmethod
+    async def mark(self, worker: int) -> int:
+        """The stored mark of a worker id, or -1 if it was never leased."""
+
+
 class Backend(Service):
     """The adapters of one backend, wired to each other and started together."""
 
@@ -511,6 +552,7 @@ class Backend(Service):
     trends: TrendStore
     activity: ActivityStore
     search: SearchIndex
+    leases: WorkerLeases
 
     @abstractmethod
     def consumer(self, group: str, topics: Sequence[str], on_revoke: RevokeHook) -> LogConsumer:

@@ -18,6 +18,7 @@ from engine.http import METRICS_KEY, error_middleware, ops_routes
 from engine.ids import IdGenerator
 from engine.metrics import Metrics
 from engine.ports import Backend
+from engine.worker_ids import LeasedIds
 from fanout.projections import FANOUT, INDEXERS, PROJECTIONS, group_name
 from fanout.worker import ConsumerWorker
 from ingest.service import IngestService
@@ -41,11 +42,16 @@ class Engine:
     workers: list[ConsumerWorker] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     app: web.Application | None = None
+    ids: LeasedIds | None = None
 
     async def start(self) -> web.Application:
-        """Start the backend and consumers; the web application to serve."""
+        """Start the backend and consumers (and, for ingest, lease a worker id for this
+        process's lifetime); the web application to serve."""
         self.backend = open_backend(self.settings, self.metrics)
         await self.backend.start()
+        if "ingest" in self.parts:
+            self.ids = LeasedIds(self.backend.leases, self.settings, self.metrics)
+            await self.ids.start()
         for part in self.parts:
             for name in CONSUMERS.get(part, ()):
                 self._start_consumer(name)
@@ -78,14 +84,20 @@ class Engine:
         app[METRICS_KEY] = self.metrics
         app.add_routes(ops_routes(self.metrics, self.ready))
         if "ingest" in self.parts:
-            ids = IdGenerator(self.settings.worker_id)
-            app.add_routes(IngestService(self.settings, self.backend, ids).routes())
+            app.add_routes(IngestService(self.settings, self.backend, self._ids()).routes())
         if "readers" in self.parts:
             readers = ReadersService(self.settings, self.backend)
             app.add_routes(readers.routes())
             StreamService(self.settings, self.backend, self.metrics, readers).install(app)
             app.add_routes(ViewReaders(self.settings, self.backend).routes())
         return app
+
+    def _ids(self) -> IdGenerator:
+        """The leased generator; without a lease (routes built, not started), one that
+        issues nothing."""
+        if self.ids is None:
+            return IdGenerator(0, mark_ms=-1)
+        return self.ids.generator
 
     async def ready(self) -> dict[str, bool]:
         """Whether the log and the store answer, and the consumers run, none of them stopped
@@ -105,6 +117,8 @@ class Engine:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, timeout=30)
+        if self.ids is not None:
+            await self.ids.stop()
         if self.backend is not None:
             await self.backend.stop()
 

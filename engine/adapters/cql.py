@@ -117,12 +117,13 @@ class CqlSession(Service):
 
     async def run_together(
         self, statements: Sequence[tuple[str, Sequence[Any]]], *, op: str
-    ) -> None:
-        """Execute statements for one partition as one unlogged batch: atomic and isolated."""
+    ) -> Rows:
+        """Execute statements on one partition as one batch; with a condition (IF) in one of
+        them, a lightweight transaction whose first row says whether it applied."""
         batch = BatchStatement(batch_type=BatchType.UNLOGGED)
         for cql, params in statements:
             batch.add(self.prepare(cql), params)
-        await self._execute(batch, op)
+        return await self._execute(batch, op)
 
     async def ping(self) -> bool:
         """True when Cassandra answers a query."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine.adapters.embedded_leases import EmbeddedLeases
 from engine.adapters.embedded_lists import LIST_TABLES, LISTS_SCHEMA, companions
 from engine.adapters.embedded_log import LOG_SCHEMA, EmbeddedConsumer, EmbeddedLog
 from engine.adapters.embedded_search import (
@@ -83,14 +84,17 @@ class EmbeddedBackend(Backend):
         self.trends = EmbeddedTrends(settings, self.store_db)
         self.search = EmbeddedSearch(settings, self.store_db)
         self.activity = EmbeddedActivity(settings, self.store_db)
+        self.leases = EmbeddedLeases(settings)
 
     async def start(self) -> None:
         await self.store_db.start()
         await self.log.start()
         await self.registry.start()
         await self.trends.start()
+        await self.leases.start()
 
     async def stop(self) -> None:
+        await self.leases.stop()
         await self.log.stop()
         await self.log_db.stop()
         await self.store_db.stop()

@@ -10,6 +10,7 @@ from engine.adapters.cassandra import (
     CassandraTimelines,
     CassandraUsers,
 )
+from engine.adapters.cassandra_leases import CassandraLeases
 from engine.adapters.cassandra_search import CassandraSearch
 from engine.adapters.cassandra_views import (
     CassandraActivity,
@@ -45,6 +46,7 @@ class KafkaCassandraBackend(Backend):
         self.trends = CassandraTrends(self.cql)
         self.search = CassandraSearch(self.cql)
         self.activity = CassandraActivity(self.cql)
+        self.leases = CassandraLeases(self.cql)
         self._started = False
 
     async def start(self) -> None:

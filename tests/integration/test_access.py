@@ -28,7 +28,7 @@ async def guarded(engine: Engine) -> AsyncIterator[TestClient]:
         rate_limits="3/600",
     )
     front = Engine(settings, parts=("ingest", "readers"))
-    front.backend = engine.backend
+    front.backend, front.ids = engine.backend, engine.ids
     client = TestClient(TestServer(front.web_app()))
     await client.start_server()
     yield client

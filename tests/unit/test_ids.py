@@ -2,7 +2,7 @@ import threading
 
 import pytest
 
-from engine.errors import ClockMovedBackwards, InvalidInput
+from engine.errors import ClockMovedBackwards, IdsUnavailable, InvalidInput
 from engine.ids import (
     EPOCH_MS,
     MAX_SEQUENCE,
@@ -105,3 +105,73 @@ def test_parse_id_refuses_non_ids(text: str) -> None:
 
 def test_parse_id_accepts_decimal() -> None:
     assert parse_id("9223372036854775807") == 2**63 - 1
+
+
+def test_a_leased_generator_refuses_past_its_mark_until_the_mark_is_raised() -> None:
+    clock = FakeClock(EPOCH_MS + 10_000)
+    gen = IdGenerator(worker=4, clock_ms=clock, mark_ms=EPOCH_MS + 10_001)
+    first = gen.next_id()
+    clock.ms += 1
+    at_mark = gen.next_id()
+    clock.ms += 1
+    with pytest.raises(IdsUnavailable) as refused:
+        gen.next_id()
+    assert (refused.value.status, refused.value.code) == (503, "ids_unavailable")
+    assert refused.value.retriable and refused.value.retry_after_s >= 1
+    gen.extend(EPOCH_MS + 20_000)
+    assert first < at_mark < gen.next_id()
+
+
+def test_the_mark_never_goes_down() -> None:
+    clock = FakeClock(EPOCH_MS + 10_000)
+    gen = IdGenerator(worker=4, clock_ms=clock, mark_ms=EPOCH_MS + 10_000)
+    gen.extend(EPOCH_MS + 9_000)
+    assert gen.mark_ms == EPOCH_MS + 10_000
+    assert id_ms(gen.next_id()) == EPOCH_MS + 10_000
+
+
+def test_a_sequence_spent_at_the_mark_refuses_rather_than_passing_it() -> None:
+    clock = FakeClock(EPOCH_MS + 10_000)
+    gen = IdGenerator(worker=4, clock_ms=clock, mark_ms=EPOCH_MS + 10_000)
+    ids = [gen.next_id() for _ in range(MAX_SEQUENCE + 1)]
+    readings = iter([EPOCH_MS + 10_000, EPOCH_MS + 10_001])
+    gen._clock_ms = lambda: next(readings)  # the sequence is spent: the next ms is past the mark
+    with pytest.raises(IdsUnavailable):
+        gen.next_id()
+    assert all(id_ms(i) == EPOCH_MS + 10_000 for i in ids)
+
+
+def test_ids_start_strictly_above_the_floor() -> None:
+    floor = EPOCH_MS + 10_000
+    readings = iter([floor, floor, floor + 1])
+    gen = IdGenerator(worker=2, clock_ms=lambda: next(readings), floor_ms=floor)
+    assert id_ms(gen.next_id()) == floor + 1  # at the floor itself it waits for the next ms
+
+
+def test_a_clock_slightly_behind_the_floor_waits_for_it() -> None:
+    floor = EPOCH_MS + 10_000
+    readings = iter([floor - 3, floor - 2, floor, floor + 1])
+    gen = IdGenerator(worker=2, clock_ms=lambda: next(readings), floor_ms=floor)
+    assert id_ms(gen.next_id()) == floor + 1
+
+
+def test_a_clock_far_behind_the_floor_refuses_until_it_passes() -> None:
+    floor = EPOCH_MS + 100_000
+    clock = FakeClock(floor - 60_000)  # stepped back a minute across a restart
+    gen = IdGenerator(worker=2, clock_ms=clock, floor_ms=floor)
+    with pytest.raises(ClockMovedBackwards) as refused:
+        gen.next_id()
+    assert refused.value.status == 503 and refused.value.retry_after_s == 60
+    clock.ms = floor + 1
+    assert id_ms(gen.next_id()) == floor + 1
+
+
+def test_adopting_another_worker_id_keeps_ids_increasing_and_above_its_floor() -> None:
+    clock = FakeClock(EPOCH_MS + 10_000)
+    gen = IdGenerator(worker=1, clock_ms=clock, mark_ms=EPOCH_MS + 10_000)
+    before = gen.next_id()
+    clock.ms += 5
+    gen.adopt(7, floor_ms=EPOCH_MS + 10_004, mark_ms=EPOCH_MS + 20_000)
+    after = gen.next_id()
+    assert after > before
+    assert (id_worker(after), id_ms(after)) == (7, EPOCH_MS + 10_005)

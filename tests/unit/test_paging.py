@@ -50,7 +50,13 @@ def test_settings_from_environment_with_units_and_lists() -> None:
 
 
 @pytest.mark.parametrize(
-    "env", [{"TIMELINE_PORT": "x"}, {"TIMELINE_BACKEND": "nope"}, {"TIMELINE_WORKER_ID": "1024"}]
+    "env",
+    [
+        {"TIMELINE_PORT": "x"},
+        {"TIMELINE_BACKEND": "nope"},
+        {"TIMELINE_WORKER_LEASE_RENEW_S": "0"},
+        {"TIMELINE_WORKER_LEASE_S": "30", "TIMELINE_WORKER_LEASE_RENEW_S": "30"},
+    ],
 )
 def test_bad_settings_are_refused(env: dict[str, str]) -> None:
     with pytest.raises(ValueError):
