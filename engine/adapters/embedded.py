@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine.adapters.embedded_checks import CHECK_TABLES, CHECKS_SCHEMA, EmbeddedChecks
 from engine.adapters.embedded_log import LOG_SCHEMA, EmbeddedConsumer, EmbeddedLog
 from engine.adapters.embedded_search import (
     SEARCH_SCHEMA,
@@ -66,7 +67,7 @@ class EmbeddedBackend(Backend):
         self.log_db = SqliteDb(root / "log.sqlite3", LOG_SCHEMA, LogUnavailable)
         self.store_db = SqliteDb(
             root / "store.sqlite3",
-            STORE_SCHEMA + VIEWS_SCHEMA + SEARCH_SCHEMA,
+            STORE_SCHEMA + VIEWS_SCHEMA + SEARCH_SCHEMA + CHECKS_SCHEMA,
             StoreUnavailable,
             lambda op: metrics.store_errors.labels(op).inc(),
         )
@@ -82,6 +83,7 @@ class EmbeddedBackend(Backend):
         self.trends = EmbeddedTrends(settings, self.store_db)
         self.search = EmbeddedSearch(settings, self.store_db)
         self.activity = EmbeddedActivity(settings, self.store_db)
+        self.checks = EmbeddedChecks(settings, self.store_db)
 
     async def start(self) -> None:
         await self.store_db.start()
@@ -105,7 +107,8 @@ class EmbeddedBackend(Backend):
 
     async def truncate(self, tables: Sequence[str]) -> None:
         unused = {*UNUSED_TABLES, *SEARCH_UNUSED}
-        unknown = set(tables) - {*PROJECTION_TABLES, *VIEW_TABLES, *SEARCH_TABLES, *unused}
+        known = {*PROJECTION_TABLES, *VIEW_TABLES, *SEARCH_TABLES, *CHECK_TABLES, *unused}
+        unknown = set(tables) - known
         if unknown:
             raise ValueError(f"not projection tables: {sorted(unknown)}")
         names = [t for t in tables if t not in unused]

@@ -10,6 +10,7 @@ from engine.adapters.cassandra import (
     CassandraTimelines,
     CassandraUsers,
 )
+from engine.adapters.cassandra_checks import CassandraChecks
 from engine.adapters.cassandra_search import CassandraSearch
 from engine.adapters.cassandra_views import (
     CassandraActivity,
@@ -45,6 +46,7 @@ class KafkaCassandraBackend(Backend):
         self.trends = CassandraTrends(self.cql)
         self.search = CassandraSearch(self.cql)
         self.activity = CassandraActivity(self.cql)
+        self.checks = CassandraChecks(self.cql)
         self._started = False
 
     async def start(self) -> None:
