@@ -205,3 +205,15 @@ async def test_a_dead_letter_keeps_the_record_where_it_came_from_and_why(
         "reason": "undecodable event: ...",
         "value": b"\xc1not msgpack",
     }
+
+
+async def test_appends_return_where_their_events_lie(backend: Backend) -> None:
+    events = mixed_events(new_ids(4), per_author=3)
+    single = await backend.log.append(events[0])
+    many = await backend.log.append_many(events[1:])
+    positions = [single, *many]
+    assert all(isinstance(p, LogPosition) for p in positions)
+    async with member(backend) as consumer:
+        records = await drain(consumer, len(events))
+    where = {decode(r.value).event_id: LogPosition(r.topic, r.partition, r.offset) for r in records}
+    assert [where[e.event_id] for e in events] == positions
