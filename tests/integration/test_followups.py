@@ -158,3 +158,22 @@ async def test_a_list_whose_append_failed_is_in_no_view(api: Api, engine: Engine
     for table in ("lists", "check_lists"):
         sql = f"SELECT list_id FROM {table} WHERE list_id = ?"
         assert await table_rows(engine, sql, (created.list_id,)) == []
+
+
+async def test_a_negative_check_past_the_bound_answers_503(api: Api, engine: Engine) -> None:
+    author = await api.user()
+    group = engine.settings.consumer_group_prefix + "checks"
+    [worker] = [w for w in engine.workers if w.group == group]
+    task = engine.tasks[engine.workers.index(worker)]
+    worker.stop()
+    await task
+    engine.workers.remove(worker)
+    engine.tasks.remove(task)
+    try:
+        posted, _ = await tweet(api, author, "the checks group is stopped")
+        resp = await api.client.delete(f"/v1/tweets/{posted['id']}")
+        assert resp.status == 503 and resp.headers["Retry-After"] == "1"
+        assert (await resp.json())["error"]["code"] == "projection_lagging"
+    finally:
+        engine._start_consumer("checks")
+    await api.call("DELETE", f"/v1/tweets/{posted['id']}", 202)
