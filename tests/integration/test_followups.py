@@ -9,7 +9,8 @@ from engine.consistency import HEADER, parse_token
 from engine.errors import LogUnavailable
 from engine.events import Event, ListCreated
 from engine.ports import LogPosition
-from tests.support import Api, table_rows
+from tests.integration.conftest import api_of
+from tests.support import Api, eventually, table_rows
 from timeline.app import Engine
 
 TRIES = 30
@@ -177,3 +178,29 @@ async def test_a_negative_check_past_the_bound_answers_503(api: Api, engine: Eng
     finally:
         engine._start_consumer("checks")
     await api.call("DELETE", f"/v1/tweets/{posted['id']}", 202)
+
+
+async def test_follow_ups_reach_another_ingest_process(api: Api, engine: Engine) -> None:
+    other = Engine(engine.settings, ("ingest",))
+    await other.start()
+    try:
+        async with api_of(other) as second:
+            author, replier = await api.user(), await api.user()
+
+            async def reply_elsewhere() -> int:
+                original, _ = await tweet(api, author, "warming up")
+                body = {"author_id": replier["id"], "text": "ok", "in_reply_to_id": original["id"]}
+                return (await second.client.post("/v1/tweets", json=body)).status
+
+            # Its checks member joining the group moves partitions (on Kafka): let that settle.
+            await eventually(reply_elsewhere, lambda status: status == 202, timeout_s=30)
+            for i in range(TRIES):
+                original, _ = await tweet(api, author, f"asking {i}")
+                await tweet(second, replier, f"answer {i}", in_reply_to_id=original["id"])
+                lst, _ = await write(
+                    api, "POST", "/v1/lists", 201, json={"owner_id": author["id"], "name": "x"}
+                )
+                await second.call("PUT", f"/v1/lists/{lst['id']}/members/{replier['id']}", 200)
+                await second.call("DELETE", f"/v1/tweets/{original['id']}", 202)
+    finally:
+        await other.stop()
