@@ -166,7 +166,8 @@ def _registered(user: User, ids: IdGenerator) -> UserRegistered:
 
 
 async def _append(backend: Backend, events: Sequence[Event]) -> None:
-    errors = [e for e in await backend.log.append_many(events) if e is not None]
+    outcomes = await backend.log.append_many(events)
+    errors = [e for e in outcomes if isinstance(e, BaseException)]
     if errors:
         raise RuntimeError(f"{len(errors)} of {len(events)} appends failed: {errors[0]!r}")
 

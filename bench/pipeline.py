@@ -70,7 +70,7 @@ class Tweets:
 
 async def _append(backend: Backend, events: Sequence[TweetPosted]) -> int:
     results = await backend.log.append_many(events)
-    return sum(1 for r in results if r is not None)
+    return sum(1 for r in results if isinstance(r, BaseException))
 
 
 async def preload(backend: Backend, tweets: Tweets, n: int, progress: bool) -> dict[str, Any]:

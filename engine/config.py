@@ -30,6 +30,8 @@ class Settings:
     rate_limits: str = "2400/86400,50/1800"
     max_body_bytes: int = 1_048_576
     batch_max_tweets: int = 1000
+    # How long a follow-up check or a read with a consistency token waits for a projection
+    followup_wait_ms: int = 5000
     idempotency_ttl_s: int = 86_400
     # Embedded backend: every file under this folder
     data_dir: str = ".data"
@@ -97,6 +99,8 @@ class Settings:
             raise ValueError(
                 "TIMELINE_WORKER_LEASE_RENEW_S must be > 0 and below TIMELINE_WORKER_LEASE_S"
             )
+        if self.followup_wait_ms < 0:
+            raise ValueError("TIMELINE_FOLLOWUP_WAIT_MS must be >= 0")
         if self.kafka_partitions < 1:
             raise ValueError("TIMELINE_KAFKA_PARTITIONS must be at least 1")
         activity = (self.activity_cache_s, self.activity_touch_s, self.activity_margin_s)

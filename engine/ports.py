@@ -22,6 +22,15 @@ class LogRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class LogPosition:
+    """Where an appended event lies in the log."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
 class StoredResponse:
     """The first answer given to a write with an Idempotency-Key."""
 
@@ -67,12 +76,12 @@ class EventLog(Service):
         """Create the topics with their configured partitions and retention if missing."""
 
     @abstractmethod
-    async def append(self, event: Event) -> None:
-        """Append one event; return only once the log acknowledged it (LogUnavailable if not)."""
+    async def append(self, event: Event) -> LogPosition:
+        """Append one event; its position once the log acknowledged it (LogUnavailable if not)."""
 
     @abstractmethod
-    async def append_many(self, events: Sequence[Event]) -> list[BaseException | None]:
-        """Append several events at once; None for each acknowledged one, else its error."""
+    async def append_many(self, events: Sequence[Event]) -> list[LogPosition | BaseException]:
+        """Append several events at once; the position of each acknowledged one, else its error."""
 
     @abstractmethod
     async def ping(self) -> bool:
@@ -294,7 +303,7 @@ class ListStore(Service):
 
     @abstractmethod
     async def put_list(self, user_list: UserList) -> None:
-        """Record a list (ingest writes it before appending, so members can be added at once)."""
+        """Record a list (from its ListCreated event)."""
 
     @abstractmethod
     async def get_list(self, list_id: int) -> UserList | None:
@@ -409,6 +418,52 @@ class MessageStore(Service):
         self, user_id: int, query: PageQuery, other_id: int | None = None
     ) -> list[DirectMessage]:
         """Messages sent or received by a user, or only those with other_id, newest first."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedTweet:
+    """A tweet as ingest's checks know it: whole (what a delete carries), and whether deleted."""
+
+    tweet: Tweet
+    deleted: bool = False
+
+
+class CheckStore(Service):
+    """What ingest checks before a follow-up write: tweets, follow edges and list owners.
+
+    Kept by a consumer group of its own that does nothing else, so it lags the log little;
+    every write is an upsert at its event's time, so a replay changes nothing.
+    """
+
+    @abstractmethod
+    async def put_tweets(self, tweets: Sequence[Tweet]) -> None:
+        """Record posted tweets (a tweet already deleted stays deleted)."""
+
+    @abstractmethod
+    async def delete_tweets(self, tweets: Sequence[Tweet]) -> None:
+        """Record deleted tweets; a deletion is never undone."""
+
+    @abstractmethod
+    async def tweet(self, tweet_id: int) -> CheckedTweet | None:
+        """A tweet posted (and perhaps deleted since), or None."""
+
+    @abstractmethod
+    async def set_edges(
+        self, pairs: Sequence[tuple[int, int]], present: bool, ts_us: Sequence[int]
+    ) -> None:
+        """Add or remove (follower, followee) edges, each at its event time."""
+
+    @abstractmethod
+    async def follows(self, follower_id: int, followee_id: int) -> bool:
+        """Whether follower_id follows followee_id."""
+
+    @abstractmethod
+    async def put_list_owners(self, owners: Sequence[tuple[int, int]]) -> None:
+        """Record (list id, owner id) of created lists."""
+
+    @abstractmethod
+    async def list_owner(self, list_id: int) -> int | None:
+        """The owner of a created list, or None."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -552,6 +607,7 @@ class Backend(Service):
     trends: TrendStore
     activity: ActivityStore
     search: SearchIndex
+    checks: CheckStore
     leases: WorkerLeases
 
     @abstractmethod

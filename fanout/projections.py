@@ -7,6 +7,7 @@ from collections.abc import Callable
 from engine.config import Settings
 from engine.metrics import Metrics
 from engine.ports import Backend
+from fanout.checks import ChecksProjector
 from fanout.home import HomeProjector
 from fanout.index import IndexProjector
 from fanout.lists import ListProjector
@@ -24,9 +25,11 @@ PROJECTIONS: dict[str, Factory] = {
     "messages": lambda s, b, m: MessageProjector(b),
     "trends": lambda s, b, m: TrendProjector(b),
     "search": lambda s, b, m: SearchProjector(b),
+    "checks": lambda s, b, m: ChecksProjector(b),
 }
 FANOUT = ("timelines",)
 INDEXERS = ("index", "lists", "messages", "trends", "search")
+CHECKS = ("checks",)
 
 
 def group_name(settings: Settings, projection: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from engine.cache import KnownCache
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound, TimelineError
@@ -23,9 +23,11 @@ from engine.events import (
 )
 from engine.ids import IdGenerator, id_ms
 from engine.limits import PostingLimiter
-from engine.ports import Backend
+from engine.ports import Backend, LogPosition
 from engine.records import Mention, Tweet, User, UserList
 from engine.text import handle_key, is_valid_handle, normalize_text
+from ingest.checks import FollowUpChecks
+from ingest.tokens import note
 from ingest.validate import (
     TweetDraft,
     direct_message_parts,
@@ -43,10 +45,17 @@ WARM_CONCURRENCY = 64
 class Writer:
     """Every write the API offers; each returns only after the log acknowledged its event."""
 
-    def __init__(self, backend: Backend, ids: IdGenerator, limiter: PostingLimiter) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        ids: IdGenerator,
+        limiter: PostingLimiter,
+        checks: FollowUpChecks,
+    ) -> None:
         self.backend = backend
         self.ids = ids
         self.limiter = limiter
+        self.checks = checks
         # Users are never unregistered and handles never change owner: found ones are cached,
         # which also lets known authors post while the store is down.
         self._users: KnownCache[int, User] = KnownCache()
@@ -55,13 +64,27 @@ class Writer:
     def _event_ids(self) -> tuple[int, int]:
         return self.ids.next_id(), now_us()
 
+    async def append(self, event: Event) -> LogPosition:
+        """Append one event; its position goes into the answer's consistency token."""
+        position = await self.backend.log.append(event)
+        note(position)
+        return position
+
+    async def append_many(self, events: Sequence[Event]) -> list[LogPosition | BaseException]:
+        """Append several events; the positions of those acknowledged go into the token."""
+        outcomes = await self.backend.log.append_many(events)
+        for outcome in outcomes:
+            if isinstance(outcome, LogPosition):
+                note(outcome)
+        return outcomes
+
     async def register_user(self, data: dict[str, object]) -> User:
         user = new_user(data, self.ids)
         if not await self.backend.registry.claim_handle(user):
             raise Conflict(f"the handle {user.handle!r} is taken", code="handle_taken")
         event = UserRegistered(*self._event_ids(), user.id, user.handle, user.display_name)
         try:
-            await self.backend.log.append(event)
+            await self.append(event)
         except TimelineError:
             await self.backend.registry.release_handle(user)
             raise
@@ -84,7 +107,7 @@ class Writer:
             raise InvalidInput("a user cannot follow itself", code="cannot_follow_self")
         await asyncio.gather(self.known_user(user_id), self.known_user(target_id))
         kind = Followed if follow else Unfollowed
-        await self.backend.log.append(kind(*self._event_ids(), user_id, target_id))
+        await self.append(kind(*self._event_ids(), user_id, target_id))
 
     async def post_event(self, author_id: int, text: object, reply_to: int | None) -> Event:
         """The event a post becomes: a tweet, or a direct message for `d <handle> <text>`."""
@@ -125,7 +148,10 @@ class Writer:
             )
 
     async def _check_reply(self, reply_to: int | None) -> None:
-        if reply_to is not None and await self.backend.timelines.get_tweet(reply_to) is None:
+        if reply_to is None:
+            return
+        found = await self.checks.tweet(reply_to)
+        if found is None or found.deleted:
             raise NotFound(f"tweet {reply_to} does not exist", code="in_reply_to_not_found")
 
     async def _resolve_mentions(self, draft: TweetDraft) -> tuple[Mention, ...]:
@@ -141,7 +167,7 @@ class Writer:
 
     async def post(self, author_id: int, text: object, reply_to: int | None) -> Event:
         event = await self.post_event(author_id, text, reply_to)
-        await self.backend.log.append(event)
+        await self.append(event)
         return event
 
     async def message_event(self, sender_id: int, recipient_id: int, text: object) -> Event:
@@ -151,8 +177,7 @@ class Writer:
         sender, recipient = await asyncio.gather(
             self.known_user(sender_id, "sender"), self.known_user(recipient_id, "recipient")
         )
-        edge = (recipient_id, sender_id)
-        if not (await self.backend.graph.edges_exist([edge]))[edge]:
+        if not await self.checks.follows(recipient_id, sender_id):
             raise Forbidden(
                 f"@{recipient.handle} does not follow @{sender.handle}", code="not_followed"
             )
@@ -168,32 +193,30 @@ class Writer:
         )
 
     async def delete_tweet(self, tweet_id: int) -> Tweet:
-        tweet = await self.backend.timelines.get_tweet(tweet_id)
-        if tweet is None:
+        found = await self.checks.tweet(tweet_id)
+        if found is None or found.deleted:
             raise NotFound(f"tweet {tweet_id} does not exist", code="not_found")
-        await self.backend.log.append(TweetDeleted(self.ids.next_id(), now_us(), tweet))
-        return tweet
+        await self.append(TweetDeleted(self.ids.next_id(), now_us(), found.tweet))
+        return found.tweet
 
     async def create_list(self, owner_id: int, name: object) -> UserList:
         clean = normalize_name(name, "name", 25)
         await self.known_user(owner_id, "owner")
         list_id = self.ids.next_id()
         user_list = UserList(list_id, owner_id, clean, id_ms(list_id))
-        await self.backend.lists.put_list(user_list)
-        await self.backend.log.append(ListCreated(*self._event_ids(), list_id, owner_id, clean))
+        await self.append(ListCreated(*self._event_ids(), list_id, owner_id, clean))
         return user_list
 
-    async def set_list_member(self, list_id: int, member_id: int, present: bool) -> UserList:
-        user_list, _ = await asyncio.gather(
-            self.backend.lists.get_list(list_id), self.known_user(member_id, "member")
+    async def set_list_member(self, list_id: int, member_id: int, present: bool) -> int:
+        """Add or remove a member; the list's owner."""
+        owner_id, _ = await asyncio.gather(
+            self.checks.list_owner(list_id), self.known_user(member_id, "member")
         )
-        if user_list is None:
+        if owner_id is None:
             raise NotFound(f"list {list_id} does not exist", code="list_not_found")
         kind = ListMemberAdded if present else ListMemberRemoved
-        await self.backend.log.append(
-            kind(*self._event_ids(), list_id, user_list.owner_id, member_id)
-        )
-        return user_list
+        await self.append(kind(*self._event_ids(), list_id, owner_id, member_id))
+        return owner_id
 
     async def register_phone(self, user_id: int, phone: object) -> str:
         if not isinstance(phone, str) or not PHONE_RE.fullmatch(phone):
@@ -203,5 +226,5 @@ class Writer:
         await self.known_user(user_id)
         if not await self.backend.phones.claim_phone(phone, user_id):
             raise Conflict("this phone number belongs to another user", code="phone_taken")
-        await self.backend.log.append(PhoneRegistered(*self._event_ids(), user_id, phone))
+        await self.append(PhoneRegistered(*self._event_ids(), user_id, phone))
         return phone

@@ -10,6 +10,7 @@ import msgpack
 from aiohttp import web
 
 from engine.config import Settings
+from engine.consistency import HEADER, encode_token
 from engine.errors import InvalidInput, TimelineError, Unavailable
 from engine.events import DirectMessageSent, Event, TweetPosted
 from engine.http import (
@@ -26,10 +27,13 @@ from engine.http import (
 )
 from engine.ids import IdGenerator
 from engine.limits import PostingLimiter, parse_limits
-from engine.ports import Backend, StoredResponse
+from engine.ports import Backend, LogPosition, StoredResponse
+from engine.progress import LogProgress
+from ingest.checks import FollowUpChecks
 from ingest.lists import require_room
 from ingest.operations import Writer
 from ingest.sms import SmsGateway
+from ingest.tokens import collecting
 
 Answer = tuple[int, Any]
 Handler = Callable[[web.Request], Awaitable[Answer]]
@@ -48,11 +52,19 @@ def event_json(event: Event) -> dict[str, Any]:
 class IngestService:
     """Validates each write, assigns ids, and answers only after the log acknowledged it."""
 
-    def __init__(self, settings: Settings, backend: Backend, ids: IdGenerator) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        backend: Backend,
+        ids: IdGenerator,
+        progress: LogProgress,
+        checks_group: str,
+    ) -> None:
         self.settings = settings
         self.backend = backend
         limiter = PostingLimiter(parse_limits(settings.rate_limits))
-        self.writer = Writer(backend, ids, limiter)
+        checks = FollowUpChecks(backend, progress, checks_group, settings.followup_wait_ms)
+        self.writer = Writer(backend, ids, limiter, checks)
         self.sms = SmsGateway(self.writer, backend)
 
     def routes(self) -> list[web.RouteDef]:
@@ -75,11 +87,16 @@ class IngestService:
 
     def _idempotent(self, handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def run(request: web.Request) -> web.Response:
-            key = idempotency_key(request)
-            if key is None:
-                status, payload = await handler(request)
-                return respond(request, payload, status)
-            return await self._run_once(request, key, handler)
+            with collecting() as written:
+                key = idempotency_key(request)
+                if key is None:
+                    status, payload = await handler(request)
+                    response = respond(request, payload, status)
+                else:
+                    response = await self._run_once(request, key, handler)
+            if written and response.status < 300:
+                response.headers[HEADER] = encode_token(written)
+            return response
 
         return run
 
@@ -132,7 +149,7 @@ class IngestService:
             raise InvalidInput(f"tweets must be a list of 1..{limit} tweets", code="invalid_batch")
         drafted = await self._batch_events(items)
         events = [d for d in drafted if isinstance(d, Event)]
-        appended = await self.backend.log.append_many(events)
+        appended = await self.writer.append_many(events)
         failures = [e for e in appended if isinstance(e, Unavailable)]
         if events and len(failures) == len(events):
             raise failures[0]  # nothing was appended: the whole request is unavailable
@@ -178,7 +195,7 @@ class IngestService:
         sender, recipient = body_id(data, "sender_id"), body_id(data, "recipient_id")
         assert sender is not None and recipient is not None
         event = await self.writer.message_event(sender, recipient, data.get("text"))
-        await self.backend.log.append(event)
+        await self.writer.append(event)
         return 202, event_json(event)
 
     async def create_list(self, request: web.Request) -> Answer:
@@ -243,10 +260,10 @@ def _batch_authors(items: list[Any]) -> list[int]:
 
 def _batch_result(drafted: object, appended: Any) -> dict[str, Any]:
     if isinstance(drafted, Event):
-        error = next(appended)
-        if error is None:
+        outcome = next(appended)
+        if isinstance(outcome, LogPosition):
             return event_json(drafted)
-        drafted = error
+        drafted = outcome
     if isinstance(drafted, TimelineError):
         return error_payload(drafted.code, drafted.message)
     assert isinstance(drafted, BaseException)

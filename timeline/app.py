@@ -18,17 +18,20 @@ from engine.http import METRICS_KEY, error_middleware, ops_routes
 from engine.ids import IdGenerator
 from engine.metrics import Metrics
 from engine.ports import Backend
+from engine.progress import LogProgress
 from engine.worker_ids import LeasedIds
-from fanout.projections import FANOUT, INDEXERS, PROJECTIONS, group_name
+from fanout.projections import CHECKS, FANOUT, INDEXERS, PROJECTIONS, group_name
 from fanout.worker import ConsumerWorker
 from ingest.service import IngestService
+from readers.consistency import consistency_middleware
 from readers.service import ReadersService
 from readers.streams import StreamService
 from readers.views import ViewReaders
 
 log = logging.getLogger("timeline")
 PARTS = ("ingest", "readers", "fanout", "index")
-CONSUMERS = {"fanout": FANOUT, "index": INDEXERS}
+# Every ingest process keeps the checks projection its follow-up checks read.
+CONSUMERS = {"fanout": FANOUT, "index": INDEXERS, "ingest": CHECKS}
 
 
 @dataclass
@@ -43,6 +46,7 @@ class Engine:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     app: web.Application | None = None
     ids: LeasedIds | None = None
+    progress: LogProgress | None = None
 
     async def start(self) -> web.Application:
         """Start the backend and consumers (and, for ingest, lease a worker id for this
@@ -77,14 +81,20 @@ class Engine:
         """The HTTP routes of this process's parts, with the ops routes."""
         assert self.backend is not None
         tokens = parse_tokens(self.settings.tokens)
+        self.progress = progress = LogProgress(self.backend)
+        middlewares = [error_middleware, auth_middleware(tokens)]
+        if "readers" in self.parts:
+            middlewares.append(consistency_middleware(self.settings, progress))
         app = web.Application(
-            middlewares=[error_middleware, auth_middleware(tokens)],
+            middlewares=middlewares,
             client_max_size=self.settings.max_body_bytes,
         )
         app[METRICS_KEY] = self.metrics
         app.add_routes(ops_routes(self.metrics, self.ready))
         if "ingest" in self.parts:
-            app.add_routes(IngestService(self.settings, self.backend, self._ids()).routes())
+            checks_group = group_name(self.settings, "checks")
+            ingest = IngestService(self.settings, self.backend, self._ids(), progress, checks_group)
+            app.add_routes(ingest.routes())
         if "readers" in self.parts:
             readers = ReadersService(self.settings, self.backend)
             app.add_routes(readers.routes())
@@ -119,6 +129,8 @@ class Engine:
                 await asyncio.wait_for(task, timeout=30)
         if self.ids is not None:
             await self.ids.stop()
+        if self.progress is not None:
+            await self.progress.stop()
         if self.backend is not None:
             await self.backend.stop()
 

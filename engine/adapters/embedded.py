@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine.adapters.embedded_checks import CHECK_TABLES, CHECKS_SCHEMA, EmbeddedChecks
 from engine.adapters.embedded_leases import EmbeddedLeases
 from engine.adapters.embedded_lists import LIST_TABLES, LISTS_SCHEMA, companions
 from engine.adapters.embedded_log import LOG_SCHEMA, EmbeddedConsumer, EmbeddedLog
@@ -68,7 +69,7 @@ class EmbeddedBackend(Backend):
         self.log_db = SqliteDb(root / "log.sqlite3", LOG_SCHEMA, LogUnavailable)
         self.store_db = SqliteDb(
             root / "store.sqlite3",
-            STORE_SCHEMA + VIEWS_SCHEMA + SEARCH_SCHEMA + LISTS_SCHEMA,
+            STORE_SCHEMA + VIEWS_SCHEMA + SEARCH_SCHEMA + LISTS_SCHEMA + CHECKS_SCHEMA,
             StoreUnavailable,
             lambda op: metrics.store_errors.labels(op).inc(),
         )
@@ -85,6 +86,7 @@ class EmbeddedBackend(Backend):
         self.search = EmbeddedSearch(settings, self.store_db)
         self.activity = EmbeddedActivity(settings, self.store_db)
         self.leases = EmbeddedLeases(settings)
+        self.checks = EmbeddedChecks(settings, self.store_db)
 
     async def start(self) -> None:
         await self.store_db.start()
@@ -110,7 +112,14 @@ class EmbeddedBackend(Backend):
 
     async def truncate(self, tables: Sequence[str]) -> None:
         unused = {*UNUSED_TABLES, *SEARCH_UNUSED}
-        known = {*PROJECTION_TABLES, *VIEW_TABLES, *SEARCH_TABLES, *LIST_TABLES, *unused}
+        known = {
+            *PROJECTION_TABLES,
+            *VIEW_TABLES,
+            *SEARCH_TABLES,
+            *LIST_TABLES,
+            *CHECK_TABLES,
+            *unused,
+        }
         unknown = set(tables) - known
         if unknown:
             raise ValueError(f"not projection tables: {sorted(unknown)}")

@@ -23,7 +23,7 @@ from engine.config import Settings
 from engine.errors import LogUnavailable
 from engine.events import DEAD_LETTER_TOPIC, Event, dead_letter_value, encode
 from engine.metrics import Metrics
-from engine.ports import EventLog, LogConsumer, LogRecord, RevokeHook
+from engine.ports import EventLog, LogConsumer, LogPosition, LogRecord, RevokeHook
 
 TopicPartition = tuple[str, int]
 Position = tuple[str, int, int]
@@ -85,18 +85,19 @@ class EmbeddedLog(EventLog):
         wanted = {topic: self.settings.kafka_partitions for topic in TOPICS}
         self.partitions = await self.db.write("ensure_topics", lambda c: _ensure(c, wanted))
 
-    async def append(self, event: Event) -> None:
-        error = (await self.append_many([event]))[0]
-        if error is not None:
-            raise error
+    async def append(self, event: Event) -> LogPosition:
+        outcome = (await self.append_many([event]))[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
 
-    async def append_many(self, events: Sequence[Event]) -> list[BaseException | None]:
+    async def append_many(self, events: Sequence[Event]) -> list[LogPosition | BaseException]:
         try:
-            await self.append_positions(events)
+            positions = await self.append_positions(events)
         except LogUnavailable as e:
             self.metrics.append_errors.labels(type(e.__cause__ or e).__name__).inc(len(events))
             return [e for _ in events]
-        return [None for _ in events]
+        return [LogPosition(*p) for p in positions]
 
     async def append_positions(self, events: Sequence[Event]) -> list[Position]:
         """Append events in one transaction; (topic, partition, offset) of each, once on disk."""

@@ -16,7 +16,7 @@ from engine.config import Settings
 from engine.errors import LogUnavailable
 from engine.events import ALL_TOPICS, DEAD_LETTER_TOPIC, Event, dead_letter_value, encode
 from engine.metrics import Metrics
-from engine.ports import EventLog, LogConsumer, LogRecord
+from engine.ports import EventLog, LogConsumer, LogPosition, LogRecord
 
 log = logging.getLogger(__name__)
 TOPICS = ALL_TOPICS
@@ -82,12 +82,13 @@ class KafkaLog(EventLog):
         finally:
             await admin.close()
 
-    async def append(self, event: Event) -> None:
-        error = (await self.append_many([event]))[0]
-        if error is not None:
-            raise error
+    async def append(self, event: Event) -> LogPosition:
+        outcome = (await self.append_many([event]))[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
 
-    async def append_many(self, events: Sequence[Event]) -> list[BaseException | None]:
+    async def append_many(self, events: Sequence[Event]) -> list[LogPosition | BaseException]:
         producer = self._producer
         if producer is None:
             return [LogUnavailable("the log producer is not started") for _ in events]
@@ -103,7 +104,8 @@ class KafkaLog(EventLog):
         except TimeoutError:
             pass  # what was not acknowledged by the deadline is reported below
         self.metrics.append_seconds.observe(time.perf_counter() - started)
-        results = [_outcome(a) for a in acks] + [_timed_out()] * (len(events) - len(acks))
+        cut = len(self.settings.kafka_topic_prefix)
+        results = [_outcome(a, cut) for a in acks] + [_timed_out()] * (len(events) - len(acks))
         return [self._account(e, r) for e, r in zip(events, results, strict=True)]
 
     async def _hand_over(
@@ -119,12 +121,14 @@ class KafkaLog(EventLog):
             return error
         return ack
 
-    def _account(self, event: Event, result: object) -> BaseException | None:
+    def _account(
+        self, event: Event, result: LogPosition | BaseException
+    ) -> LogPosition | BaseException:
         if isinstance(result, BaseException):
             self.metrics.append_errors.labels(type(result.__cause__ or result).__name__).inc()
             return result
         self.metrics.events_appended.labels(event.type_name).inc()
-        return None
+        return result
 
     async def dead_letter(self, record: LogRecord, group: str, reason: str) -> None:
         producer = self._producer
@@ -155,16 +159,20 @@ def _timed_out() -> LogUnavailable:
     return LogUnavailable("Kafka did not acknowledge the append in time")
 
 
-def _outcome(ack: asyncio.Future[Any] | BaseException) -> LogUnavailable | None:
-    """None for an acknowledged record, else why not, as LogUnavailable."""
+def _outcome(ack: asyncio.Future[Any] | BaseException, cut: int) -> LogPosition | LogUnavailable:
+    """Where an acknowledged record lies (its topic without the prefix), else why not."""
     if isinstance(ack, BaseException):
-        error: BaseException | None = ack
-    elif not ack.done() or ack.cancelled():
+        return _unavailable(ack)
+    if not ack.done() or ack.cancelled():
         return _timed_out()
-    else:
-        error = ack.exception()
-    if error is None:
-        return None
+    error = ack.exception()
+    if error is not None:
+        return _unavailable(error)
+    meta = ack.result()
+    return LogPosition(meta.topic[cut:], meta.partition, meta.offset)
+
+
+def _unavailable(error: BaseException) -> LogUnavailable:
     unavailable = LogUnavailable(f"Kafka did not acknowledge the append: {error!r}")
     unavailable.__cause__ = error
     return unavailable

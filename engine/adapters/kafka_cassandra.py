@@ -10,6 +10,7 @@ from engine.adapters.cassandra import (
     CassandraTimelines,
     CassandraUsers,
 )
+from engine.adapters.cassandra_checks import CassandraChecks
 from engine.adapters.cassandra_leases import CassandraLeases
 from engine.adapters.cassandra_search import CassandraSearch
 from engine.adapters.cassandra_views import (
@@ -47,6 +48,7 @@ class KafkaCassandraBackend(Backend):
         self.search = CassandraSearch(self.cql)
         self.activity = CassandraActivity(self.cql)
         self.leases = CassandraLeases(self.cql)
+        self.checks = CassandraChecks(self.cql)
         self._started = False
 
     async def start(self) -> None:

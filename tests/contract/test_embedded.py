@@ -84,7 +84,7 @@ async def test_concurrent_appends_share_transactions(embedded: EmbeddedBackend) 
     authors = new_ids(20)
     before = embedded.log_db.writer.transactions
     results = await asyncio.gather(*(embedded.log.append(posted(a)) for a in authors * 25))
-    assert results == [None] * 500
+    assert len(set(results)) == 500  # a distinct position each
     assert embedded.log_db.writer.transactions - before < 100
     assert len(await read_all(embedded)) == 500
 

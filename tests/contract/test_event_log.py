@@ -14,7 +14,7 @@ from engine.adapters.embedded_log import partition_for
 from engine.dead_letters import parse_letter
 from engine.errors import LogUnavailable
 from engine.events import DEAD_LETTER_TOPIC, GRAPH_TOPIC, TWEETS_TOPIC, Event, decode
-from engine.ports import Backend, LogConsumer, LogRecord
+from engine.ports import Backend, LogConsumer, LogPosition, LogRecord
 from fanout.worker import next_positions
 from tests.contract.conftest import PARTITIONS, Reopen
 from tests.contract.helpers import drain, followed, new_ids, noop, posted
@@ -78,7 +78,8 @@ async def test_events_go_to_their_keys_partition_with_dense_offsets(backend: Bac
 async def test_one_keys_events_are_read_in_append_order(backend: Backend) -> None:
     author = new_ids(1)[0]
     events = [posted(author) for _ in range(20)]
-    assert await backend.log.append_many(events) == [None] * len(events)
+    positions = await backend.log.append_many(events)
+    assert all(isinstance(p, LogPosition) for p in positions)
     async with member(backend) as consumer:
         records = await drain(consumer, len(events))
     assert [decode(r.value).event_id for r in records] == [e.event_id for e in events]
@@ -210,3 +211,15 @@ async def test_a_dead_letter_keeps_the_record_where_it_came_from_and_why(
     }
     parsed = parse_letter(letter)
     assert parsed is not None and parsed.record() == poison and parsed.group == "fanout"
+
+
+async def test_appends_return_where_their_events_lie(backend: Backend) -> None:
+    events = mixed_events(new_ids(4), per_author=3)
+    single = await backend.log.append(events[0])
+    many = await backend.log.append_many(events[1:])
+    positions = [single, *many]
+    assert all(isinstance(p, LogPosition) for p in positions)
+    async with member(backend) as consumer:
+        records = await drain(consumer, len(events))
+    where = {decode(r.value).event_id: LogPosition(r.topic, r.partition, r.offset) for r in records}
+    assert [where[e.event_id] for e in events] == positions

@@ -14,7 +14,7 @@ from timeline.rebuild import rebuild
 
 # the embedded trend rows also keep when they were written, for their expiry (Cassandra's TTL)
 COLUMNS = {"trend_minutes": "minute, log_partition, counts, applied_offset"}
-REBUILDABLE = ["index", "lists", "messages", "trends"]
+REBUILDABLE = ["index", "lists", "messages", "trends", "checks"]
 
 
 async def _rows(engine, table: str) -> list[tuple]:

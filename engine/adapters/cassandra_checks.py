@@ -1,0 +1,89 @@
+"""The Cassandra checks projection: the tables of schemas/cql/007_checks.cql."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from engine.adapters.cassandra import OnSession
+from engine.events import pack_tweet, unpack_tweet
+from engine.ports import CheckedTweet, CheckStore
+from engine.records import Tweet
+
+
+class CassandraChecks(OnSession, CheckStore):
+    """Tweets, follow edges and list owners for ingest's checks."""
+
+    async def put_tweets(self, tweets: Sequence[Tweet]) -> None:
+        await asyncio.gather(
+            *(
+                self.cql.run(
+                    "INSERT INTO check_tweets (tweet_id, body) VALUES (?, ?)",
+                    (t.id, pack_tweet(t)),
+                    op="check_tweets",
+                )
+                for t in tweets
+            )
+        )
+
+    async def delete_tweets(self, tweets: Sequence[Tweet]) -> None:
+        await asyncio.gather(
+            *(
+                self.cql.run(
+                    "UPDATE check_tweets SET body = ?, deleted = true WHERE tweet_id = ?",
+                    (pack_tweet(t), t.id),
+                    op="check_tweets",
+                )
+                for t in tweets
+            )
+        )
+
+    async def tweet(self, tweet_id: int) -> CheckedTweet | None:
+        rows = await self.cql.run(
+            "SELECT body, deleted FROM check_tweets WHERE tweet_id = ?",
+            (tweet_id,),
+            op="check_tweet",
+        )
+        if not rows or rows[0][0] is None:
+            return None
+        return CheckedTweet(unpack_tweet(rows[0][0]), bool(rows[0][1]))
+
+    async def set_edges(
+        self, pairs: Sequence[tuple[int, int]], present: bool, ts_us: Sequence[int]
+    ) -> None:
+        cql = (
+            "INSERT INTO check_follows (follower_id, followee_id) VALUES (?, ?) USING TIMESTAMP ?"
+            if present
+            else "DELETE FROM check_follows USING TIMESTAMP ? WHERE follower_id = ? "
+            "AND followee_id = ?"
+        )
+        rows = [
+            (f, t, ts) if present else (ts, f, t) for (f, t), ts in zip(pairs, ts_us, strict=True)
+        ]
+        await asyncio.gather(*(self.cql.run(cql, row, op="check_follows") for row in rows))
+
+    async def follows(self, follower_id: int, followee_id: int) -> bool:
+        rows = await self.cql.run(
+            "SELECT follower_id FROM check_follows WHERE follower_id = ? AND followee_id = ?",
+            (follower_id, followee_id),
+            op="check_follows",
+        )
+        return bool(rows)
+
+    async def put_list_owners(self, owners: Sequence[tuple[int, int]]) -> None:
+        await asyncio.gather(
+            *(
+                self.cql.run(
+                    "INSERT INTO check_lists (list_id, owner_id) VALUES (?, ?)",
+                    (list_id, owner_id),
+                    op="check_lists",
+                )
+                for list_id, owner_id in owners
+            )
+        )
+
+    async def list_owner(self, list_id: int) -> int | None:
+        rows = await self.cql.run(
+            "SELECT owner_id FROM check_lists WHERE list_id = ?", (list_id,), op="check_lists"
+        )
+        return int(rows[0][0]) if rows else None

@@ -1,0 +1,54 @@
+"""The checks projection: what ingest checks before a follow-up write, and nothing else.
+
+Its own consumer group keeps it, so a busy fan-out never delays it: each tweet (whole, as a
+delete needs it) and whether it was deleted, the follow edges, and each list's owner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from engine.events import (
+    GRAPH_TOPIC,
+    TWEETS_TOPIC,
+    Followed,
+    ListCreated,
+    TweetDeleted,
+    TweetPosted,
+    Unfollowed,
+)
+from engine.ports import Backend
+from fanout.projection import Decoded, Projector, of_type
+
+
+class ChecksProjector(Projector):
+    """Writes tweets, deletions, follow edges and list owners, each an idempotent upsert."""
+
+    name = "checks"
+    topics = (GRAPH_TOPIC, TWEETS_TOPIC)
+    tables = ("check_tweets", "check_follows", "check_lists")
+
+    def __init__(self, backend: Backend) -> None:
+        self.checks = backend.checks
+
+    async def apply(self, batch: Sequence[Decoded]) -> None:
+        await asyncio.gather(
+            self.checks.put_tweets([e.tweet for e in of_type(batch, TweetPosted)]),
+            self.checks.put_list_owners(
+                [(e.list_id, e.owner_id) for e in of_type(batch, ListCreated)]
+            ),
+            self._edges(of_type(batch, Followed, Unfollowed)),
+        )
+        await self.checks.delete_tweets([e.tweet for e in of_type(batch, TweetDeleted)])
+
+    async def _edges(self, events: Sequence[Followed]) -> None:
+        """The last follow or unfollow of each pair in the batch, at its event time."""
+        last = {(e.follower_id, e.followee_id): e for e in events}
+        for present in (True, False):
+            chosen = [e for e in last.values() if (type(e) is Followed) is present]
+            await self.checks.set_edges(
+                [(e.follower_id, e.followee_id) for e in chosen],
+                present,
+                [e.ts_us for e in chosen],
+            )

@@ -1,0 +1,65 @@
+"""The CheckStore port: tweets and their deletion, follow edges and list owners."""
+
+from __future__ import annotations
+
+from engine.ports import Backend, CheckedTweet
+from tests.contract.helpers import new_id, new_ids, now_us, tweet
+
+
+async def test_a_posted_tweet_reads_back_whole(backend: Backend) -> None:
+    posted = tweet(new_id())
+    await backend.checks.put_tweets([posted])
+    assert await backend.checks.tweet(posted.id) == CheckedTweet(posted, deleted=False)
+    assert await backend.checks.tweet(new_id()) is None
+
+
+async def test_a_deletion_is_never_undone_by_a_replay(backend: Backend) -> None:
+    posted, unseen = tweet(new_id()), tweet(new_id())
+    await backend.checks.put_tweets([posted])
+    await backend.checks.delete_tweets([posted, unseen])
+    await backend.checks.put_tweets([posted, unseen])
+    await backend.checks.delete_tweets([posted])
+    assert await backend.checks.tweet(posted.id) == CheckedTweet(posted, deleted=True)
+    assert await backend.checks.tweet(unseen.id) == CheckedTweet(unseen, deleted=True)
+
+
+async def test_nothing_to_write_is_fine(backend: Backend) -> None:
+    await backend.checks.put_tweets([])
+    await backend.checks.delete_tweets([])
+    await backend.checks.set_edges([], True, [])
+    await backend.checks.put_list_owners([])
+
+
+async def test_edges_follow_their_event_times(backend: Backend) -> None:
+    follower, followee, other = new_ids(3)
+    ts = now_us()
+    assert not await backend.checks.follows(follower, followee)
+    await backend.checks.set_edges([(follower, followee), (follower, other)], True, [ts, ts])
+    assert await backend.checks.follows(follower, followee)
+    assert not await backend.checks.follows(followee, follower)
+    await backend.checks.set_edges([(follower, followee)], False, [ts + 10])
+    await backend.checks.set_edges([(follower, followee)], True, [ts + 5])  # an older replay
+    assert not await backend.checks.follows(follower, followee)
+    assert await backend.checks.follows(follower, other)
+    await backend.checks.set_edges([(follower, followee)], True, [ts + 11])
+    assert await backend.checks.follows(follower, followee)
+
+
+async def test_list_owners_read_back_and_replay(backend: Backend) -> None:
+    first, second, owner = new_ids(3)
+    await backend.checks.put_list_owners([(first, owner), (second, owner)])
+    await backend.checks.put_list_owners([(first, owner)])
+    assert await backend.checks.list_owner(first) == owner
+    assert await backend.checks.list_owner(second) == owner
+    assert await backend.checks.list_owner(new_id()) is None
+
+
+async def test_a_truncate_empties_the_checks(backend: Backend) -> None:
+    posted, (list_id, owner) = tweet(new_id()), new_ids(2)
+    await backend.checks.put_tweets([posted])
+    await backend.checks.put_list_owners([(list_id, owner)])
+    await backend.checks.set_edges([(owner, list_id)], True, [now_us()])
+    await backend.truncate(["check_tweets", "check_follows", "check_lists"])
+    assert await backend.checks.tweet(posted.id) is None
+    assert await backend.checks.list_owner(list_id) is None
+    assert not await backend.checks.follows(owner, list_id)
