@@ -23,7 +23,7 @@ from fanout.projections import group_name
 TOPICS: dict[str, tuple[str, ...]] = {
     "timelines": (GRAPH_TOPIC, TWEETS_TOPIC),
     "index": (TWEETS_TOPIC,),
-    "lists": (GRAPH_TOPIC,),
+    "lists": (GRAPH_TOPIC, TWEETS_TOPIC),
     "messages": (MESSAGES_TOPIC,),
     "search": (TWEETS_TOPIC,),
     "trends": (TWEETS_TOPIC,),
@@ -40,7 +40,8 @@ ROUTES: dict[str, tuple[str, ...]] = {
     "/v1/hashtags/{tag}/tweets": ("index",),
     "/v1/users/{id}/direct_messages": ("messages",),
     "/v1/lists/{list_id}": ("lists",),
-    "/v1/lists/{list_id}/tweets": ("lists", "timelines"),
+    "/v1/lists/{list_id}/tweets": ("lists",),
+    "/v1/lists/{list_id}/members": ("lists", "timelines"),
     "/v1/search/tweets": ("search",),
     "/v1/trends": ("trends",),
 }

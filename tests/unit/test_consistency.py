@@ -82,12 +82,13 @@ def test_a_read_waits_only_for_positions_on_topics_its_groups_read() -> None:
     settings = Settings(consumer_group_prefix="p-")
     token = {("tweets", 1): 9, ("graph", 0): 4, ("messages", 2): 1}
     assert targets(settings, ("lists", "timelines"), token) == {
-        "p-lists": {("graph", 0): 5},
+        "p-lists": {("tweets", 1): 10, ("graph", 0): 5},
         "p-fanout": {("tweets", 1): 10, ("graph", 0): 5},
     }
     assert targets(settings, projections_of("/v1/users/{id}/direct_messages"), token) == {
         "p-messages": {("messages", 2): 2}
     }
-    assert projections_of("/v1/lists/{list_id}/members") == ("lists",)
+    assert projections_of("/v1/lists/{list_id}/members") == ("lists", "timelines")
+    assert projections_of("/v1/lists/{list_id}/other") == ("lists",)
     assert projections_of("/v1/hashtags/{tag}/stream") == ()
     assert projections_of("/v1/users/{id}/home_timeline/stream") == ()
