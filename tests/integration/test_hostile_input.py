@@ -38,7 +38,7 @@ async def guarded(engine: Engine) -> AsyncIterator[TestClient]:
     """The engine's routes behind a service token."""
     front = Engine(dataclasses.replace(engine.settings, tokens=f"rw={TOKEN}:read+write"))
     front.parts = ("ingest", "readers")
-    front.backend = engine.backend
+    front.backend, front.ids = engine.backend, engine.ids
     front.metrics = engine.metrics
     client = TestClient(TestServer(front.web_app()))
     await client.start_server()
