@@ -27,13 +27,16 @@ has been acknowledged by the log.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
+from engine.errors import StoreUnavailable
 from engine.events import PhoneRegistered, UserRegistered, decode
 from engine.ids import id_ms
 from engine.ports import Backend, Claim, E, EventLog
 from engine.records import User
 
+logger = logging.getLogger(__name__)
 PENDING = "pending"
 REGISTERED = "registered"
 
@@ -48,11 +51,19 @@ def claim_from_row(kind: type[E], user_id: int, event: bytes | None, state: str 
 
 
 async def settle(log: EventLog, mark: Callable[[E], Awaitable[None]], claim: Claim[E]) -> Claim[E]:
-    """The claim, registered: a pending one's event appended (again) and the claim marked."""
+    """The claim, registered: a pending one's event appended (again) and the claim marked.
+
+    Once the log acknowledged the event the registration has happened, whatever the store
+    says: a claim the store could not mark stays pending, and the next to meet it appends
+    the same event once more and marks it then.
+    """
     if claim.registered or claim.event is None:
         return claim
     await log.append(claim.event)
-    await mark(claim.event)
+    try:
+        await mark(claim.event)
+    except StoreUnavailable as e:
+        logger.warning("a %s claim stays pending after its append: %s", claim.event.type_name, e)
     return Claim(claim.user_id, claim.event, True)
 
 

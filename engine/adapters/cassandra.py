@@ -60,12 +60,13 @@ class CassandraRegistry(OnSession, IngestRegistry):
         return Claim(event.user_id, event, False)
 
     async def mark_registered(self, event: UserRegistered) -> None:
-        await self.cql.run(
+        rows = await self.cql.run(
             "UPDATE handle_claims SET state = 'registered' WHERE handle_key = ? IF user_id = ?",
             (handle_key(event.handle), event.user_id),
             op="mark_registered",
         )
-        await self._put_registry(event, REGISTERED, event.ts_us + 1)
+        if rows[0][0]:  # the claim is this user's
+            await self._put_registry(event, REGISTERED, event.ts_us + 1)
 
     async def _put_registry(self, event: UserRegistered, state: str, ts_us: int) -> None:
         await self.cql.run(

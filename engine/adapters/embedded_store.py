@@ -316,11 +316,12 @@ def _claim(conn: Conn, event: UserRegistered) -> tuple[int, bytes | None, str | 
 
 
 def _mark(conn: Conn, event: UserRegistered) -> None:
-    conn.execute(
+    marked = conn.execute(
         "UPDATE handle_claims SET state = ? WHERE handle_key = ? AND user_id = ?",
         (REGISTERED, handle_key(event.handle), event.user_id),
     )
-    _put_registry(conn, event, encode(event), REGISTERED)
+    if marked.rowcount:  # the claim is this user's
+        _put_registry(conn, event, encode(event), REGISTERED)
 
 
 def _put_registry(conn: Conn, event: UserRegistered, blob: bytes, state: str) -> None:

@@ -73,6 +73,8 @@ async def test_marking_a_rival_registered_does_not_take_the_handle(backend: Back
     await backend.registry.claim_handle(rival)
     await backend.registry.mark_registered(rival)
     assert await backend.registry.handle_claim(alice.handle) == Claim(alice.user_id, alice, False)
+    assert await backend.registry.user_claim(rival.user_id) is None
+    assert await backend.registry.registered_user(rival.user_id) is None
 
 
 async def test_concurrent_claims_of_one_handle_have_one_winner(backend: Backend) -> None:

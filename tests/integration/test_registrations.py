@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from engine.errors import LogUnavailable
+from engine.errors import LogUnavailable, StoreUnavailable
 from engine.events import GRAPH_TOPIC, Event, PhoneRegistered, UserRegistered, decode
 from engine.text import handle_key
 from tests.support import Api, eventually, unique_handle
@@ -135,3 +135,21 @@ async def test_a_pending_phone_is_settled_for_its_first_claimant(
     assert {(e.event_id, e.user_id) for e in logged} == {(logged[0].event_id, int(me["id"]))}
     if not lands:
         assert len(logged) == 1
+
+
+async def test_an_acknowledged_registration_stands_when_its_mark_fails(
+    api: Api, engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def store_down(event: Event) -> None:
+        raise StoreUnavailable("the store did not answer")
+
+    handle = unique_handle("mark")
+    with monkeypatch.context() as patch:
+        patch.setattr(engine.backend.registry, "mark_registered", store_down)
+        alice = await api.call("POST", "/v1/users", 201, json={"handle": handle})
+    claim = await engine.backend.registry.handle_claim(handle)
+    assert (claim.user_id, claim.registered) == (int(alice["id"]), False)
+    await api.call("POST", "/v1/tweets", 202, json={"author_id": alice["id"], "text": "hi"})
+    assert (await engine.backend.registry.handle_claim(handle)).registered
+    logged = registrations_of(await logged_events(engine), handle)
+    assert {(e.event_id, e.user_id) for e in logged} == {(claim.event.event_id, claim.user_id)}
