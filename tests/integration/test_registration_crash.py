@@ -1,11 +1,14 @@
-"""Hundreds of concurrent registrations, a SIGKILL, a restart: every handle and phone number
-maps to one user whose event the log holds, or is free; no view has a user the log has not."""
+"""Two ingest processes race hundreds of registrations of the same names, one is SIGKILLed,
+the engine restarts: every handle and phone number maps to one user whose event the log holds
+once, or is free; no two acknowledged registrations share a name; no view or registry row has
+a user the log has not."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -28,7 +31,7 @@ from tests.support import Api, eventually, free_port, table_rows
 HANDLES = 300  # each registered twice at once
 PHONES = 100  # each claimed by two users at once
 USERS = 40
-KILL_AFTER_ACKS = 30
+KILL_AFTER_ACKS = 40  # registrations the victim acknowledged
 
 
 def fresh_settings(kind: str, data_dir: Path) -> Settings:
@@ -64,10 +67,10 @@ def child_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def start(settings: Settings, port: int) -> subprocess.Popen[bytes]:
-    """`timeline up` on these settings, in a process of its own."""
-    cmd = [sys.executable, "-m", "timeline", "up", "--port", str(port)]
-    return subprocess.Popen(cmd, env=child_env(settings))
+def start(settings: Settings, role: str, port: int, worker_id: int) -> subprocess.Popen[bytes]:
+    """`timeline <role>` on these settings, in a process of its own."""
+    cmd = [sys.executable, "-m", "timeline", role, "--port", str(port)]
+    return subprocess.Popen(cmd, env=dict(child_env(settings), TIMELINE_WORKER_ID=str(worker_id)))
 
 
 async def wait_ready(
@@ -87,54 +90,65 @@ async def wait_ready(
 
 @dataclasses.dataclass
 class Storm:
-    """What the killed process acknowledged."""
+    """The names tried, and what the processes acknowledged: name -> user ids."""
 
     handles: list[str]
     phones: list[str]
-    users: list[str]
-    acked_users: dict[str, str] = dataclasses.field(default_factory=dict)
-    acked_phones: dict[str, str] = dataclasses.field(default_factory=dict)
+    acked_users: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    acked_phones: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+
+    def acked(self) -> int:
+        return sum(map(len, self.acked_users.values()))
 
 
-async def storm_then_kill(proc: subprocess.Popen[bytes], url: str) -> Storm:
-    """Register users and phones concurrently, SIGKILL the process mid-way."""
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        await wait_ready(proc, session, url)
-        users = []
-        for _ in range(USERS):
-            body = {"handle": f"o{uuid.uuid4().hex[:12]}"}
-            async with session.post(f"{url}/v1/users", json=body) as resp:
-                users.append((await resp.json())["id"])
-        tag = uuid.uuid4().hex[:6]
-        storm = Storm([f"k{tag}{i}" for i in range(HANDLES)], [], users)
-        storm.phones = [f"+7703{uuid.uuid4().int % 10**7:07d}" for _ in range(PHONES)]
+async def storm_then_kill(
+    victim: subprocess.Popen[bytes], urls: tuple[str, str], session: aiohttp.ClientSession
+) -> Storm:
+    """Register each handle and phone number on both processes at once; SIGKILL the victim
+    (the first) once it acknowledged a few, with hundreds in flight."""
+    users = []
+    for i in range(USERS):
+        body = {"handle": f"o{uuid.uuid4().hex[:12]}"}
+        async with session.post(f"{urls[i % 2]}/v1/users", json=body) as resp:
+            users.append((await resp.json())["id"])
+    tag = uuid.uuid4().hex[:6]
+    storm = Storm(
+        [f"k{tag}{i}" for i in range(HANDLES)],
+        [f"+7703{uuid.uuid4().int % 10**7:07d}" for _ in range(PHONES)],
+    )
 
-        async def register(handle: str) -> None:
-            try:
-                async with session.post(f"{url}/v1/users", json={"handle": handle}) as resp:
-                    if resp.status == 201:
-                        storm.acked_users[handle] = (await resp.json())["id"]
-                        if len(storm.acked_users) == KILL_AFTER_ACKS:
-                            proc.send_signal(signal.SIGKILL)  # amid hundreds in flight
-            except aiohttp.ClientError:
-                pass  # killed before it answered: not acknowledged
+    victim_acks = [0]
 
-        async def claim(user: str, phone: str) -> None:
-            try:
-                path = f"{url}/v1/users/{user}/phone"
-                async with session.put(path, json={"phone": phone}) as resp:
-                    if resp.status == 200:
-                        storm.acked_phones[phone] = user
-            except aiohttp.ClientError:
-                pass
+    async def register(url: str, handle: str) -> None:
+        try:
+            async with session.post(f"{url}/v1/users", json={"handle": handle}) as resp:
+                if resp.status == 201:
+                    storm.acked_users.setdefault(handle, []).append((await resp.json())["id"])
+                    victim_acks[0] += url == urls[0]
+                    if victim_acks[0] == KILL_AFTER_ACKS:
+                        victim.send_signal(signal.SIGKILL)
+        except aiohttp.ClientError:
+            pass  # killed before it answered: not acknowledged
 
-        tries = [register(h) for h in storm.handles for _ in range(2)]
-        tries += [
-            claim(users[(i + k) % USERS], p) for i, p in enumerate(storm.phones) for k in (0, 7)
-        ]
-        await asyncio.gather(*tries)
-        assert len(storm.acked_users) >= KILL_AFTER_ACKS
-        proc.wait(timeout=30)
+    async def claim(url: str, user: str, phone: str) -> None:
+        try:
+            async with session.put(f"{url}/v1/users/{user}/phone", json={"phone": phone}) as resp:
+                if resp.status == 200:
+                    storm.acked_phones.setdefault(phone, []).append(user)
+        except aiohttp.ClientError:
+            pass
+
+    # even names race on both processes; odd ones only on the victim, whose pending claims
+    # the restart must settle
+    tries = [register(url, h) for i, h in enumerate(storm.handles) for url in urls[: 2 - i % 2]]
+    tries += [
+        claim(url, users[(i + k) % USERS], p)
+        for i, p in enumerate(storm.phones)
+        for k, url in zip((0, 7), urls[: 2 - i % 2], strict=False)
+    ]
+    random.Random(7).shuffle(tries)  # handles and phones in flight together
+    await asyncio.gather(*tries)
+    assert victim.wait(timeout=30) == -signal.SIGKILL
     return storm
 
 
@@ -151,8 +165,8 @@ async def check_handles(api: Api, engine: Any, storm: Storm) -> None:
             assert claims[handle_key(handle)] == owners[handle]
         else:
             assert handle_key(handle) not in claims
-    for handle, user_id in storm.acked_users.items():
-        assert owners[handle] == int(user_id)
+    for handle, user_ids in storm.acked_users.items():
+        assert [owners[handle]] == [int(u) for u in user_ids]
     logged: dict[str, set[tuple[int, int]]] = {}
     for e in await logged_events(engine):
         if isinstance(e, UserRegistered):
@@ -166,7 +180,7 @@ async def check_handles(api: Api, engine: Any, storm: Storm) -> None:
         await api.call("POST", "/v1/users", 201, json={"handle": handle})
     print(
         f"\nhandles: {len(owners)} taken ({pending} pending after the kill), {len(free)} free, "
-        f"{len(storm.acked_users)} acknowledged"
+        f"{storm.acked()} acknowledged"
     )
 
 
@@ -184,8 +198,8 @@ async def check_phones(engine: Any, storm: Storm) -> None:
         assert claims.get(phone) == owner
         assert {uid for _, uid in logged.get(phone, set())} == ({owner} if owner else set())
         assert len(logged.get(phone, ())) == (1 if owner else 0)
-    for phone, user_id in storm.acked_phones.items():
-        assert owners[phone] == int(user_id)
+    for phone, user_ids in storm.acked_phones.items():
+        assert [owners[phone]] == [int(u) for u in user_ids]
     taken = sum(o is not None for o in owners.values())
     print(f"phones: {taken} taken ({pending} pending after the kill) of {len(owners)}")
 
@@ -211,15 +225,21 @@ async def test_sigkill_amid_registrations_leaves_each_name_to_one_logged_user(
     kind: str, tmp_path: Path
 ) -> None:
     settings = fresh_settings(kind, tmp_path / "data")
-    port = free_port()
-    proc = start(settings, port)
+    ports = free_port(), free_port()
+    urls = (f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}")
+    victim = start(settings, "up", ports[0], 0)
+    peer = start(settings, "ingest", ports[1], 1)
     try:
-        storm = await storm_then_kill(proc, f"http://127.0.0.1:{port}")
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+            await wait_ready(victim, session, urls[0])
+            await wait_ready(peer, session, urls[1])
+            storm = await storm_then_kill(victim, urls, session)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
-    async with running_engine(settings) as engine, api_of(engine) as api:
+        for proc in (victim, peer):
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=30)
+    async with running_engine(settings) as engine, api_of(engine) as api:  # the restart
         await check_handles(api, engine, storm)
         await check_phones(engine, storm)
         await check_registry(engine)
