@@ -31,7 +31,7 @@ from tests.support import Api, eventually, free_port, table_rows
 HANDLES = 300  # each registered twice at once
 PHONES = 100  # each claimed by two users at once
 USERS = 40
-KILL_AFTER_ACKS = 40  # registrations the victim acknowledged
+KILL_AFTER_ACKS = 5  # registrations the victim acknowledged
 
 
 def fresh_settings(kind: str, data_dir: Path) -> Settings:
