@@ -21,17 +21,17 @@ class LogRecord:
     value: bytes
 
 
-E = TypeVar("E", UserRegistered, PhoneRegistered)
+ClaimEvent = TypeVar("ClaimEvent", UserRegistered, PhoneRegistered)
 
 
 @dataclass(frozen=True, slots=True)
-class Claim(Generic[E]):
+class Claim(Generic[ClaimEvent]):
     """A unique name (a handle, a phone number) held for good by one user, with the event that
     registers it; `registered` once the log acknowledged that event. Claims from before events
     were kept with them have no event and count as registered."""
 
     user_id: int
-    event: E | None
+    event: ClaimEvent | None
     registered: bool
 
 

@@ -21,8 +21,9 @@ projection upserts it by its id and user id, so a late original and a re-append 
 The two registrations cannot race each other in the log (`user_registered` is keyed by user
 id, so two users' events could sit in different partitions with no order between them): the
 claim, not the log order, decides. And no user is ever seen that the log does not hold: a
-pending claim is not a registered user (it cannot post, follow or be found) until its event
-has been acknowledged by the log.
+pending claim is not a registered user (the registry does not return it, ingest takes it for
+no author, follower or followee) until its event has been acknowledged by the log; the views
+show it only once the event is there, since they are made from the log alone.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from collections.abc import Awaitable, Callable
 from engine.errors import StoreUnavailable
 from engine.events import PhoneRegistered, UserRegistered, decode
 from engine.ids import id_ms
-from engine.ports import Backend, Claim, E, EventLog
+from engine.ports import Backend, Claim, ClaimEvent, EventLog
 from engine.records import User
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,9 @@ PENDING = "pending"
 REGISTERED = "registered"
 
 
-def claim_from_row(kind: type[E], user_id: int, event: bytes | None, state: str | None) -> Claim[E]:
+def claim_from_row(
+    kind: type[ClaimEvent], user_id: int, event: bytes | None, state: str | None
+) -> Claim[ClaimEvent]:
     """A claim from a stored row (user id, encoded event, state); a row from before events
     were kept has neither event nor state, and counts as registered."""
     found = decode(event) if event is not None else None
@@ -50,7 +53,9 @@ def claim_from_row(kind: type[E], user_id: int, event: bytes | None, state: str 
     return Claim(int(user_id), found, state != PENDING)
 
 
-async def settle(log: EventLog, mark: Callable[[E], Awaitable[None]], claim: Claim[E]) -> Claim[E]:
+async def settle(
+    log: EventLog, mark: Callable[[ClaimEvent], Awaitable[None]], claim: Claim[ClaimEvent]
+) -> Claim[ClaimEvent]:
     """The claim, registered: a pending one's event appended (again) and the claim marked.
 
     Once the log acknowledged the event the registration has happened, whatever the store
