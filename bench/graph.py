@@ -138,10 +138,12 @@ async def load_via_log(
             users = [
                 _user(i, int(user_ids[i])) for i in range(lo, min(lo + USER_CHUNK, len(user_ids)))
             ]
-            claimed = await asyncio.gather(*(backend.registry.claim_handle(u) for u in users))
-            if not all(claimed):
+            events = [_registered(u, ids) for u in users]
+            claims = await asyncio.gather(*(backend.registry.claim_handle(e) for e in events))
+            if any(c.user_id != e.user_id for c, e in zip(claims, events, strict=True)):
                 raise RuntimeError("a benchmark handle was already taken in this keyspace")
-            await _append(backend, [_registered(u, ids) for u in users])
+            await _append(backend, events)
+            await asyncio.gather(*(backend.registry.mark_registered(e) for e in events))
             bar.update(len(users))
         for lo in range(0, graph.edges, EDGE_CHUNK):
             hi = min(lo + EDGE_CHUNK, graph.edges)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Self
+from typing import Generic, Self, TypeVar
 
-from engine.events import Event
+from engine.events import Event, PhoneRegistered, UserRegistered
 from engine.records import DirectMessage, PageQuery, Tweet, User, UserList
 
 
@@ -19,6 +19,20 @@ class LogRecord:
     partition: int
     offset: int
     value: bytes
+
+
+ClaimEvent = TypeVar("ClaimEvent", UserRegistered, PhoneRegistered)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim(Generic[ClaimEvent]):
+    """A unique name (a handle, a phone number) held for good by one user, with the event that
+    registers it; `registered` once the log acknowledged that event. Claims from before events
+    were kept with them have no event and count as registered."""
+
+    user_id: int
+    event: ClaimEvent | None
+    registered: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,20 +155,29 @@ class IngestRegistry(Service):
     """What ingest checks before it appends: unique handles, known users, idempotency keys."""
 
     @abstractmethod
-    async def claim_handle(self, user: User) -> bool:
-        """Reserve the user's handle (case-insensitive); False if another user holds it."""
+    async def claim_handle(self, event: UserRegistered) -> Claim[UserRegistered]:
+        """Claim the event's handle (case-insensitive) for its user, pending, unless it is
+        claimed: the claim that holds it (this one if it won). A claim is never released."""
 
     @abstractmethod
-    async def release_handle(self, user: User) -> None:
-        """Give back a handle claimed for a user whose registration was not appended."""
+    async def mark_registered(self, event: UserRegistered) -> None:
+        """Record that the log acknowledged the event of the user's handle claim."""
+
+    @abstractmethod
+    async def handle_claim(self, handle: str) -> Claim[UserRegistered] | None:
+        """The claim on a handle (case-insensitive), pending or registered, or None."""
+
+    @abstractmethod
+    async def user_claim(self, user_id: int) -> Claim[UserRegistered] | None:
+        """The handle claim a user id won, pending or registered, or None."""
 
     @abstractmethod
     async def registered_user(self, user_id: int) -> User | None:
-        """The registered user with this id, or None."""
+        """The user with this id if its claim is registered, else None (pending included)."""
 
     @abstractmethod
     async def handle_owner(self, handle: str) -> int | None:
-        """The id of the user holding a handle (case-insensitive), or None."""
+        """The user whose registered claim holds a handle (case-insensitive), else None."""
 
     @abstractmethod
     async def begin_idempotent(self, scope: str, key: str) -> StoredResponse | None:
@@ -281,12 +304,21 @@ class PhoneBook(Service):
     """Phone numbers registered for the SMS gateway: unique, each to one user."""
 
     @abstractmethod
-    async def claim_phone(self, phone: str, user_id: int) -> bool:
-        """Give a phone number to a user; False if another user holds it."""
+    async def claim_phone(self, event: PhoneRegistered) -> Claim[PhoneRegistered]:
+        """Claim the event's phone number for its user, pending, unless it is claimed: the
+        claim that holds it (this one if it won). A claim is never released."""
+
+    @abstractmethod
+    async def mark_registered(self, event: PhoneRegistered) -> None:
+        """Record that the log acknowledged the event of the phone claim."""
+
+    @abstractmethod
+    async def phone_claim(self, phone: str) -> Claim[PhoneRegistered] | None:
+        """The claim on a phone number, pending or registered, or None."""
 
     @abstractmethod
     async def phone_owner(self, phone: str) -> int | None:
-        """The user a phone number belongs to, or None."""
+        """The user whose registered claim holds a phone number, else None."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,9 @@ import asyncio
 import re
 from collections.abc import Iterable, Sequence
 
+from engine import registrations
 from engine.cache import KnownCache
-from engine.errors import Conflict, Forbidden, InvalidInput, NotFound, TimelineError
+from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
 from engine.events import (
     DirectMessageSent,
     Event,
@@ -79,19 +80,20 @@ class Writer:
         return outcomes
 
     async def register_user(self, data: dict[str, object]) -> User:
+        """Claim the handle, append, mark (engine.registrations): a handle whose claim is
+        pending is settled for its first claimant before this one gets handle_taken."""
         user = new_user(data, self.ids)
-        if not await self.backend.registry.claim_handle(user):
-            raise Conflict(f"the handle {user.handle!r} is taken", code="handle_taken")
         event = UserRegistered(*self._event_ids(), user.id, user.handle, user.display_name)
-        try:
-            await self.append(event)
-        except TimelineError:
-            await self.backend.registry.release_handle(user)
-            raise
+        holder = await registrations.register_handle(self.backend, event)
+        if holder.user_id != user.id:
+            raise Conflict(f"the handle {user.handle!r} is taken", code="handle_taken")
         return user
 
+    async def _registered_user(self, user_id: int) -> User | None:
+        return await registrations.registered_user(self.backend, user_id)
+
     async def known_user(self, user_id: int, what: str = "user") -> User:
-        user = await self._users.get(user_id, self.backend.registry.registered_user)
+        user = await self._users.get(user_id, self._registered_user)
         if user is None:
             raise NotFound(f"{what} {user_id} does not exist", code="user_not_found")
         return user
@@ -143,9 +145,7 @@ class Writer:
         missing = [u for u in dict.fromkeys(user_ids) if not self._users.knows(u)]
         for start in range(0, len(missing), WARM_CONCURRENCY):
             chunk = missing[start : start + WARM_CONCURRENCY]
-            await asyncio.gather(
-                *(self._users.get(u, self.backend.registry.registered_user) for u in chunk)
-            )
+            await asyncio.gather(*(self._users.get(u, self._registered_user) for u in chunk))
 
     async def _check_reply(self, reply_to: int | None) -> None:
         if reply_to is None:
@@ -163,7 +163,10 @@ class Writer:
         )
 
     async def _handle_owner(self, handle: str) -> int | None:
-        return await self._handles.get(handle_key(handle), self.backend.registry.handle_owner)
+        return await self._handles.get(handle_key(handle), self._settled_handle_owner)
+
+    async def _settled_handle_owner(self, handle: str) -> int | None:
+        return await registrations.handle_owner(self.backend, handle)
 
     async def post(self, author_id: int, text: object, reply_to: int | None) -> Event:
         event = await self.post_event(author_id, text, reply_to)
@@ -224,7 +227,7 @@ class Writer:
                 "phone must be an E.164 number like +77011234567", code="invalid_phone"
             )
         await self.known_user(user_id)
-        if not await self.backend.phones.claim_phone(phone, user_id):
+        event = PhoneRegistered(*self._event_ids(), user_id, phone)
+        if (await registrations.register_phone(self.backend, event)).user_id != user_id:
             raise Conflict("this phone number belongs to another user", code="phone_taken")
-        await self.append(PhoneRegistered(*self._event_ids(), user_id, phone))
         return phone

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine import registrations
 from engine.errors import InvalidInput, TimelineError
 from engine.events import DirectMessageSent
 from engine.ports import Backend
@@ -30,7 +31,9 @@ class SmsGateway:
         if not isinstance(phone, str) or not isinstance(text, str):
             raise InvalidInput("an SMS needs 'from' and 'text' strings", code="invalid_sms")
         user_id = (
-            await self.backend.phones.phone_owner(phone) if PHONE_RE.fullmatch(phone) else None
+            await registrations.phone_owner(self.backend, phone)
+            if PHONE_RE.fullmatch(phone)
+            else None
         )
         if user_id is None:
             return _refused("unknown_phone", "This number is not registered.")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import heapq
 import weakref
 from collections.abc import Iterable, Sequence
 
 from aiohttp import web
 
+from engine import registrations
 from engine.cache import KnownCache
 from engine.errors import NotFound
 from engine.http import page_json, respond, tweet_json
@@ -51,5 +53,5 @@ async def require_user(backend: Backend, user_id: int) -> None:
     known = _KNOWN.get(backend.registry)
     if known is None:
         known = _KNOWN[backend.registry] = KnownCache()
-    if await known.get(user_id, backend.registry.registered_user) is None:
+    if await known.get(user_id, functools.partial(registrations.registered_user, backend)) is None:
         raise NotFound(f"user {user_id} does not exist", code="user_not_found")

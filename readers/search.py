@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from engine import registrations
 from engine.config import Settings
 from engine.errors import InvalidInput
 from engine.http import page_query, respond
@@ -90,7 +91,7 @@ class SearchReaders:
     async def search(self, request: web.Request) -> web.Response:
         parsed, query = parse_query(request.query.get("q")), page_query(request)
         owners = await asyncio.gather(
-            *(self.backend.registry.handle_owner(h) for h in parsed.handles)
+            *(registrations.handle_owner(self.backend, h) for h in parsed.handles)
         )
         if any(owner is None for owner in owners):
             return respond(request, {"tweets": []})  # nobody can be mentioned by that handle

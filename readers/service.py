@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from engine import registrations
 from engine.config import Settings
 from engine.errors import NotFound
 from engine.http import METRICS_KEY, page_query, path_id, respond, tweet_json, user_json
@@ -54,8 +55,8 @@ class ReadersService:
         handle = request.match_info["handle"]
         user = await self.backend.users.get_user_by_handle(handle)
         if user is None:
-            owner = await self.backend.registry.handle_owner(handle)
-            user = await self.backend.registry.registered_user(owner) if owner else None
+            owner = await registrations.handle_owner(self.backend, handle)
+            user = await registrations.registered_user(self.backend, owner) if owner else None
         if user is None:
             raise NotFound(f"no user has the handle {handle!r}", code="user_not_found")
         return respond(request, user_json(user))
@@ -63,7 +64,7 @@ class ReadersService:
     async def _user(self, user_id: int) -> User:
         user = await self.backend.users.get_user(user_id)
         if user is None:  # registered, and the projection has not caught up yet
-            user = await self.backend.registry.registered_user(user_id)
+            user = await registrations.registered_user(self.backend, user_id)
         if user is None:
             raise NotFound(f"user {user_id} does not exist", code="user_not_found")
         return user

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 
 from engine.adapters.cql import CqlSession
 from engine.errors import Conflict
-from engine.events import pack_tweet, unpack_tweet
-from engine.ids import MAX_ID
+from engine.events import UserRegistered, encode, pack_tweet, unpack_tweet
+from engine.ids import MAX_ID, id_ms
 from engine.ports import (
+    Claim,
     CountRow,
     FollowGraph,
     IngestRegistry,
@@ -19,6 +20,7 @@ from engine.ports import (
     UserStore,
 )
 from engine.records import PageQuery, Tweet, User
+from engine.registrations import PENDING, REGISTERED, claim_from_row
 from engine.text import handle_key
 
 
@@ -36,48 +38,81 @@ class OnSession(Service):
 
 
 class CassandraRegistry(OnSession, IngestRegistry):
-    """Handle claims by lightweight transaction, the user registry, idempotency keys."""
+    """Handle claims by lightweight transaction, the user registry, idempotency keys.
 
-    async def claim_handle(self, user: User) -> bool:
+    A claim row keeps its pending event; it turns registered by a lightweight transaction
+    too (never mixed with plain writes, whose client timestamps could lose to the Paxos
+    ones). The user registry row, a plain write, is stamped with the event time when
+    pending and one microsecond later when registered, so registered wins whatever the
+    order or the clock of the processes that wrote them.
+    """
+
+    async def claim_handle(self, event: UserRegistered) -> Claim[UserRegistered]:
         rows = await self.cql.run(
-            "INSERT INTO handle_claims (handle_key, user_id) VALUES (?, ?) IF NOT EXISTS",
-            (handle_key(user.handle), user.id),
+            "INSERT INTO handle_claims (handle_key, user_id, event, state) "
+            "VALUES (?, ?, ?, 'pending') IF NOT EXISTS",
+            (handle_key(event.handle), event.user_id, encode(event)),
             op="claim_handle",
         )
-        applied = bool(rows[0][0])
-        if not applied and rows[0][-1] != user.id:
-            return False
+        if not rows[0][0]:  # [applied], handle_key, event, state, user_id of the holder
+            return claim_from_row(UserRegistered, rows[0][-1], rows[0][2], rows[0][3])
+        await self._put_registry(event, PENDING, event.ts_us)
+        return Claim(event.user_id, event, False)
+
+    async def mark_registered(self, event: UserRegistered) -> None:
+        rows = await self.cql.run(
+            "UPDATE handle_claims SET state = 'registered' WHERE handle_key = ? IF user_id = ?",
+            (handle_key(event.handle), event.user_id),
+            op="mark_registered",
+        )
+        if rows[0][0]:  # the claim is this user's
+            await self._put_registry(event, REGISTERED, event.ts_us + 1)
+
+    async def _put_registry(self, event: UserRegistered, state: str, ts_us: int) -> None:
         await self.cql.run(
-            "INSERT INTO user_registry (user_id, handle, display_name, created_ms) "
-            "VALUES (?, ?, ?, ?)",
-            (user.id, user.handle, user.display_name, user.created_ms),
+            "INSERT INTO user_registry (user_id, handle, display_name, created_ms, event, state) "
+            "VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
+            (
+                event.user_id,
+                event.handle,
+                event.display_name,
+                id_ms(event.user_id),
+                encode(event),
+                state,
+                ts_us,
+            ),
             op="register_user",
         )
-        return True
 
-    async def release_handle(self, user: User) -> None:
-        await self.cql.run("DELETE FROM user_registry WHERE user_id = ?", (user.id,), op="release")
-        await self.cql.run(
-            "DELETE FROM handle_claims WHERE handle_key = ? IF user_id = ?",
-            (handle_key(user.handle), user.id),
-            op="release",
-        )
-
-    async def registered_user(self, user_id: int) -> User | None:
+    async def handle_claim(self, handle: str) -> Claim[UserRegistered] | None:
         rows = await self.cql.run(
-            "SELECT handle, display_name, created_ms FROM user_registry WHERE user_id = ?",
-            (user_id,),
-            op="registered_user",
-        )
-        return User(user_id, *rows[0]) if rows else None
-
-    async def handle_owner(self, handle: str) -> int | None:
-        rows = await self.cql.run(
-            "SELECT user_id FROM handle_claims WHERE handle_key = ?",
+            "SELECT user_id, event, state FROM handle_claims WHERE handle_key = ?",
             (handle_key(handle),),
             op="handle_owner",
         )
-        return int(rows[0][0]) if rows else None
+        return claim_from_row(UserRegistered, *rows[0]) if rows else None
+
+    async def user_claim(self, user_id: int) -> Claim[UserRegistered] | None:
+        rows = await self.cql.run(
+            "SELECT event, state FROM user_registry WHERE user_id = ?",
+            (user_id,),
+            op="registered_user",
+        )
+        return claim_from_row(UserRegistered, user_id, *rows[0]) if rows else None
+
+    async def registered_user(self, user_id: int) -> User | None:
+        rows = await self.cql.run(
+            "SELECT handle, display_name, created_ms, state FROM user_registry WHERE user_id = ?",
+            (user_id,),
+            op="registered_user",
+        )
+        if not rows or rows[0][3] == PENDING:
+            return None
+        return User(user_id, *rows[0][:3])
+
+    async def handle_owner(self, handle: str) -> int | None:
+        claim = await self.handle_claim(handle)
+        return claim.user_id if claim is not None and claim.registered else None
 
     async def begin_idempotent(self, scope: str, key: str) -> StoredResponse | None:
         rows = await self.cql.run(

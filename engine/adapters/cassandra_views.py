@@ -10,11 +10,12 @@ import msgpack
 
 from engine.adapters.cassandra import OnSession
 from engine.adapters.cassandra_lists import CassandraListTables
-from engine.events import pack_tweet, unpack_tweet
+from engine.events import PhoneRegistered, encode, pack_tweet, unpack_tweet
 from engine.ids import MAX_ID, id_ms
 from engine.ports import (
     Activity,
     ActivityStore,
+    Claim,
     IndexStore,
     ListStore,
     MessageStore,
@@ -23,6 +24,7 @@ from engine.ports import (
     TrendStore,
 )
 from engine.records import DirectMessage, PageQuery, Tweet, UserList
+from engine.registrations import claim_from_row
 
 DAY_MS = 86_400_000
 ACTIVITY_IN_CHUNK = 100  # partition keys per IN query
@@ -36,21 +38,36 @@ def bounds(query: PageQuery) -> tuple[int, int]:
 
 
 class CassandraPhones(OnSession, PhoneBook):
-    """Phone numbers claimed by lightweight transaction."""
+    """Phone numbers claimed, and marked registered, by lightweight transaction."""
 
-    async def claim_phone(self, phone: str, user_id: int) -> bool:
+    async def claim_phone(self, event: PhoneRegistered) -> Claim[PhoneRegistered]:
         rows = await self.cql.run(
-            "INSERT INTO phones (phone, user_id) VALUES (?, ?) IF NOT EXISTS",
-            (phone, user_id),
+            "INSERT INTO phones (phone, user_id, event, state) VALUES (?, ?, ?, 'pending') "
+            "IF NOT EXISTS",
+            (event.phone, event.user_id, encode(event)),
             op="claim_phone",
         )
-        return bool(rows[0][0]) or rows[0][-1] == user_id
+        if rows[0][0]:
+            return Claim(event.user_id, event, False)
+        # not applied: [applied], then the holder's phone, event, state, user_id
+        return claim_from_row(PhoneRegistered, rows[0][-1], rows[0][2], rows[0][3])
+
+    async def mark_registered(self, event: PhoneRegistered) -> None:
+        await self.cql.run(
+            "UPDATE phones SET state = 'registered' WHERE phone = ? IF user_id = ?",
+            (event.phone, event.user_id),
+            op="claim_phone",
+        )
+
+    async def phone_claim(self, phone: str) -> Claim[PhoneRegistered] | None:
+        rows = await self.cql.run(
+            "SELECT user_id, event, state FROM phones WHERE phone = ?", (phone,), op="phone_owner"
+        )
+        return claim_from_row(PhoneRegistered, *rows[0]) if rows else None
 
     async def phone_owner(self, phone: str) -> int | None:
-        rows = await self.cql.run(
-            "SELECT user_id FROM phones WHERE phone = ?", (phone,), op="phone_owner"
-        )
-        return int(rows[0][0]) if rows else None
+        claim = await self.phone_claim(phone)
+        return claim.user_id if claim is not None and claim.registered else None
 
 
 class CassandraLists(CassandraListTables, ListStore):

@@ -22,9 +22,10 @@ from typing import Any
 from engine.adapters.embedded_sqlite import SqliteDb
 from engine.config import Settings
 from engine.errors import Conflict
-from engine.events import pack_tweet, unpack_tweet
-from engine.ids import MAX_ID
+from engine.events import UserRegistered, encode, pack_tweet, unpack_tweet
+from engine.ids import MAX_ID, id_ms
 from engine.ports import (
+    Claim,
     CountRow,
     FollowGraph,
     IngestRegistry,
@@ -34,6 +35,7 @@ from engine.ports import (
     UserStore,
 )
 from engine.records import PageQuery, Tweet, User
+from engine.registrations import PENDING, REGISTERED, claim_from_row
 from engine.text import handle_key
 
 Conn = sqlite3.Connection
@@ -41,13 +43,15 @@ Rows = Sequence[tuple[Any, ...]]
 IN_CHUNK = 500
 HOME_AUTHORS_LIMIT = 5000
 PURGE_EVERY_S = 3600.0
+CLAIM_COLUMNS = {"event": "BLOB", "state": "TEXT"}
 DECODED_TWEETS = 8192  # frozen Tweets shared by every page that shows them
 STORE_SCHEMA = """
 BEGIN;
-CREATE TABLE IF NOT EXISTS handle_claims (handle_key TEXT PRIMARY KEY, user_id INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS handle_claims (
+    handle_key TEXT PRIMARY KEY, user_id INTEGER NOT NULL, event BLOB, state TEXT);
 CREATE TABLE IF NOT EXISTS user_registry (
     user_id INTEGER PRIMARY KEY, handle TEXT NOT NULL, display_name TEXT NOT NULL,
-    created_ms INTEGER NOT NULL);
+    created_ms INTEGER NOT NULL, event BLOB, state TEXT);
 CREATE TABLE IF NOT EXISTS idempotency (
     scope TEXT NOT NULL, key TEXT NOT NULL, state TEXT NOT NULL, status INTEGER, body BLOB,
     expires_s REAL NOT NULL, PRIMARY KEY (scope, key));
@@ -221,6 +225,7 @@ class EmbeddedRegistry(OnDb, IngestRegistry):
 
     async def start(self) -> None:
         await super().start()
+        await self.db.write("upgrade", _upgrade)
         await self._purge()
 
     async def _purge(self) -> None:
@@ -230,31 +235,38 @@ class EmbeddedRegistry(OnDb, IngestRegistry):
             self._purged_at = now
             await self.db.write("idempotency", _purge_expired)
 
-    async def claim_handle(self, user: User) -> bool:
-        return await self.db.write("claim_handle", lambda c: _claim(c, user))
+    async def claim_handle(self, event: UserRegistered) -> Claim[UserRegistered]:
+        row = await self.db.write("claim_handle", lambda c: _claim(c, event))
+        return claim_from_row(UserRegistered, *row)
 
-    async def release_handle(self, user: User) -> None:
-        await self.db.write("release", lambda c: _release(c, user))
+    async def mark_registered(self, event: UserRegistered) -> None:
+        await self.db.write("mark_registered", lambda c: _mark(c, event))
+
+    async def handle_claim(self, handle: str) -> Claim[UserRegistered] | None:
+        sql = "SELECT user_id, event, state FROM handle_claims WHERE handle_key = ?"
+        row = await self.db.read("handle_owner", lambda c: fetch_one(c, sql, (handle_key(handle),)))
+        return claim_from_row(UserRegistered, *row) if row else None
+
+    async def user_claim(self, user_id: int) -> Claim[UserRegistered] | None:
+        sql = "SELECT event, state FROM user_registry WHERE user_id = ?"
+        row = await self.db.read("registered_user", lambda c: fetch_one(c, sql, (user_id,)))
+        return claim_from_row(UserRegistered, user_id, *row) if row else None
 
     async def registered_user(self, user_id: int) -> User | None:
         row = await self.db.read(
             "registered_user",
             lambda c: fetch_one(
                 c,
-                "SELECT handle, display_name, created_ms FROM user_registry WHERE user_id = ?",
+                "SELECT handle, display_name, created_ms FROM user_registry "
+                "WHERE user_id = ? AND state IS NOT 'pending'",
                 (user_id,),
             ),
         )
         return User(user_id, *row) if row else None
 
     async def handle_owner(self, handle: str) -> int | None:
-        row = await self.db.read(
-            "handle_owner",
-            lambda c: fetch_one(
-                c, "SELECT user_id FROM handle_claims WHERE handle_key = ?", (handle_key(handle),)
-            ),
-        )
-        return int(row[0]) if row else None
+        claim = await self.handle_claim(handle)
+        return claim.user_id if claim is not None and claim.registered else None
 
     async def begin_idempotent(self, scope: str, key: str) -> StoredResponse | None:
         await self._purge()
@@ -289,28 +301,52 @@ class EmbeddedRegistry(OnDb, IngestRegistry):
         )
 
 
-def _claim(conn: Conn, user: User) -> bool:
-    key = handle_key(user.handle)
-    owner = fetch_one(conn, "SELECT user_id FROM handle_claims WHERE handle_key = ?", (key,))
-    if owner is not None and owner[0] != user.id:
-        return False
+def _claim(conn: Conn, event: UserRegistered) -> tuple[int, bytes | None, str | None]:
+    """The holder's (user id, event, state): this event's, pending, if the handle was free."""
+    key = handle_key(event.handle)
+    sql = "SELECT user_id, event, state FROM handle_claims WHERE handle_key = ?"
+    holder = fetch_one(conn, sql, (key,))
+    if holder is not None:
+        return int(holder[0]), holder[1], holder[2]
+    blob = encode(event)
     conn.execute(
-        "INSERT OR IGNORE INTO handle_claims (handle_key, user_id) VALUES (?, ?)", (key, user.id)
+        "INSERT INTO handle_claims (handle_key, user_id, event, state) VALUES (?, ?, ?, ?)",
+        (key, event.user_id, blob, PENDING),
     )
-    conn.execute(
-        "INSERT OR REPLACE INTO user_registry (user_id, handle, display_name, created_ms) "
-        "VALUES (?, ?, ?, ?)",
-        (user.id, user.handle, user.display_name, user.created_ms),
-    )
-    return True
+    _put_registry(conn, event, blob, PENDING)
+    return event.user_id, blob, PENDING
 
 
-def _release(conn: Conn, user: User) -> None:
-    conn.execute("DELETE FROM user_registry WHERE user_id = ?", (user.id,))
-    conn.execute(
-        "DELETE FROM handle_claims WHERE handle_key = ? AND user_id = ?",
-        (handle_key(user.handle), user.id),
+def _mark(conn: Conn, event: UserRegistered) -> None:
+    marked = conn.execute(
+        "UPDATE handle_claims SET state = ? WHERE handle_key = ? AND user_id = ?",
+        (REGISTERED, handle_key(event.handle), event.user_id),
     )
+    if marked.rowcount:  # the claim is this user's
+        _put_registry(conn, event, encode(event), REGISTERED)
+
+
+def _put_registry(conn: Conn, event: UserRegistered, blob: bytes, state: str) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO user_registry "
+        "(user_id, handle, display_name, created_ms, event, state) VALUES (?, ?, ?, ?, ?, ?)",
+        (event.user_id, event.handle, event.display_name, id_ms(event.user_id), blob, state),
+    )
+
+
+def add_columns(conn: Conn, table: str, columns: dict[str, str]) -> None:
+    """Add the columns a table made by an older version lacks (name -> SQLite type)."""
+    have = {row[1] for row in fetch_all(conn, f"PRAGMA table_info({table})")}
+    for name, kind in columns.items():
+        if name not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+
+def _upgrade(conn: Conn) -> None:
+    """Claims made before claims kept their event get the columns, and count as registered
+    (the phone claims of embedded_views too: they live in this file)."""
+    for table in ("handle_claims", "user_registry", "phones"):
+        add_columns(conn, table, CLAIM_COLUMNS)
 
 
 def _begin(conn: Conn, scope: str, key: str, ttl_s: int) -> tuple[str, int, bytes] | None:

@@ -25,11 +25,12 @@ from engine.adapters.embedded_store import (
     fetch_all,
     fetch_one,
 )
-from engine.events import pack_tweet
+from engine.events import PhoneRegistered, encode, pack_tweet
 from engine.ids import MAX_ID
 from engine.ports import (
     Activity,
     ActivityStore,
+    Claim,
     IndexStore,
     ListStore,
     MessageStore,
@@ -38,11 +39,13 @@ from engine.ports import (
     TrendStore,
 )
 from engine.records import DirectMessage, PageQuery, Tweet, UserList
+from engine.registrations import PENDING, REGISTERED, claim_from_row
 
 TREND_TTL_S = 172_800  # trend_minutes' default_time_to_live
 VIEWS_SCHEMA = """
 BEGIN;
-CREATE TABLE IF NOT EXISTS phones (phone TEXT PRIMARY KEY, user_id INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS phones (
+    phone TEXT PRIMARY KEY, user_id INTEGER NOT NULL, event BLOB, state TEXT);
 CREATE TABLE IF NOT EXISTS lists (
     list_id INTEGER PRIMARY KEY, owner_id INTEGER NOT NULL, name TEXT NOT NULL,
     created_ms INTEGER NOT NULL);
@@ -102,22 +105,39 @@ def _page_sql(table: str, where: str, column: str = "tweet_id") -> str:
 
 
 class EmbeddedPhones(OnDb, PhoneBook):
-    """Phone numbers, each claimed in one transaction."""
+    """Phone numbers, each claimed, and marked registered, in one transaction."""
 
-    async def claim_phone(self, phone: str, user_id: int) -> bool:
-        return await self.db.write("claim_phone", lambda c: _claim_phone(c, phone, user_id))
+    async def claim_phone(self, event: PhoneRegistered) -> Claim[PhoneRegistered]:
+        row = await self.db.write("claim_phone", lambda c: _claim_phone(c, event))
+        return claim_from_row(PhoneRegistered, *row)
+
+    async def mark_registered(self, event: PhoneRegistered) -> None:
+        sql = "UPDATE phones SET state = ? WHERE phone = ? AND user_id = ?"
+        params = (REGISTERED, event.phone, event.user_id)
+        await self.db.write("claim_phone", lambda c: c.execute(sql, params))
+
+    async def phone_claim(self, phone: str) -> Claim[PhoneRegistered] | None:
+        sql = "SELECT user_id, event, state FROM phones WHERE phone = ?"
+        row = await self.db.read("phone_owner", lambda c: fetch_one(c, sql, (phone,)))
+        return claim_from_row(PhoneRegistered, *row) if row else None
 
     async def phone_owner(self, phone: str) -> int | None:
-        sql = "SELECT user_id FROM phones WHERE phone = ?"
-        row = await self.db.read("phone_owner", lambda c: fetch_one(c, sql, (phone,)))
-        return int(row[0]) if row else None
+        claim = await self.phone_claim(phone)
+        return claim.user_id if claim is not None and claim.registered else None
 
 
-def _claim_phone(conn: Conn, phone: str, user_id: int) -> bool:
-    owner = fetch_one(conn, "SELECT user_id FROM phones WHERE phone = ?", (phone,))
-    if owner is None:
-        conn.execute("INSERT INTO phones (phone, user_id) VALUES (?, ?)", (phone, user_id))
-    return owner is None or owner[0] == user_id
+def _claim_phone(conn: Conn, event: PhoneRegistered) -> tuple[int, bytes | None, str | None]:
+    """The holder's (user id, event, state): this event's, pending, if the number was free."""
+    sql = "SELECT user_id, event, state FROM phones WHERE phone = ?"
+    holder = fetch_one(conn, sql, (event.phone,))
+    if holder is not None:
+        return int(holder[0]), holder[1], holder[2]
+    blob = encode(event)
+    conn.execute(
+        "INSERT INTO phones (phone, user_id, event, state) VALUES (?, ?, ?, ?)",
+        (event.phone, event.user_id, blob, PENDING),
+    )
+    return event.user_id, blob, PENDING
 
 
 class EmbeddedLists(EmbeddedListTables, ListStore):

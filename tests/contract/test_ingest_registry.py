@@ -1,73 +1,109 @@
-"""The IngestRegistry port: atomic case-insensitive handle claims and idempotency keys."""
+"""The IngestRegistry port: case-insensitive handle claims, never released, and idempotency keys."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import uuid
 
 import pytest
 
 from engine.errors import Conflict
-from engine.ports import Backend, StoredResponse
-from tests.contract.conftest import IDEMPOTENCY_TTL_S
-from tests.contract.helpers import user
+from engine.events import UserRegistered
+from engine.ids import id_ms
+from engine.ports import Backend, Claim, StoredResponse
+from engine.records import User
+from tests.contract.conftest import IDEMPOTENCY_TTL_S, Reopen
+from tests.contract.helpers import new_id, now_us, user
 
 
 def scope_key() -> tuple[str, str]:
     return f"caller POST /v1/tweets {uuid.uuid4().hex}", uuid.uuid4().hex
 
 
-async def test_a_claimed_handle_registers_its_user(backend: Backend) -> None:
-    alice = user()
-    assert await backend.registry.claim_handle(alice)
-    assert await backend.registry.registered_user(alice.id) == alice
-    assert await backend.registry.handle_owner(alice.handle.upper()) == alice.id
+def registered(handle: str | None = None) -> UserRegistered:
+    """The event of a new user's registration."""
+    u = user(handle)
+    return UserRegistered(new_id(), now_us(), u.id, u.handle, u.display_name)
 
 
-async def test_the_same_user_may_claim_its_handle_again(backend: Backend) -> None:
-    alice = user()
-    assert await backend.registry.claim_handle(alice)
-    assert await backend.registry.claim_handle(alice)
+def user_of(event: UserRegistered) -> User:
+    return User(event.user_id, event.handle, event.display_name, id_ms(event.user_id))
 
 
-async def test_a_handle_is_unique_whatever_its_case(backend: Backend) -> None:
-    alice = user()
-    rival = dataclasses.replace(user(), handle=alice.handle.upper())
-    assert await backend.registry.claim_handle(alice)
-    assert not await backend.registry.claim_handle(rival)
-    assert await backend.registry.handle_owner(alice.handle) == alice.id
-    assert await backend.registry.registered_user(rival.id) is None
+async def test_a_claim_is_pending_with_its_event_until_marked(backend: Backend) -> None:
+    alice = registered()
+    pending = Claim(alice.user_id, alice, False)
+    assert await backend.registry.claim_handle(alice) == pending
+    assert await backend.registry.handle_claim(alice.handle.upper()) == pending
+    assert await backend.registry.user_claim(alice.user_id) == pending
+    assert await backend.registry.registered_user(alice.user_id) is None
+    assert await backend.registry.handle_owner(alice.handle) is None
+    await backend.registry.mark_registered(alice)
+    done = Claim(alice.user_id, alice, True)
+    assert await backend.registry.handle_claim(alice.handle) == done
+    assert await backend.registry.user_claim(alice.user_id) == done
+    assert await backend.registry.registered_user(alice.user_id) == user_of(alice)
+    assert await backend.registry.handle_owner(alice.handle.upper()) == alice.user_id
+    await backend.registry.mark_registered(alice)
+    assert await backend.registry.handle_claim(alice.handle) == done
+
+
+async def test_claiming_the_same_event_again_returns_its_claim(backend: Backend) -> None:
+    alice = registered()
+    first = await backend.registry.claim_handle(alice)
+    assert await backend.registry.claim_handle(alice) == first
+
+
+async def test_a_rival_gets_the_claim_that_holds_the_handle(backend: Backend) -> None:
+    alice = registered()
+    rival = registered(alice.handle.upper())
+    await backend.registry.claim_handle(alice)
+    assert await backend.registry.claim_handle(rival) == Claim(alice.user_id, alice, False)
+    assert await backend.registry.user_claim(rival.user_id) is None
+    await backend.registry.mark_registered(alice)
+    assert await backend.registry.claim_handle(rival) == Claim(alice.user_id, alice, True)
+    assert await backend.registry.handle_owner(alice.handle) == alice.user_id
+    assert await backend.registry.registered_user(rival.user_id) is None
+
+
+async def test_marking_a_rival_registered_does_not_take_the_handle(backend: Backend) -> None:
+    alice = registered()
+    rival = registered(alice.handle)
+    await backend.registry.claim_handle(alice)
+    await backend.registry.claim_handle(rival)
+    await backend.registry.mark_registered(rival)
+    assert await backend.registry.handle_claim(alice.handle) == Claim(alice.user_id, alice, False)
+    assert await backend.registry.user_claim(rival.user_id) is None
+    assert await backend.registry.registered_user(rival.user_id) is None
 
 
 async def test_concurrent_claims_of_one_handle_have_one_winner(backend: Backend) -> None:
     handle = user().handle
-    rivals = [dataclasses.replace(user(), handle=handle) for _ in range(8)]
-    won = await asyncio.gather(*(backend.registry.claim_handle(u) for u in rivals))
-    assert sum(won) == 1
-    winner = rivals[won.index(True)]
-    assert await backend.registry.handle_owner(handle) == winner.id
+    rivals = [registered(handle) for _ in range(8)]
+    holders = await asyncio.gather(*(backend.registry.claim_handle(e) for e in rivals))
+    assert len(set(holders)) == 1
+    winner = holders[0].event
+    assert winner in rivals and holders[0] == Claim(winner.user_id, winner, False)
+    assert await backend.registry.handle_claim(handle) == holders[0]
+    losers = [e for e in rivals if e != winner]
+    assert [await backend.registry.user_claim(e.user_id) for e in losers] == [None] * 7
 
 
-async def test_release_frees_the_handle_for_someone_else(backend: Backend) -> None:
-    alice = user()
+async def test_a_pending_claim_outlives_the_process(backend: Backend, reopen: Reopen) -> None:
+    alice = registered()
     await backend.registry.claim_handle(alice)
-    await backend.registry.release_handle(alice)
-    assert await backend.registry.handle_owner(alice.handle) is None
-    assert await backend.registry.registered_user(alice.id) is None
-    assert await backend.registry.claim_handle(dataclasses.replace(user(), handle=alice.handle))
-
-
-async def test_only_the_owner_can_release_a_handle(backend: Backend) -> None:
-    alice = user()
-    await backend.registry.claim_handle(alice)
-    await backend.registry.release_handle(dataclasses.replace(user(), handle=alice.handle))
-    assert await backend.registry.handle_owner(alice.handle) == alice.id
+    again = await reopen()
+    assert await again.registry.handle_claim(alice.handle) == Claim(alice.user_id, alice, False)
+    assert await again.registry.claim_handle(registered(alice.handle)) == Claim(
+        alice.user_id, alice, False
+    )
 
 
 async def test_unknown_users_and_handles_are_none(backend: Backend) -> None:
     assert await backend.registry.registered_user(user().id) is None
     assert await backend.registry.handle_owner(user().handle) is None
+    assert await backend.registry.user_claim(user().id) is None
+    assert await backend.registry.handle_claim(user().handle) is None
 
 
 async def test_an_idempotency_key_is_new_then_busy_then_answered(backend: Backend) -> None:

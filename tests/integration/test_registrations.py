@@ -1,0 +1,155 @@
+"""Handles and phone numbers: a claim whose append's fate is unknown is settled by the log.
+
+A claim is never released; whoever meets a pending one appends its own event again (the same
+event id) before answering, so a name maps to one event in the log and one user.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from engine.errors import LogUnavailable, StoreUnavailable
+from engine.events import GRAPH_TOPIC, Event, PhoneRegistered, UserRegistered, decode
+from engine.text import handle_key
+from tests.support import Api, eventually, unique_handle
+
+Append = Callable[[Event], Awaitable[None]]
+
+
+async def logged_events(engine: Any, topic: str = GRAPH_TOPIC) -> list[Event]:
+    """Every event the log holds on a topic, read from its start to its end offsets now."""
+    async with engine.backend.tail([topic]) as tail:
+        ends = await tail.end_offsets()
+        await tail.seek({tp: 0 for tp in ends})
+        read = dict.fromkeys(ends, 0)
+        events: list[Event] = []
+
+        async def more() -> bool:
+            for record in await tail.poll(5000, 200):
+                read[(record.topic, record.partition)] = record.offset + 1
+                events.append(decode(record.value))
+            return all(read[tp] >= end for tp, end in ends.items())
+
+        await eventually(more, bool, 60)
+    return events
+
+
+def registrations_of(events: list[Event], handle: str) -> list[UserRegistered]:
+    """The user_registered records that carry a handle (case-insensitive)."""
+    key = handle_key(handle)
+    return [e for e in events if isinstance(e, UserRegistered) and handle_key(e.handle) == key]
+
+
+def log_down(monkeypatch: pytest.MonkeyPatch, engine: Any, *, lands: bool) -> None:
+    """Appends answer LogUnavailable; with `lands`, after the record was appended anyway (a
+    producer that gave up on a record the log did take)."""
+    original: Append = engine.backend.log.append
+
+    async def failing(event: Event) -> None:
+        if lands:
+            await original(event)
+        raise LogUnavailable("the log did not acknowledge the append")
+
+    monkeypatch.setattr(engine.backend.log, "append", failing)
+
+
+@pytest.mark.parametrize("lands", [False, True], ids=["lost", "landed"])
+async def test_a_pending_handle_is_settled_for_its_first_claimant(
+    api: Api, engine: Any, monkeypatch: pytest.MonkeyPatch, lands: bool
+) -> None:
+    handle = unique_handle("pend")
+    with monkeypatch.context() as patch:
+        log_down(patch, engine, lands=lands)
+        failed = await api.call("POST", "/v1/users", 503, json={"handle": handle})
+        assert failed["error"]["code"] == "log_unavailable"
+        claim = await engine.backend.registry.handle_claim(handle)
+        assert claim is not None and not claim.registered
+        first = str(claim.user_id)
+        # pending is not registered: while the log is down, nobody can use it, nor find it
+        # unless its event landed (then the users projection has it, from the log)
+        if not lands:
+            await api.call("GET", f"/v1/users/by_handle/{handle}", 503)
+        await api.call("POST", "/v1/tweets", 503, json={"author_id": first, "text": "hi"})
+        await api.call("POST", "/v1/users", 503, json={"handle": handle.upper()})
+    taken = await api.call("POST", "/v1/users", 409, json={"handle": handle.upper()})
+    assert taken["error"]["code"] == "handle_taken"
+    assert (await api.get(f"/v1/users/by_handle/{handle}"))["id"] == first
+    await api.call("POST", "/v1/tweets", 202, json={"author_id": first, "text": "hi"})
+    logged = registrations_of(await logged_events(engine), handle)
+    assert {(e.event_id, e.user_id) for e in logged} == {(claim.event.event_id, claim.user_id)}
+    if not lands:  # each try while down appended it again, if appends land: the same event
+        assert len(logged) == 1
+    await eventually(
+        lambda: engine.backend.users.get_user_by_handle(handle),
+        lambda u: u is not None and u.id == claim.user_id,
+    )
+
+
+async def test_a_pending_user_is_settled_when_looked_up_by_id(
+    api: Api, engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handle = unique_handle("byid")
+    with monkeypatch.context() as patch:
+        log_down(patch, engine, lands=False)
+        await api.call("POST", "/v1/users", 503, json={"handle": handle})
+    claim = await engine.backend.registry.handle_claim(handle)
+    assert (await api.get(f"/v1/users/{claim.user_id}"))["handle"] == handle
+    assert await engine.backend.registry.handle_owner(handle) == claim.user_id
+    logged = registrations_of(await logged_events(engine), handle)
+    assert [e.event_id for e in logged] == [claim.event.event_id]
+
+
+def a_phone() -> str:
+    return f"+7702{uuid.uuid4().int % 10**7:07d}"
+
+
+@pytest.mark.parametrize("lands", [False, True], ids=["lost", "landed"])
+async def test_a_pending_phone_is_settled_for_its_first_claimant(
+    api: Api, engine: Any, monkeypatch: pytest.MonkeyPatch, lands: bool
+) -> None:
+    me, rival, phone = await api.user(), await api.user(), a_phone()
+    with monkeypatch.context() as patch:
+        log_down(patch, engine, lands=lands)
+        await api.call("PUT", f"/v1/users/{me['id']}/phone", 503, json={"phone": phone})
+        await api.call("PUT", f"/v1/users/{rival['id']}/phone", 503, json={"phone": phone})
+        sms = {"from": phone, "to": "40404", "text": "from my phone"}
+        await api.call("POST", "/v1/sms/inbound", 503, json=sms)
+    taken = await api.call("PUT", f"/v1/users/{rival['id']}/phone", 409, json={"phone": phone})
+    assert taken["error"]["code"] == "phone_taken"
+    assert (await api.call("POST", "/v1/sms/inbound", 200, json=sms))["status"] == "ok"
+    await eventually(
+        lambda: api.get(f"/v1/users/{me['id']}/tweets"),
+        lambda page: [t["text"] for t in page["tweets"]] == ["from my phone"],
+    )
+    again = await api.call("PUT", f"/v1/users/{me['id']}/phone", 200, json={"phone": phone})
+    assert again == {"user_id": me["id"], "phone": phone}
+    logged = [
+        e
+        for e in await logged_events(engine)
+        if isinstance(e, PhoneRegistered) and e.phone == phone
+    ]
+    assert {(e.event_id, e.user_id) for e in logged} == {(logged[0].event_id, int(me["id"]))}
+    if not lands:
+        assert len(logged) == 1
+
+
+async def test_an_acknowledged_registration_stands_when_its_mark_fails(
+    api: Api, engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def store_down(event: Event) -> None:
+        raise StoreUnavailable("the store did not answer")
+
+    handle = unique_handle("mark")
+    with monkeypatch.context() as patch:
+        patch.setattr(engine.backend.registry, "mark_registered", store_down)
+        alice = await api.call("POST", "/v1/users", 201, json={"handle": handle})
+    claim = await engine.backend.registry.handle_claim(handle)
+    assert (claim.user_id, claim.registered) == (int(alice["id"]), False)
+    await api.call("POST", "/v1/tweets", 202, json={"author_id": alice["id"], "text": "hi"})
+    assert (await engine.backend.registry.handle_claim(handle)).registered
+    logged = registrations_of(await logged_events(engine), handle)
+    assert {(e.event_id, e.user_id) for e in logged} == {(claim.event.event_id, claim.user_id)}
