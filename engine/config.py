@@ -27,6 +27,7 @@ class Settings:
     max_body_bytes: int = 1_048_576
     batch_max_tweets: int = 1000
     idempotency_ttl_s: int = 86_400
+    idempotency_lease_s: float = 5.0
     # Embedded backend: every file under this folder
     data_dir: str = ".data"
     # Kafka
@@ -98,6 +99,8 @@ class Settings:
             raise ValueError("TIMELINE_STREAM_QUEUE_MAX, _HELD_MAX and _RESUME_MAX must be >= 1")
         if min(self.stream_write_timeout_s, self.stream_heartbeat_s) <= 0:
             raise ValueError("TIMELINE_STREAM_WRITE_TIMEOUT_S and _HEARTBEAT_S must be > 0")
+        if self.idempotency_lease_s <= 0:
+            raise ValueError("TIMELINE_IDEMPOTENCY_LEASE_S must be > 0")
         if self.log_format not in ("json", "text"):
             raise ValueError("TIMELINE_LOG_FORMAT must be json or text")
         from engine.auth import parse_tokens

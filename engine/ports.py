@@ -30,6 +30,24 @@ class StoredResponse:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """What is kept with an Idempotency-Key.
+
+    The fingerprint of the request that holds the key; the lease of the request running it
+    (an owner token and a deadline in Unix milliseconds, renewed while it runs); once drafted,
+    its events (encoded, so their ids are fixed) with the answer their append gives; and
+    `done` once that answer, or a refusal, is final.
+    """
+
+    fingerprint: bytes
+    owner: str
+    lease_until_ms: int
+    events: bytes | None = None
+    response: StoredResponse | None = None
+    done: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class CountRow:
     """One log partition's share of a user's follow counts, and the last offset applied."""
 
@@ -148,16 +166,31 @@ class IngestRegistry(Service):
         """The id of the user holding a handle (case-insensitive), or None."""
 
     @abstractmethod
-    async def begin_idempotent(self, scope: str, key: str) -> StoredResponse | None:
-        """Claim a key: None if new, the stored answer if done; Conflict if still in flight."""
+    async def claim_idempotent(
+        self, scope: str, key: str, fingerprint: bytes, owner: str, lease_s: float
+    ) -> KeyRecord:
+        """Lease a key to owner for lease_s, atomically, unless it is done, leased to another
+        owner until later, or holds drafted events of another fingerprint; the record after."""
 
     @abstractmethod
-    async def finish_idempotent(self, scope: str, key: str, response: StoredResponse) -> None:
-        """Store the answer for a claimed key."""
+    async def renew_idempotent(self, scope: str, key: str, owner: str, lease_s: float) -> bool:
+        """Extend owner's lease of a key that is not done; False if owner no longer holds it."""
 
     @abstractmethod
-    async def abort_idempotent(self, scope: str, key: str) -> None:
-        """Forget a claimed key whose write did not happen."""
+    async def draft_idempotent(
+        self, scope: str, key: str, owner: str, events: bytes, response: StoredResponse
+    ) -> bool:
+        """Keep the drafted events and the answer their append gives; False if not owner's."""
+
+    @abstractmethod
+    async def finish_idempotent(
+        self, scope: str, key: str, owner: str, response: StoredResponse
+    ) -> None:
+        """Store the final answer of owner's key, kept for TIMELINE_IDEMPOTENCY_TTL_S."""
+
+    @abstractmethod
+    async def release_idempotent(self, scope: str, key: str, owner: str) -> None:
+        """End owner's lease now (its request died or failed); drafted events stay kept."""
 
 
 class UserStore(Service):

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import msgpack
 from aiohttp import web
 
 from engine.config import Settings
 from engine.errors import InvalidInput, TimelineError, Unavailable
 from engine.events import DirectMessageSent, Event, TweetPosted
 from engine.http import (
-    CALLER_KEY,
     body_id,
     error_payload,
     message_json,
@@ -25,14 +24,10 @@ from engine.http import (
 )
 from engine.ids import IdGenerator
 from engine.limits import PostingLimiter, parse_limits
-from engine.ports import Backend, StoredResponse
+from engine.ports import Backend, EventLog
+from ingest.keys import IDEMPOTENCY_HEADER, Answer, DraftingLog, Handler, KeyedWrites
 from ingest.operations import Writer
 from ingest.sms import SmsGateway
-
-Answer = tuple[int, Any]
-Handler = Callable[[web.Request], Awaitable[Answer]]
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-MAX_KEY_LENGTH = 255
 
 
 def event_json(event: Event) -> dict[str, Any]:
@@ -50,7 +45,9 @@ class IngestService:
         self.settings = settings
         self.backend = backend
         limiter = PostingLimiter(parse_limits(settings.rate_limits))
-        self.writer = Writer(backend, ids, limiter)
+        self.log = DraftingLog(backend.log)
+        self.keyed = KeyedWrites(settings, backend.registry, backend.log)
+        self.writer = Writer(_drafting(backend, self.log), ids, limiter)
         self.sms = SmsGateway(self.writer, backend)
 
     def routes(self) -> list[web.RouteDef]:
@@ -77,28 +74,9 @@ class IngestService:
             if key is None:
                 status, payload = await handler(request)
                 return respond(request, payload, status)
-            return await self._run_once(request, key, handler)
+            return await self.keyed.run(request, key, handler)
 
         return run
-
-    async def _run_once(self, request: web.Request, key: str, handler: Handler) -> web.Response:
-        if not 1 <= len(key) <= MAX_KEY_LENGTH:
-            raise InvalidInput("Idempotency-Key must be 1-255 characters", code="invalid_header")
-        scope = f"{request.get(CALLER_KEY, 'anonymous')} {request.method} {request.path}"
-        registry = self.backend.registry
-        stored = await registry.begin_idempotent(scope, key)
-        if stored is not None:
-            return respond(request, msgpack.unpackb(stored.body, raw=False), stored.status)
-        try:
-            status, payload = await handler(request)
-        except TimelineError as err:
-            if err.status >= 500:
-                await registry.abort_idempotent(scope, key)
-                raise
-            status, payload = err.status, error_payload(err.code, err.message)
-        body = msgpack.packb(payload, use_bin_type=True)
-        await registry.finish_idempotent(scope, key, StoredResponse(status, body))
-        return respond(request, payload, status)
 
     async def create_user(self, request: web.Request) -> Answer:
         return 201, user_json(await self.writer.register_user(await read_body(request)))
@@ -130,7 +108,7 @@ class IngestService:
             raise InvalidInput(f"tweets must be a list of 1..{limit} tweets", code="invalid_batch")
         drafted = await self._batch_events(items)
         events = [d for d in drafted if isinstance(d, Event)]
-        appended = await self.backend.log.append_many(events)
+        appended = await self.log.append_many(events)
         failures = [e for e in appended if isinstance(e, Unavailable)]
         if events and len(failures) == len(events):
             raise failures[0]  # nothing was appended: the whole request is unavailable
@@ -176,7 +154,7 @@ class IngestService:
         sender, recipient = body_id(data, "sender_id"), body_id(data, "recipient_id")
         assert sender is not None and recipient is not None
         event = await self.writer.message_event(sender, recipient, data.get("text"))
-        await self.backend.log.append(event)
+        await self.log.append(event)
         return 202, event_json(event)
 
     async def create_list(self, request: web.Request) -> Answer:
@@ -199,6 +177,13 @@ class IngestService:
 
     async def sms_inbound(self, request: web.Request) -> Answer:
         return 200, await self.sms.handle(await read_body(request))
+
+
+def _drafting(backend: Backend, log: EventLog) -> Backend:
+    """The backend as ingest's writes see it: the same adapters, with the drafting log."""
+    view = copy.copy(backend)  # shares every adapter; never started or stopped itself
+    view.log = log
+    return view
 
 
 def list_json(list_id: int, owner_id: int, name: str) -> dict[str, Any]:

@@ -1,21 +1,12 @@
-"""The IngestRegistry port: atomic case-insensitive handle claims and idempotency keys."""
+"""The IngestRegistry port: atomic case-insensitive handle claims."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import uuid
 
-import pytest
-
-from engine.errors import Conflict
-from engine.ports import Backend, StoredResponse
-from tests.contract.conftest import IDEMPOTENCY_TTL_S
+from engine.ports import Backend
 from tests.contract.helpers import user
-
-
-def scope_key() -> tuple[str, str]:
-    return f"caller POST /v1/tweets {uuid.uuid4().hex}", uuid.uuid4().hex
 
 
 async def test_a_claimed_handle_registers_its_user(backend: Backend) -> None:
@@ -68,44 +59,3 @@ async def test_only_the_owner_can_release_a_handle(backend: Backend) -> None:
 async def test_unknown_users_and_handles_are_none(backend: Backend) -> None:
     assert await backend.registry.registered_user(user().id) is None
     assert await backend.registry.handle_owner(user().handle) is None
-
-
-async def test_an_idempotency_key_is_new_then_busy_then_answered(backend: Backend) -> None:
-    scope, key = scope_key()
-    answer = StoredResponse(202, b"\x81\xa2id\xa11")
-    assert await backend.registry.begin_idempotent(scope, key) is None
-    with pytest.raises(Conflict) as busy:
-        await backend.registry.begin_idempotent(scope, key)
-    assert busy.value.code == "idempotency_busy"
-    await backend.registry.finish_idempotent(scope, key, answer)
-    assert await backend.registry.begin_idempotent(scope, key) == answer
-    assert await backend.registry.begin_idempotent(scope + " other", key) is None
-
-
-async def test_abort_forgets_a_pending_key_but_not_an_answered_one(backend: Backend) -> None:
-    scope, key = scope_key()
-    await backend.registry.begin_idempotent(scope, key)
-    await backend.registry.abort_idempotent(scope, key)
-    assert await backend.registry.begin_idempotent(scope, key) is None
-    answer = StoredResponse(201, b"done")
-    await backend.registry.finish_idempotent(scope, key, answer)
-    await backend.registry.abort_idempotent(scope, key)
-    assert await backend.registry.begin_idempotent(scope, key) == answer
-
-
-async def test_concurrent_begins_of_one_key_have_one_owner(backend: Backend) -> None:
-    scope, key = scope_key()
-    tries = await asyncio.gather(
-        *(backend.registry.begin_idempotent(scope, key) for _ in range(6)),
-        return_exceptions=True,
-    )
-    assert tries.count(None) == 1
-    assert all(isinstance(t, Conflict) for t in tries if t is not None)
-
-
-async def test_idempotency_answers_expire_after_their_ttl(backend: Backend) -> None:
-    scope, key = scope_key()
-    await backend.registry.begin_idempotent(scope, key)
-    await backend.registry.finish_idempotent(scope, key, StoredResponse(201, b"x"))
-    await asyncio.sleep(IDEMPOTENCY_TTL_S + 1.5)
-    assert await backend.registry.begin_idempotent(scope, key) is None
