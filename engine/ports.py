@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Self
 
 from engine.events import Event
@@ -410,13 +410,24 @@ class ActivityStore(Service):
 
 
 @dataclass(frozen=True, slots=True)
+class TrendTweet:
+    """A tweet a trend row counted (delta 1) or, after its delete, uncounted (delta -1), and the
+    offset of the record that did it."""
+
+    delta: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
 class TrendRow:
-    """One log partition's hashtag counts for one minute, and the last offset applied."""
+    """One log partition's hashtag counts for one minute, the last offset applied, and the
+    tweets counted in it (a tweet's every record is in its author's partition and minute)."""
 
     minute: int
     log_partition: int
     counts: dict[str, int]
     applied_offset: int = -1
+    tweets: dict[int, TrendTweet] = field(default_factory=dict)
 
 
 class TrendStore(Service):
@@ -424,11 +435,12 @@ class TrendStore(Service):
 
     @abstractmethod
     async def rows(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], TrendRow]:
-        """The rows for (minute, partition) keys; missing ones are empty."""
+        """The rows for (minute, partition) keys, with their tweets; missing ones are empty."""
 
     @abstractmethod
     async def put_rows(self, rows: Sequence[TrendRow]) -> None:
-        """Overwrite rows."""
+        """Overwrite rows' counts and offsets, and add their tweets to those each remembers
+        (each tweet's entry first, so a row's offset never covers a tweet it does not hold)."""
 
     @abstractmethod
     async def window(self, minutes: Sequence[int]) -> dict[str, int]:
