@@ -221,6 +221,11 @@ class FollowGraph(Service):
         """For (follower, followee) pairs, whether the edge exists."""
 
     @abstractmethod
+    async def edges_changed(self, pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], int]:
+        """For (follower, followee) pairs, the event time of the newest put or delete of the
+        edge (0 if none)."""
+
+    @abstractmethod
     async def put_edges(self, pairs: Sequence[tuple[int, int]], ts_us: Sequence[int]) -> None:
         """Add (follower, followee) edges, each at its event time."""
 

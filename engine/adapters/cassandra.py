@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 from collections.abc import Sequence
 
-from engine.adapters.cql import CqlSession
+from engine.adapters.cql import CqlSession, Rows
 from engine.events import pack_tweet, unpack_tweet
 from engine.idempotency import claimable, lease_deadline, now_ms
 from engine.ids import MAX_ID
@@ -222,12 +222,26 @@ class CassandraGraph(OnSession, FollowGraph):
         )
         return {pair: bool(rows) for pair, rows in zip(pairs, found, strict=True)}
 
+    async def edges_changed(self, pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], int]:
+        found = await asyncio.gather(
+            *(
+                self.cql.run(
+                    "SELECT changed_us FROM follow_changes WHERE user_id = ? AND followee_id = ?",
+                    pair,
+                    op="edges_changed",
+                )
+                for pair in pairs
+            )
+        )
+        return {pair: rows[0][0] if rows else 0 for pair, rows in zip(pairs, found, strict=True)}
+
     async def put_edges(self, pairs: Sequence[tuple[int, int]], ts_us: Sequence[int]) -> None:
         await asyncio.gather(
             *(
                 q
                 for (f, t), ts in zip(pairs, ts_us, strict=True)
                 for q in (
+                    self._changed(f, t, ts),
                     self.cql.run(
                         "INSERT INTO following (user_id, followee_id) VALUES (?, ?) "
                         "USING TIMESTAMP ?",
@@ -250,6 +264,7 @@ class CassandraGraph(OnSession, FollowGraph):
                 q
                 for (f, t), ts in zip(pairs, ts_us, strict=True)
                 for q in (
+                    self._changed(f, t, ts),
                     self.cql.run(
                         "DELETE FROM following USING TIMESTAMP ? "
                         "WHERE user_id = ? AND followee_id = ?",
@@ -264,6 +279,15 @@ class CassandraGraph(OnSession, FollowGraph):
                     ),
                 )
             )
+        )
+
+    async def _changed(self, follower: int, followee: int, ts: int) -> Rows:
+        """Record a change of the edge at ts; the newest one wins (its time is its timestamp)."""
+        return await self.cql.run(
+            "INSERT INTO follow_changes (user_id, followee_id, changed_us) VALUES (?, ?, ?) "
+            "USING TIMESTAMP ?",
+            (follower, followee, ts, ts),
+            op="put_edge",
         )
 
     async def count_rows(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], CountRow]:

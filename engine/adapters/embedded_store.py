@@ -364,6 +364,18 @@ class EmbeddedGraph(OnDb, FollowGraph):
         )
         return dict(zip(pairs, found, strict=True))
 
+    async def edges_changed(self, pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], int]:
+        """The newest of a live edge's time and its tombstone's."""
+        sql = (
+            "SELECT max(coalesce((SELECT ts FROM following WHERE user_id = ?1 "
+            "AND followee_id = ?2), 0), coalesce((SELECT ts FROM tombstones "
+            "WHERE tbl = 'following' AND k1 = ?1 AND k2 = ?2), 0))"
+        )
+        found = await self.db.read(
+            "edges_changed", lambda c: [int(fetch_all(c, sql, p)[0][0]) for p in pairs]
+        )
+        return dict(zip(pairs, found, strict=True))
+
     async def put_edges(self, pairs: Sequence[tuple[int, int]], ts_us: Sequence[int]) -> None:
         rows = [(f, t, ts) for (f, t), ts in zip(pairs, ts_us, strict=True)]
         if rows:

@@ -85,7 +85,7 @@ VIEW_TABLES = (
     "trend_minutes",
     "trend_tweets",
 )
-UNUSED_TABLES = ("hashtag_days",)
+UNUSED_TABLES = ("hashtag_days", "follow_changes")  # Cassandra's aids; derived here
 LIST_MEMBERS = Table("list_members", ("list_id", "member_id"))
 HASHTAGS = Table("hashtag_timeline", ("tag", "tweet_id"), ("body",))
 MENTIONS = Table("mention_timeline", ("user_id", "tweet_id"), ("body",))
