@@ -37,7 +37,14 @@ from engine.errors import Busy, InvalidInput, TimelineError, Unavailable, Unproc
 from engine.events import Event, decode, encode
 from engine.http import CALLER_KEY, error_payload, respond
 from engine.idempotency import now_ms
-from engine.ports import EventLog, IngestRegistry, KeyRecord, LogRecord, StoredResponse
+from engine.ports import (
+    Backend,
+    EventLog,
+    IngestRegistry,
+    KeyRecord,
+    LogRecord,
+    StoredResponse,
+)
 
 Answer = tuple[int, Any]
 Handler = Callable[[web.Request], Awaitable[Answer]]
@@ -51,8 +58,13 @@ class DraftingLog(EventLog):
     """The log as ingest's writes see it: appends go straight through, except inside a keyed
     request, where they are only drafted, for the request to keep with its key and append."""
 
-    def __init__(self, log: EventLog) -> None:
-        self.log = log
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend  # its log is looked up at each call
+
+    @property
+    def log(self) -> EventLog:
+        """The backend's own log."""
+        return self.backend.log
 
     async def start(self) -> None:
         """The backend starts the log it owns."""
@@ -103,10 +115,19 @@ def unpack_events(blob: bytes) -> list[Event]:
 class KeyedWrites:
     """Runs write requests that carry an Idempotency-Key."""
 
-    def __init__(self, settings: Settings, registry: IngestRegistry, log: EventLog) -> None:
+    def __init__(self, settings: Settings, backend: Backend) -> None:
         self.lease_s = settings.idempotency_lease_s
-        self.registry = registry
-        self.log = log
+        self.backend = backend
+
+    @property
+    def registry(self) -> IngestRegistry:
+        """Where keys are kept."""
+        return self.backend.registry
+
+    @property
+    def log(self) -> EventLog:
+        """The backend's own log, which appends for real."""
+        return self.backend.log
 
     async def run(self, request: web.Request, key: str, handler: Handler) -> web.Response:
         """The answer to a keyed request: the first one's, or this one's."""

@@ -45,8 +45,8 @@ class IngestService:
         self.settings = settings
         self.backend = backend
         limiter = PostingLimiter(parse_limits(settings.rate_limits))
-        self.log = DraftingLog(backend.log)
-        self.keyed = KeyedWrites(settings, backend.registry, backend.log)
+        self.log = DraftingLog(backend)
+        self.keyed = KeyedWrites(settings, backend)
         self.writer = Writer(_drafting(backend, self.log), ids, limiter)
         self.sms = SmsGateway(self.writer, backend)
 
