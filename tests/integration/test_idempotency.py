@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import json
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -40,18 +41,25 @@ async def tweets_tail(engine: Engine) -> AsyncIterator[LogTail]:
         yield tail
 
 
-async def records_of(tail: LogTail, tweet_id: str, want: int) -> list[LogRecord]:
-    """The records of one tweet the tail sees, once at least `want` of them arrived."""
+async def records_of(tail: LogTail, tweet_ids: str | set[str], want: int) -> list[LogRecord]:
+    """The records of these tweets the tail sees, once at least `want` of them arrived."""
+    wanted = {tweet_ids} if isinstance(tweet_ids, str) else tweet_ids
     seen: list[LogRecord] = []
 
     async def more() -> list[LogRecord]:
         for record in await tail.poll(max_records=500, timeout_ms=100):
             event = decode(record.value)
-            if isinstance(event, TweetPosted) and str(event.tweet.id) == tweet_id:
+            if isinstance(event, TweetPosted) and str(event.tweet.id) in wanted:
                 seen.append(record)
         return seen
 
     return await eventually(more, lambda found: len(found) >= want)
+
+
+def tweet_id_of(record: LogRecord) -> str:
+    event = decode(record.value)
+    assert isinstance(event, TweetPosted)
+    return str(event.tweet.id)
 
 
 async def post(api: Api, body: dict[str, Any], headers: dict[str, str]) -> Any:
@@ -237,3 +245,67 @@ async def test_a_retried_follow_counts_once_even_after_an_unfollow(
     followers = await api.ids(f"/v1/users/{star['id']}/followers", key="users")
     count = (await api.get(f"/v1/users/{star['id']}"))["followers_count"]
     assert count == len(followers)
+
+
+async def test_every_keyed_write_replays_its_first_answer(api: Api) -> None:
+    fan, star = await api.user(), await api.user()
+    writes: list[tuple[str, str, Any]] = [
+        ("POST", "/v1/users", {"handle": f"k{uuid.uuid4().hex[:10]}"}),
+        ("PUT", f"/v1/users/{fan['id']}/following/{star['id']}", None),
+        ("POST", "/v1/lists", {"owner_id": fan["id"], "name": "keyed"}),
+        ("POST", "/v1/tweets/batch", {"tweets": [{"author_id": star["id"], "text": "b"}]}),
+    ]
+    for method, path, body in writes:
+        headers = key()
+        first = await api.client.request(method, path, json=body, headers=headers)
+        again = await api.client.request(method, path, json=body, headers=headers)
+        assert first.status < 300 and again.status == first.status, path
+        assert await again.json() == await first.json(), path
+        assert again.headers.get("Idempotent-Replayed") == "true", path
+
+
+async def test_a_batch_retried_after_a_partial_503_posts_each_tweet_once(
+    api: Api, engine: Engine, tweets_tail: LogTail, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert engine.backend is not None
+    log = engine.backend.log
+    real = log.append_many
+
+    async def first_lost(events: Sequence[Event]) -> list[BaseException | None]:
+        monkeypatch.undo()
+        outcome = await real(events)
+        return [LogUnavailable("no acknowledgement in time"), *outcome[1:]]
+
+    author, headers = await api.user(), key()
+    body = {"tweets": [{"author_id": author["id"], "text": f"part {i}"} for i in range(3)]}
+    monkeypatch.setattr(log, "append_many", first_lost)
+    failed = await api.client.post("/v1/tweets/batch", json=body, headers=headers)
+    assert failed.status == 503
+    retried = await api.call("POST", "/v1/tweets/batch", 202, json=body, headers=headers)
+    ids = [r["id"] for r in retried["results"]]
+    records = await records_of(tweets_tail, set(ids), 6)  # the whole batch, twice
+    assert Counter(tweet_id_of(r) for r in records) == dict.fromkeys(ids, 2)
+    await api.wait_ids(f"/v1/users/{author['id']}/tweets", ids)
+
+
+async def test_a_registration_retried_after_a_503_is_one_user(
+    api: Api, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert engine.backend is not None
+    log = engine.backend.log
+    real = log.append_many
+
+    async def lands_but_fails(events: Sequence[Event]) -> list[BaseException | None]:
+        monkeypatch.undo()
+        await real(events)
+        return [LogUnavailable("no acknowledgement in time") for _ in events]
+
+    handle, headers = f"r{uuid.uuid4().hex[:10]}", key()
+    monkeypatch.setattr(log, "append_many", lands_but_fails)
+    failed = await api.client.post("/v1/users", json={"handle": handle}, headers=headers)
+    assert failed.status == 503
+    user = await api.call("POST", "/v1/users", 201, json={"handle": handle}, headers=headers)
+    await eventually(
+        lambda: api.call("GET", f"/v1/users/by_handle/{handle}", 200, raise_for=False),
+        lambda found: found.get("id") == user["id"],
+    )
