@@ -33,6 +33,7 @@ class Settings:
     # How long a follow-up check or a read with a consistency token waits for a projection
     followup_wait_ms: int = 5000
     idempotency_ttl_s: int = 86_400
+    idempotency_lease_s: float = 5.0
     # Embedded backend: every file under this folder
     data_dir: str = ".data"
     # Kafka
@@ -112,6 +113,8 @@ class Settings:
             raise ValueError("TIMELINE_STREAM_WRITE_TIMEOUT_S and _HEARTBEAT_S must be > 0")
         if self.list_max_members < 1:
             raise ValueError("TIMELINE_LIST_MAX_MEMBERS must be at least 1")
+        if self.idempotency_lease_s <= 0:
+            raise ValueError("TIMELINE_IDEMPOTENCY_LEASE_S must be > 0")
         if self.log_format not in ("json", "text"):
             raise ValueError("TIMELINE_LOG_FORMAT must be json or text")
         from engine.auth import AUTH_MODES, parse_tokens

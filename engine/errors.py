@@ -38,6 +38,21 @@ class Conflict(TimelineError):
     code = "conflict"
 
 
+class Busy(Conflict):
+    """The same request is still in progress elsewhere; try again after retry_after_s."""
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after_s: int = 1) -> None:
+        super().__init__(message, code=code)
+        self.retry_after_s = retry_after_s
+
+
+class Unprocessable(TimelineError):
+    """The request is well-formed but cannot be processed as sent (a reused key)."""
+
+    status = 422
+    code = "unprocessable"
+
+
 class Forbidden(TimelineError):
     """The caller may not do this."""
 

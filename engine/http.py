@@ -12,7 +12,14 @@ from typing import Any
 import msgpack
 from aiohttp import web
 
-from engine.errors import InvalidInput, RateLimited, TimelineError, Unauthorized, Unavailable
+from engine.errors import (
+    Busy,
+    InvalidInput,
+    RateLimited,
+    TimelineError,
+    Unauthorized,
+    Unavailable,
+)
 from engine.ids import decimal, parse_id
 from engine.metrics import Metrics
 from engine.records import DirectMessage, PageQuery, Tweet, User
@@ -215,7 +222,7 @@ def error_payload(code: str, message: str) -> dict[str, Any]:
 def error_response(request: web.Request, err: TimelineError) -> web.Response:
     """A TimelineError as its HTTP answer."""
     response = respond(request, error_payload(err.code, err.message), err.status)
-    if isinstance(err, Unavailable | RateLimited):
+    if isinstance(err, Unavailable | RateLimited | Busy):
         response.headers["Retry-After"] = str(err.retry_after_s)
     if isinstance(err, Unauthorized):
         response.headers["WWW-Authenticate"] = 'Bearer realm="timeline"'

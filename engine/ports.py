@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, Self, TypeVar
 
 from engine.events import Event, PhoneRegistered, UserRegistered
@@ -50,6 +50,24 @@ class StoredResponse:
 
     status: int
     body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """What is kept with an Idempotency-Key.
+
+    The fingerprint of the request that holds the key; the lease of the request running it
+    (an owner token and a deadline in Unix milliseconds, renewed while it runs); once drafted,
+    its events (encoded, so their ids are fixed) with the answer their append gives; and
+    `done` once that answer, or a refusal, is final.
+    """
+
+    fingerprint: bytes
+    owner: str
+    lease_until_ms: int
+    events: bytes | None = None
+    response: StoredResponse | None = None
+    done: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,16 +198,31 @@ class IngestRegistry(Service):
         """The user whose registered claim holds a handle (case-insensitive), else None."""
 
     @abstractmethod
-    async def begin_idempotent(self, scope: str, key: str) -> StoredResponse | None:
-        """Claim a key: None if new, the stored answer if done; Conflict if still in flight."""
+    async def claim_idempotent(
+        self, scope: str, key: str, fingerprint: bytes, owner: str, lease_s: float
+    ) -> KeyRecord:
+        """Lease a key to owner for lease_s, atomically, unless it is done, leased to another
+        owner until later, or holds drafted events of another fingerprint; the record after."""
 
     @abstractmethod
-    async def finish_idempotent(self, scope: str, key: str, response: StoredResponse) -> None:
-        """Store the answer for a claimed key."""
+    async def renew_idempotent(self, scope: str, key: str, owner: str, lease_s: float) -> bool:
+        """Extend owner's lease of a key that is not done; False if owner no longer holds it."""
 
     @abstractmethod
-    async def abort_idempotent(self, scope: str, key: str) -> None:
-        """Forget a claimed key whose write did not happen."""
+    async def draft_idempotent(
+        self, scope: str, key: str, owner: str, events: bytes, response: StoredResponse
+    ) -> bool:
+        """Keep the drafted events and the answer their append gives; False if not owner's."""
+
+    @abstractmethod
+    async def finish_idempotent(
+        self, scope: str, key: str, owner: str, response: StoredResponse
+    ) -> None:
+        """Store the final answer of owner's key, kept for TIMELINE_IDEMPOTENCY_TTL_S."""
+
+    @abstractmethod
+    async def release_idempotent(self, scope: str, key: str, owner: str) -> None:
+        """End owner's lease now (its request died or failed); drafted events stay kept."""
 
 
 class UserStore(Service):
@@ -218,6 +251,11 @@ class FollowGraph(Service):
     @abstractmethod
     async def edges_exist(self, pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bool]:
         """For (follower, followee) pairs, whether the edge exists."""
+
+    @abstractmethod
+    async def edges_changed(self, pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], int]:
+        """For (follower, followee) pairs, the event time of the newest put or delete of the
+        edge (0 if none)."""
 
     @abstractmethod
     async def put_edges(self, pairs: Sequence[tuple[int, int]], ts_us: Sequence[int]) -> None:
@@ -533,13 +571,24 @@ class ActivityStore(Service):
 
 
 @dataclass(frozen=True, slots=True)
+class TrendTweet:
+    """A tweet a trend row counted (delta 1) or, after its delete, uncounted (delta -1), and the
+    offset of the record that did it."""
+
+    delta: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
 class TrendRow:
-    """One log partition's hashtag counts for one minute, and the last offset applied."""
+    """One log partition's hashtag counts for one minute, the last offset applied, and the
+    tweets counted in it (a tweet's every record is in its author's partition and minute)."""
 
     minute: int
     log_partition: int
     counts: dict[str, int]
     applied_offset: int = -1
+    tweets: dict[int, TrendTweet] = field(default_factory=dict)
 
 
 class TrendStore(Service):
@@ -547,11 +596,12 @@ class TrendStore(Service):
 
     @abstractmethod
     async def rows(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], TrendRow]:
-        """The rows for (minute, partition) keys; missing ones are empty."""
+        """The rows for (minute, partition) keys, with their tweets; missing ones are empty."""
 
     @abstractmethod
     async def put_rows(self, rows: Sequence[TrendRow]) -> None:
-        """Overwrite rows."""
+        """Overwrite rows' counts and offsets, and add their tweets to those each remembers
+        (each tweet's entry first, so a row's offset never covers a tweet it does not hold)."""
 
     @abstractmethod
     async def window(self, minutes: Sequence[int]) -> dict[str, int]:

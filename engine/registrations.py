@@ -32,7 +32,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from engine.errors import StoreUnavailable
-from engine.events import PhoneRegistered, UserRegistered, decode
+from engine.events import Event, PhoneRegistered, UserRegistered, decode
 from engine.ids import id_ms
 from engine.ports import Backend, Claim, ClaimEvent, EventLog
 from engine.records import User
@@ -53,18 +53,35 @@ def claim_from_row(
     return Claim(int(user_id), found, state != PENDING)
 
 
+Append = Callable[[Event], Awaitable[bool]]
+"""Appends an event: True once the log acknowledged it, False if it was only drafted (inside
+a request with an Idempotency-Key, whose events are appended after they are kept with it)."""
+
+
+def appender(log: EventLog) -> Append:
+    """Append straight to the log."""
+
+    async def append(event: Event) -> bool:
+        await log.append(event)
+        return True
+
+    return append
+
+
 async def settle(
-    log: EventLog, mark: Callable[[ClaimEvent], Awaitable[None]], claim: Claim[ClaimEvent]
+    append: Append, mark: Callable[[ClaimEvent], Awaitable[None]], claim: Claim[ClaimEvent]
 ) -> Claim[ClaimEvent]:
     """The claim, registered: a pending one's event appended (again) and the claim marked.
 
     Once the log acknowledged the event the registration has happened, whatever the store
     says: a claim the store could not mark stays pending, and the next to meet it appends
-    the same event once more and marks it then.
+    the same event once more and marks it then. An append that was only drafted marks
+    nothing: the claim stays pending until its request has appended it and someone meets it.
     """
     if claim.registered or claim.event is None:
         return claim
-    await log.append(claim.event)
+    if not await append(claim.event):
+        return claim
     try:
         await mark(claim.event)
     except StoreUnavailable as e:
@@ -72,18 +89,26 @@ async def settle(
     return Claim(claim.user_id, claim.event, True)
 
 
-async def register_handle(backend: Backend, event: UserRegistered) -> Claim[UserRegistered]:
-    """Claim the event's handle and settle whichever claim holds it: the holder, registered."""
+async def register_handle(
+    backend: Backend, event: UserRegistered, append: Append
+) -> Claim[UserRegistered]:
+    """Claim the event's handle and settle whichever claim holds it: the holder. The event's
+    own claim is appended with `append`; another's straight to the log."""
     registry = backend.registry
     holder = await registry.claim_handle(event)
-    return await settle(backend.log, registry.mark_registered, holder)
+    own = append if holder.user_id == event.user_id else appender(backend.log)
+    return await settle(own, registry.mark_registered, holder)
 
 
-async def register_phone(backend: Backend, event: PhoneRegistered) -> Claim[PhoneRegistered]:
-    """Claim the event's phone number and settle whichever claim holds it: the holder."""
+async def register_phone(
+    backend: Backend, event: PhoneRegistered, append: Append
+) -> Claim[PhoneRegistered]:
+    """Claim the event's phone number and settle whichever claim holds it: the holder (the
+    event's own claim appended with `append`, another's straight to the log)."""
     phones = backend.phones
     holder = await phones.claim_phone(event)
-    return await settle(backend.log, phones.mark_registered, holder)
+    own = append if holder.user_id == event.user_id else appender(backend.log)
+    return await settle(own, phones.mark_registered, holder)
 
 
 async def handle_owner(backend: Backend, handle: str) -> int | None:
@@ -91,7 +116,7 @@ async def handle_owner(backend: Backend, handle: str) -> int | None:
     claim = await backend.registry.handle_claim(handle)
     if claim is None:
         return None
-    return (await settle(backend.log, backend.registry.mark_registered, claim)).user_id
+    return (await settle(appender(backend.log), backend.registry.mark_registered, claim)).user_id
 
 
 async def registered_user(backend: Backend, user_id: int) -> User | None:
@@ -101,7 +126,7 @@ async def registered_user(backend: Backend, user_id: int) -> User | None:
         return None
     if claim.event is None:  # a claim from before events were kept
         return await backend.registry.registered_user(user_id)
-    event = (await settle(backend.log, backend.registry.mark_registered, claim)).event
+    event = (await settle(appender(backend.log), backend.registry.mark_registered, claim)).event
     assert event is not None
     return User(event.user_id, event.handle, event.display_name, id_ms(event.user_id))
 
@@ -111,4 +136,4 @@ async def phone_owner(backend: Backend, phone: str) -> int | None:
     claim = await backend.phones.phone_claim(phone)
     if claim is None:
         return None
-    return (await settle(backend.log, backend.phones.mark_registered, claim)).user_id
+    return (await settle(appender(backend.log), backend.phones.mark_registered, claim)).user_id

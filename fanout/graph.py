@@ -15,6 +15,17 @@ from engine.records import PageQuery, User
 FollowItem = tuple[LogRecord, Followed]
 
 
+def _newer(items: Sequence[FollowItem], changed: dict[tuple[int, int], int]) -> list[FollowItem]:
+    """The events newer than every change already applied to their edge, in log order."""
+    newer = []
+    for record, event in items:
+        pair = (event.follower_id, event.followee_id)
+        if event.ts_us > changed[pair]:
+            changed[pair] = event.ts_us
+            newer.append((record, event))
+    return newer
+
+
 class GraphProjector:
     """Applies user and follow events; counts are guarded by the offset of the last event applied.
 
@@ -22,6 +33,12 @@ class GraphProjector:
     of a follower's edges and of the (user, partition) count rows. Counts are written before
     edges: a replay after a crash between the two finds the edge missing but the count row's
     offset already past the event, and so neither counts twice nor misses the edge.
+
+    An edge keeps the newest change (its event time wins, as every write does), so a follow
+    or unfollow no newer than the edge's last applied change is skipped: a second record of
+    one event (a retried request re-appends the event of its first attempt, whose record may
+    still land later, after an unfollow say), or an older event from a skewed clock. Counts
+    then always move with the edge itself.
     """
 
     def __init__(self, settings: Settings, backend: Backend) -> None:
@@ -47,7 +64,10 @@ class GraphProjector:
         if not items:
             return
         pairs = list(dict.fromkeys((e.follower_id, e.followee_id) for _, e in items))
-        state = await self.backend.graph.edges_exist(pairs)
+        state, changed = await asyncio.gather(
+            self.backend.graph.edges_exist(pairs), self.backend.graph.edges_changed(pairs)
+        )
+        items = _newer(items, changed)
         await self._load_counts(items)
         dirty = self._count(items, state)
         await self.backend.graph.put_count_rows([self._counts[k] for k in dirty])

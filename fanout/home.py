@@ -31,6 +31,7 @@ class HomeProjector(Projector):
         "users_by_handle",
         "following",
         "followers",
+        "follow_changes",
         "graph_counts",
         "tweets",
         "user_timeline",

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 
 from engine.events import TWEETS_TOPIC, TweetDeleted, TweetPosted
 from engine.ids import id_ms
-from engine.ports import Backend, LogRecord, TrendRow
+from engine.ports import Backend, LogRecord, TrendRow, TrendTweet
 from engine.text import normalize_tag
 from fanout.projection import Decoded, Projector, items_of
 
 MINUTE_MS = 60_000
+Key = tuple[int, int]
 
 
 def minute_of(tweet_id: int) -> int:
@@ -25,15 +26,26 @@ class TrendProjector(Projector):
     Tweets are keyed by author, so one partition's consumer is the only writer of its
     rows; an event at or below a row's offset was counted before a crash and is skipped.
     Direct messages are on another topic and never reach this projection.
+
+    The log may also hold one event twice at two offsets (a retried post whose first append
+    landed after the API answered 503, re-appended with the same ids). So each row also
+    remembers the tweets it counted, with the offset that counted each: a record of a tweet
+    the row already counted at another offset is skipped (a delete likewise, once applied).
+    Every record of a tweet is in its author's partition and its minute, so the row that
+    counts a tweet is the one place to remember it: the memory lives exactly as long as the
+    counts (the rows' two-day TTL), needs no separate expiry, and is loaded with the row.
+    The offset in each entry keeps a crash safe: entries are written before the row, and a
+    replayed record finds an entry with its own offset, so it is still counted if the row's
+    offset does not yet cover it.
     """
 
     name = "trends"
     topics = (TWEETS_TOPIC,)
-    tables = ("trend_minutes",)
+    tables = ("trend_minutes", "trend_tweets")
 
     def __init__(self, backend: Backend) -> None:
         self.trends = backend.trends
-        self._rows: dict[tuple[int, int], TrendRow] = {}
+        self._rows: dict[Key, TrendRow] = {}
 
     def forget(self) -> None:
         self._rows.clear()
@@ -43,19 +55,37 @@ class TrendProjector(Projector):
         keys = {(minute_of(e.tweet.id), r.partition) for r, e in items if e.tweet.hashtags}
         missing = [k for k in keys if k not in self._rows]
         self._rows.update(await self.trends.rows(missing))
-        dirty = {key for r, e in items if (key := self._count(r, e)) is not None}
-        await self.trends.put_rows([self._rows[k] for k in dirty])
+        fresh: dict[Key, dict[int, TrendTweet]] = {}
+        for record, event in items:
+            self._count(record, event, fresh)
+        await self.trends.put_rows(
+            [dataclasses.replace(self._rows[k], tweets=tweets) for k, tweets in fresh.items()]
+        )
 
-    def _count(self, record: LogRecord, event: TweetPosted) -> tuple[int, int] | None:
+    def _count(
+        self, record: LogRecord, event: TweetPosted, fresh: dict[Key, dict[int, TrendTweet]]
+    ) -> None:
         if not event.tweet.hashtags:
-            return None
+            return
         key = (minute_of(event.tweet.id), record.partition)
         row = self._rows[key]
         if record.offset <= row.applied_offset:
-            return None  # counted before a crash; the log is replaying it
+            return  # counted before a crash; the log is replaying it
         delta = -1 if isinstance(event, TweetDeleted) else 1
+        if _counted_elsewhere(row.tweets.get(event.tweet.id), delta, record.offset):
+            return
         counts = dict(row.counts)
         for tag in {normalize_tag(t) for t in event.tweet.hashtags}:
             counts[tag] = counts.get(tag, 0) + delta
+        mark = TrendTweet(delta, record.offset)
+        row.tweets[event.tweet.id] = mark  # the cached row's own memory, updated in place
         self._rows[key] = dataclasses.replace(row, counts=counts, applied_offset=record.offset)
-        return key
+        fresh.setdefault(key, {})[event.tweet.id] = mark
+
+
+def _counted_elsewhere(mark: TrendTweet | None, delta: int, offset: int) -> bool:
+    """Whether another record of this tweet already did what this one would: a post counted
+    (or deleted since), or a delete applied."""
+    if mark is None or mark.offset == offset:
+        return False
+    return delta == 1 or mark.delta == -1

@@ -28,6 +28,7 @@ from engine.ports import Backend, LogPosition
 from engine.records import Mention, Tweet, User, UserList
 from engine.text import handle_key, is_valid_handle, normalize_text
 from ingest.checks import FollowUpChecks
+from ingest.keys import draft
 from ingest.tokens import note
 from ingest.validate import (
     TweetDraft,
@@ -65,26 +66,40 @@ class Writer:
     def _event_ids(self) -> tuple[int, int]:
         return self.ids.next_id(), now_us()
 
-    async def append(self, event: Event) -> LogPosition:
-        """Append one event; its position goes into the answer's consistency token."""
+    async def append(self, event: Event) -> LogPosition | None:
+        """Append one event; its position goes into the answer's consistency token. Inside a
+        request with an Idempotency-Key it is only drafted (None): the request keeps it with
+        the key, then appends it (ingest.keys)."""
+        if draft([event]):
+            return None
         position = await self.backend.log.append(event)
         note(position)
         return position
 
-    async def append_many(self, events: Sequence[Event]) -> list[LogPosition | BaseException]:
-        """Append several events; the positions of those acknowledged go into the token."""
-        outcomes = await self.backend.log.append_many(events)
-        for outcome in outcomes:
+    async def append_many(
+        self, events: Sequence[Event]
+    ) -> list[LogPosition | BaseException | None]:
+        """Append several events (each its position, or its error; None when drafted); the
+        positions of those acknowledged go into the token."""
+        if draft(events):
+            return [None] * len(events)
+        outcomes: list[LogPosition | BaseException | None] = []
+        for outcome in await self.backend.log.append_many(events):
             if isinstance(outcome, LogPosition):
                 note(outcome)
+            outcomes.append(outcome)
         return outcomes
+
+    async def _append_own(self, event: Event) -> bool:
+        """Append a claim's own event: True once the log has it, False if only drafted."""
+        return await self.append(event) is not None
 
     async def register_user(self, data: dict[str, object]) -> User:
         """Claim the handle, append, mark (engine.registrations): a handle whose claim is
         pending is settled for its first claimant before this one gets handle_taken."""
         user = new_user(data, self.ids)
         event = UserRegistered(*self._event_ids(), user.id, user.handle, user.display_name)
-        holder = await registrations.register_handle(self.backend, event)
+        holder = await registrations.register_handle(self.backend, event, self._append_own)
         if holder.user_id != user.id:
             raise Conflict(f"the handle {user.handle!r} is taken", code="handle_taken")
         return user
@@ -228,6 +243,8 @@ class Writer:
             )
         await self.known_user(user_id)
         event = PhoneRegistered(*self._event_ids(), user_id, phone)
-        if (await registrations.register_phone(self.backend, event)).user_id != user_id:
+        if (
+            await registrations.register_phone(self.backend, event, self._append_own)
+        ).user_id != user_id:
             raise Conflict("this phone number belongs to another user", code="phone_taken")
         return phone

@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import msgpack
 from aiohttp import web
 
 from engine.config import Settings
@@ -14,7 +13,6 @@ from engine.consistency import HEADER, encode_token
 from engine.errors import InvalidInput, TimelineError, Unavailable
 from engine.events import DirectMessageSent, Event, TweetPosted
 from engine.http import (
-    CALLER_KEY,
     body_id,
     error_payload,
     header_text,
@@ -27,18 +25,14 @@ from engine.http import (
 )
 from engine.ids import IdGenerator
 from engine.limits import PostingLimiter, parse_limits
-from engine.ports import Backend, LogPosition, StoredResponse
+from engine.ports import Backend
 from engine.progress import LogProgress
 from ingest.checks import FollowUpChecks
+from ingest.keys import IDEMPOTENCY_HEADER, Answer, Handler, KeyedWrites
 from ingest.lists import require_room
 from ingest.operations import Writer
 from ingest.sms import SmsGateway
 from ingest.tokens import collecting
-
-Answer = tuple[int, Any]
-Handler = Callable[[web.Request], Awaitable[Answer]]
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-MAX_KEY_LENGTH = 255
 
 
 def event_json(event: Event) -> dict[str, Any]:
@@ -64,6 +58,7 @@ class IngestService:
         self.backend = backend
         limiter = PostingLimiter(parse_limits(settings.rate_limits))
         checks = FollowUpChecks(backend, progress, checks_group, settings.followup_wait_ms)
+        self.keyed = KeyedWrites(settings, backend)
         self.writer = Writer(backend, ids, limiter, checks)
         self.sms = SmsGateway(self.writer, backend)
 
@@ -93,31 +88,12 @@ class IngestService:
                     status, payload = await handler(request)
                     response = respond(request, payload, status)
                 else:
-                    response = await self._run_once(request, key, handler)
+                    response = await self.keyed.run(request, key, handler)
             if written and response.status < 300:
                 response.headers[HEADER] = encode_token(written)
             return response
 
         return run
-
-    async def _run_once(self, request: web.Request, key: str, handler: Handler) -> web.Response:
-        if not 1 <= len(key) <= MAX_KEY_LENGTH:
-            raise InvalidInput("Idempotency-Key must be 1-255 characters", code="invalid_header")
-        scope = f"{request.get(CALLER_KEY, 'anonymous')} {request.method} {request.path}"
-        registry = self.backend.registry
-        stored = await registry.begin_idempotent(scope, key)
-        if stored is not None:
-            return respond(request, msgpack.unpackb(stored.body, raw=False), stored.status)
-        try:
-            status, payload = await handler(request)
-        except TimelineError as err:
-            if err.status >= 500:
-                await registry.abort_idempotent(scope, key)
-                raise
-            status, payload = err.status, error_payload(err.code, err.message)
-        body = msgpack.packb(payload, use_bin_type=True)
-        await registry.finish_idempotent(scope, key, StoredResponse(status, body))
-        return respond(request, payload, status)
 
     async def create_user(self, request: web.Request) -> Answer:
         return 201, user_json(await self.writer.register_user(await read_body(request)))
@@ -261,7 +237,7 @@ def _batch_authors(items: list[Any]) -> list[int]:
 def _batch_result(drafted: object, appended: Any) -> dict[str, Any]:
     if isinstance(drafted, Event):
         outcome = next(appended)
-        if isinstance(outcome, LogPosition):
+        if not isinstance(outcome, BaseException):  # appended (or drafted, in a keyed request)
             return event_json(drafted)
         drafted = outcome
     if isinstance(drafted, TimelineError):

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 
-from engine.adapters.cql import CqlSession
-from engine.errors import Conflict
+from engine.adapters.cql import CqlSession, Rows
 from engine.events import UserRegistered, encode, pack_tweet, unpack_tweet
+from engine.idempotency import claimable, lease_deadline, now_ms
 from engine.ids import MAX_ID, id_ms
 from engine.ports import (
     Claim,
     CountRow,
     FollowGraph,
     IngestRegistry,
+    KeyRecord,
     Service,
     StoredResponse,
     TimelineStore,
@@ -22,6 +24,8 @@ from engine.ports import (
 from engine.records import PageQuery, Tweet, User
 from engine.registrations import PENDING, REGISTERED, claim_from_row
 from engine.text import handle_key
+
+CLAIM_TRIES = 3
 
 
 class OnSession(Service):
@@ -114,38 +118,76 @@ class CassandraRegistry(OnSession, IngestRegistry):
         claim = await self.handle_claim(handle)
         return claim.user_id if claim is not None and claim.registered else None
 
-    async def begin_idempotent(self, scope: str, key: str) -> StoredResponse | None:
+    async def claim_idempotent(
+        self, scope: str, key: str, fingerprint: bytes, owner: str, lease_s: float
+    ) -> KeyRecord:
+        found: KeyRecord | None = None
+        for _ in range(CLAIM_TRIES):
+            until = lease_deadline(lease_s)
+            if await self._lwt(
+                "INSERT INTO idempotency_keys (scope, key, fingerprint, owner, lease_until_ms, "
+                "done) VALUES (?, ?, ?, ?, ?, false) IF NOT EXISTS USING TTL ?",
+                (scope, key, fingerprint, owner, until, self.cql.settings.idempotency_ttl_s),
+            ):
+                return KeyRecord(fingerprint, owner, until)
+            found = await self._key(scope, key)
+            if found is None:
+                continue  # expired since the insert was refused
+            if not claimable(found, fingerprint, owner, now_ms()):
+                return found
+            ttl, was = self.cql.settings.idempotency_ttl_s, (found.owner, found.lease_until_ms)
+            if await self._lwt(
+                "UPDATE idempotency_keys USING TTL ? SET fingerprint = ?, owner = ?, "
+                "lease_until_ms = ? WHERE scope = ? AND key = ? "
+                "IF owner = ? AND lease_until_ms = ? AND done = false",
+                (ttl, fingerprint, owner, until, scope, key, *was),
+            ):
+                return dataclasses.replace(
+                    found, fingerprint=fingerprint, owner=owner, lease_until_ms=until
+                )
+        return found or KeyRecord(fingerprint, "", lease_deadline(lease_s))  # contended
+
+    async def renew_idempotent(self, scope: str, key: str, owner: str, lease_s: float) -> bool:
+        return await self._owned(scope, key, owner, "lease_until_ms = ?", lease_deadline(lease_s))
+
+    async def draft_idempotent(
+        self, scope: str, key: str, owner: str, events: bytes, response: StoredResponse
+    ) -> bool:
+        sets = "events = ?, status = ?, body = ?"
+        return await self._owned(scope, key, owner, sets, events, response.status, response.body)
+
+    async def finish_idempotent(
+        self, scope: str, key: str, owner: str, response: StoredResponse
+    ) -> None:
+        sets = "done = true, events = null, status = ?, body = ?, lease_until_ms = 0"
+        await self._owned(scope, key, owner, sets, response.status, response.body)
+
+    async def release_idempotent(self, scope: str, key: str, owner: str) -> None:
+        await self._owned(scope, key, owner, "lease_until_ms = 0")
+
+    async def _owned(self, scope: str, key: str, owner: str, sets: str, *values: object) -> bool:
+        return await self._lwt(
+            f"UPDATE idempotency_keys USING TTL ? SET {sets} WHERE scope = ? AND key = ? "
+            "IF owner = ? AND done = false",
+            (self.cql.settings.idempotency_ttl_s, *values, scope, key, owner),
+        )
+
+    async def _lwt(self, cql: str, params: tuple[object, ...]) -> bool:
+        rows = await self.cql.run(cql, params, op="idempotency")
+        return bool(rows[0][0])
+
+    async def _key(self, scope: str, key: str) -> KeyRecord | None:
         rows = await self.cql.run(
-            "INSERT INTO idempotency (scope, key, state) VALUES (?, ?, 'pending') "
-            "IF NOT EXISTS USING TTL ?",
-            (scope, key, self.cql.settings.idempotency_ttl_s),
+            "SELECT fingerprint, owner, lease_until_ms, events, status, body, done "
+            "FROM idempotency_keys WHERE scope = ? AND key = ?",
+            (scope, key),
             op="idempotency",
         )
-        if rows[0][0]:
+        if not rows:
             return None
-        found = await self.cql.run(
-            "SELECT state, status, body FROM idempotency WHERE scope = ? AND key = ?",
-            (scope, key),
-            op="idempotency",
-        )
-        if found and found[0][0] == "done":
-            return StoredResponse(found[0][1], found[0][2])
-        raise Conflict("a request with this Idempotency-Key is in flight", code="idempotency_busy")
-
-    async def finish_idempotent(self, scope: str, key: str, response: StoredResponse) -> None:
-        await self.cql.run(
-            "UPDATE idempotency USING TTL ? SET state = 'done', status = ?, body = ? "
-            "WHERE scope = ? AND key = ? IF state = 'pending'",
-            (self.cql.settings.idempotency_ttl_s, response.status, response.body, scope, key),
-            op="idempotency",
-        )
-
-    async def abort_idempotent(self, scope: str, key: str) -> None:
-        await self.cql.run(
-            "DELETE FROM idempotency WHERE scope = ? AND key = ? IF state = 'pending'",
-            (scope, key),
-            op="idempotency",
-        )
+        fingerprint, owner, until, events, status, body, done = rows[0]
+        response = None if status is None else StoredResponse(status, body or b"")
+        return KeyRecord(fingerprint or b"", owner or "", until or 0, events, response, bool(done))
 
 
 class CassandraUsers(OnSession, UserStore):
@@ -215,12 +257,26 @@ class CassandraGraph(OnSession, FollowGraph):
         )
         return {pair: bool(rows) for pair, rows in zip(pairs, found, strict=True)}
 
+    async def edges_changed(self, pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], int]:
+        found = await asyncio.gather(
+            *(
+                self.cql.run(
+                    "SELECT changed_us FROM follow_changes WHERE user_id = ? AND followee_id = ?",
+                    pair,
+                    op="edges_changed",
+                )
+                for pair in pairs
+            )
+        )
+        return {pair: rows[0][0] if rows else 0 for pair, rows in zip(pairs, found, strict=True)}
+
     async def put_edges(self, pairs: Sequence[tuple[int, int]], ts_us: Sequence[int]) -> None:
         await asyncio.gather(
             *(
                 q
                 for (f, t), ts in zip(pairs, ts_us, strict=True)
                 for q in (
+                    self._changed(f, t, ts),
                     self.cql.run(
                         "INSERT INTO following (user_id, followee_id) VALUES (?, ?) "
                         "USING TIMESTAMP ?",
@@ -243,6 +299,7 @@ class CassandraGraph(OnSession, FollowGraph):
                 q
                 for (f, t), ts in zip(pairs, ts_us, strict=True)
                 for q in (
+                    self._changed(f, t, ts),
                     self.cql.run(
                         "DELETE FROM following USING TIMESTAMP ? "
                         "WHERE user_id = ? AND followee_id = ?",
@@ -257,6 +314,15 @@ class CassandraGraph(OnSession, FollowGraph):
                     ),
                 )
             )
+        )
+
+    async def _changed(self, follower: int, followee: int, ts: int) -> Rows:
+        """Record a change of the edge at ts; the newest one wins (its time is its timestamp)."""
+        return await self.cql.run(
+            "INSERT INTO follow_changes (user_id, followee_id, changed_us) VALUES (?, ?, ?) "
+            "USING TIMESTAMP ?",
+            (follower, followee, ts, ts),
+            op="put_edge",
         )
 
     async def count_rows(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], CountRow]:

@@ -22,6 +22,7 @@ from engine.ports import (
     PhoneBook,
     TrendRow,
     TrendStore,
+    TrendTweet,
 )
 from engine.records import DirectMessage, PageQuery, Tweet, UserList
 from engine.registrations import claim_from_row
@@ -29,6 +30,7 @@ from engine.registrations import claim_from_row
 DAY_MS = 86_400_000
 ACTIVITY_IN_CHUNK = 100  # partition keys per IN query
 MAX_TAG_DAYS = 3650
+TREND_TWEETS_BATCH = 100  # rows of one partition per unlogged batch, well under its limit
 
 
 def bounds(query: PageQuery) -> tuple[int, int]:
@@ -229,43 +231,54 @@ class CassandraMessages(OnSession, MessageStore):
 
 
 class CassandraTrends(OnSession, TrendStore):
-    """Per-minute hashtag counts, one row per minute and partition."""
+    """Per-minute hashtag counts, one row per minute and partition, and the tweets each row
+    counted (trend_tweets, one partition per row)."""
 
     async def rows(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], TrendRow]:
-        found = await asyncio.gather(
-            *(
-                self.cql.run(
-                    "SELECT counts, applied_offset FROM trend_minutes "
-                    "WHERE minute = ? AND log_partition = ?",
-                    key,
-                    op="trends",
-                )
-                for key in keys
-            )
+        found = await asyncio.gather(*(self._row(key) for key in keys))
+        return dict(zip(keys, found, strict=True))
+
+    async def _row(self, key: tuple[int, int]) -> TrendRow:
+        row, marks = await asyncio.gather(
+            self.cql.run(
+                "SELECT counts, applied_offset FROM trend_minutes "
+                "WHERE minute = ? AND log_partition = ?",
+                key,
+                op="trends",
+            ),
+            self.cql.run(
+                "SELECT tweet_id, delta, applied_offset FROM trend_tweets "
+                "WHERE minute = ? AND log_partition = ?",
+                key,
+                op="trends",
+            ),
         )
-        return {
-            key: TrendRow(key[0], key[1], dict(rows[0][0] or {}), rows[0][1])
-            if rows
-            else TrendRow(key[0], key[1], {})
-            for key, rows in zip(keys, found, strict=True)
-        }
+        tweets = {tweet_id: TrendTweet(delta, offset) for tweet_id, delta, offset in marks}
+        if not row:
+            return TrendRow(key[0], key[1], {}, tweets=tweets)
+        return TrendRow(key[0], key[1], dict(row[0][0] or {}), row[0][1], tweets)
 
     async def put_rows(self, rows: Sequence[TrendRow]) -> None:
-        await asyncio.gather(
+        await asyncio.gather(*(self._put_row(r) for r in rows))
+
+    async def _put_row(self, r: TrendRow) -> None:
+        marks = [(r.minute, r.log_partition, t, m.delta, m.offset) for t, m in r.tweets.items()]
+        await asyncio.gather(  # first: a row's offset never covers a tweet it does not hold
             *(
-                self.cql.run(
-                    "INSERT INTO trend_minutes (minute, log_partition, counts, applied_offset) "
-                    "VALUES (?, ?, ?, ?)",
-                    (
-                        r.minute,
-                        r.log_partition,
-                        {k: v for k, v in r.counts.items() if v},
-                        r.applied_offset,
-                    ),
+                self.cql.run_batch(
+                    "INSERT INTO trend_tweets (minute, log_partition, tweet_id, delta, "
+                    "applied_offset) VALUES (?, ?, ?, ?, ?)",
+                    marks[start : start + TREND_TWEETS_BATCH],
                     op="trends",
                 )
-                for r in rows
+                for start in range(0, len(marks), TREND_TWEETS_BATCH)
             )
+        )
+        await self.cql.run(
+            "INSERT INTO trend_minutes (minute, log_partition, counts, applied_offset) "
+            "VALUES (?, ?, ?, ?)",
+            (r.minute, r.log_partition, {k: v for k, v in r.counts.items() if v}, r.applied_offset),
+            op="trends",
         )
 
     async def window(self, minutes: Sequence[int]) -> dict[str, int]:

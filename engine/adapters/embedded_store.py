@@ -19,16 +19,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from engine.adapters.embedded_keys import KEYS_SCHEMA, claim_key, purge_keys, update_owned
 from engine.adapters.embedded_sqlite import SqliteDb
 from engine.config import Settings
-from engine.errors import Conflict
 from engine.events import UserRegistered, encode, pack_tweet, unpack_tweet
+from engine.idempotency import lease_deadline
 from engine.ids import MAX_ID, id_ms
 from engine.ports import (
     Claim,
     CountRow,
     FollowGraph,
     IngestRegistry,
+    KeyRecord,
     Service,
     StoredResponse,
     TimelineStore,
@@ -45,17 +47,14 @@ HOME_AUTHORS_LIMIT = 5000
 PURGE_EVERY_S = 3600.0
 CLAIM_COLUMNS = {"event": "BLOB", "state": "TEXT"}
 DECODED_TWEETS = 8192  # frozen Tweets shared by every page that shows them
-STORE_SCHEMA = """
+STORE_SCHEMA = (
+    """
 BEGIN;
 CREATE TABLE IF NOT EXISTS handle_claims (
     handle_key TEXT PRIMARY KEY, user_id INTEGER NOT NULL, event BLOB, state TEXT);
 CREATE TABLE IF NOT EXISTS user_registry (
     user_id INTEGER PRIMARY KEY, handle TEXT NOT NULL, display_name TEXT NOT NULL,
     created_ms INTEGER NOT NULL, event BLOB, state TEXT);
-CREATE TABLE IF NOT EXISTS idempotency (
-    scope TEXT NOT NULL, key TEXT NOT NULL, state TEXT NOT NULL, status INTEGER, body BLOB,
-    expires_s REAL NOT NULL, PRIMARY KEY (scope, key));
-CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_s);
 CREATE TABLE IF NOT EXISTS users (
     user_id INTEGER PRIMARY KEY, handle TEXT NOT NULL, display_name TEXT NOT NULL,
     created_ms INTEGER NOT NULL, ts INTEGER NOT NULL);
@@ -89,6 +88,8 @@ CREATE TABLE IF NOT EXISTS home_trims (
     PRIMARY KEY (user_id, bound)) WITHOUT ROWID;
 COMMIT;
 """
+    + KEYS_SCHEMA
+)
 
 
 PROJECTION_TABLES = (
@@ -233,7 +234,7 @@ class EmbeddedRegistry(OnDb, IngestRegistry):
         now = time.monotonic()
         if now - self._purged_at >= PURGE_EVERY_S:
             self._purged_at = now
-            await self.db.write("idempotency", _purge_expired)
+            await self.db.write("idempotency", purge_keys)
 
     async def claim_handle(self, event: UserRegistered) -> Claim[UserRegistered]:
         row = await self.db.write("claim_handle", lambda c: _claim(c, event))
@@ -268,36 +269,35 @@ class EmbeddedRegistry(OnDb, IngestRegistry):
         claim = await self.handle_claim(handle)
         return claim.user_id if claim is not None and claim.registered else None
 
-    async def begin_idempotent(self, scope: str, key: str) -> StoredResponse | None:
+    async def claim_idempotent(
+        self, scope: str, key: str, fingerprint: bytes, owner: str, lease_s: float
+    ) -> KeyRecord:
         await self._purge()
-        ttl = self.settings.idempotency_ttl_s
-        row = await self.db.write("idempotency", lambda c: _begin(c, scope, key, ttl))
-        if row is None:
-            return None
-        state, status, body = row
-        if state == "done":
-            return StoredResponse(status, body)
-        raise Conflict("a request with this Idempotency-Key is in flight", code="idempotency_busy")
+        claim, ttl = (fingerprint, owner, lease_s), self.settings.idempotency_ttl_s
+        return await self.db.write("idempotency", lambda c: claim_key(c, scope, key, claim, ttl))
 
-    async def finish_idempotent(self, scope: str, key: str, response: StoredResponse) -> None:
-        expires = time.time() + self.settings.idempotency_ttl_s
-        params = (response.status, response.body, expires, scope, key, time.time())
-        await self.db.write(
-            "idempotency",
-            lambda c: c.execute(
-                "UPDATE idempotency SET state = 'done', status = ?, body = ?, expires_s = ? "
-                "WHERE scope = ? AND key = ? AND state = 'pending' AND expires_s > ?",
-                params,
-            ),
-        )
+    async def renew_idempotent(self, scope: str, key: str, owner: str, lease_s: float) -> bool:
+        return await self._owned(scope, key, owner, "lease_until_ms = ?", lease_deadline(lease_s))
 
-    async def abort_idempotent(self, scope: str, key: str) -> None:
-        await self.db.write(
-            "idempotency",
-            lambda c: c.execute(
-                "DELETE FROM idempotency WHERE scope = ? AND key = ? AND state = 'pending'",
-                (scope, key),
-            ),
+    async def draft_idempotent(
+        self, scope: str, key: str, owner: str, events: bytes, response: StoredResponse
+    ) -> bool:
+        sets = "events = ?, status = ?, body = ?"
+        return await self._owned(scope, key, owner, sets, events, response.status, response.body)
+
+    async def finish_idempotent(
+        self, scope: str, key: str, owner: str, response: StoredResponse
+    ) -> None:
+        sets = "done = 1, events = NULL, status = ?, body = ?, lease_until_ms = 0"
+        await self._owned(scope, key, owner, sets, response.status, response.body)
+
+    async def release_idempotent(self, scope: str, key: str, owner: str) -> None:
+        await self._owned(scope, key, owner, "lease_until_ms = 0")
+
+    async def _owned(self, scope: str, key: str, owner: str, sets: str, *values: Any) -> bool:
+        where = (scope, key, self.settings.idempotency_ttl_s)
+        return await self.db.write(
+            "idempotency", lambda c: update_owned(c, where, owner, sets, *values)
         )
 
 
@@ -347,26 +347,6 @@ def _upgrade(conn: Conn) -> None:
     (the phone claims of embedded_views too: they live in this file)."""
     for table in ("handle_claims", "user_registry", "phones"):
         add_columns(conn, table, CLAIM_COLUMNS)
-
-
-def _begin(conn: Conn, scope: str, key: str, ttl_s: int) -> tuple[str, int, bytes] | None:
-    now = time.time()
-    row = fetch_one(
-        conn,
-        "SELECT state, status, body FROM idempotency WHERE scope = ? AND key = ? AND expires_s > ?",
-        (scope, key, now),
-    )
-    if row is None:
-        conn.execute(
-            "INSERT OR REPLACE INTO idempotency (scope, key, state, expires_s) "
-            "VALUES (?, ?, 'pending', ?)",
-            (scope, key, now + ttl_s),
-        )
-    return None if row is None else (row[0], row[1], row[2])
-
-
-def _purge_expired(conn: Conn) -> None:
-    conn.execute("DELETE FROM idempotency WHERE expires_s <= ?", (time.time(),))
 
 
 class EmbeddedUsers(OnDb, UserStore):
@@ -419,6 +399,18 @@ class EmbeddedGraph(OnDb, FollowGraph):
         sql = "SELECT 1 FROM following WHERE user_id = ? AND followee_id = ?"
         found = await self.db.read(
             "edge_exists", lambda c: [bool(fetch_all(c, sql, p)) for p in pairs]
+        )
+        return dict(zip(pairs, found, strict=True))
+
+    async def edges_changed(self, pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], int]:
+        """The newest of a live edge's time and its tombstone's."""
+        sql = (
+            "SELECT max(coalesce((SELECT ts FROM following WHERE user_id = ?1 "
+            "AND followee_id = ?2), 0), coalesce((SELECT ts FROM tombstones "
+            "WHERE tbl = 'following' AND k1 = ?1 AND k2 = ?2), 0))"
+        )
+        found = await self.db.read(
+            "edges_changed", lambda c: [int(fetch_all(c, sql, p)[0][0]) for p in pairs]
         )
         return dict(zip(pairs, found, strict=True))
 

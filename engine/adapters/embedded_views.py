@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 import msgpack
 
@@ -37,6 +38,7 @@ from engine.ports import (
     PhoneBook,
     TrendRow,
     TrendStore,
+    TrendTweet,
 )
 from engine.records import DirectMessage, PageQuery, Tweet, UserList
 from engine.registrations import PENDING, REGISTERED, claim_from_row
@@ -68,6 +70,10 @@ CREATE TABLE IF NOT EXISTS trend_minutes (
     minute INTEGER, log_partition INTEGER, counts BLOB NOT NULL,
     applied_offset INTEGER NOT NULL, expires_s REAL NOT NULL,
     PRIMARY KEY (minute, log_partition)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS trend_tweets (
+    minute INTEGER, log_partition INTEGER, tweet_id INTEGER, delta INTEGER NOT NULL,
+    applied_offset INTEGER NOT NULL, expires_s REAL NOT NULL,
+    PRIMARY KEY (minute, log_partition, tweet_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS home_activity (
     user_id INTEGER PRIMARY KEY, last_read_us INTEGER NOT NULL DEFAULT 0,
     reactivated_us INTEGER NOT NULL DEFAULT 0, rebuilt_us INTEGER NOT NULL DEFAULT 0);
@@ -81,8 +87,9 @@ VIEW_TABLES = (
     "messages_by_user",
     "conversations",
     "trend_minutes",
+    "trend_tweets",
 )
-UNUSED_TABLES = ("hashtag_days",)
+UNUSED_TABLES = ("hashtag_days", "follow_changes")  # Cassandra's aids; derived here
 HASHTAGS = Table("hashtag_timeline", ("tag", "tweet_id"), ("body",))
 MENTIONS = Table("mention_timeline", ("user_id", "tweet_id"), ("body",))
 BY_USER = Table("messages_by_user", ("user_id", "message_id"), ("body",), deletes=False)
@@ -228,12 +235,12 @@ def _put_message(conn: Conn, mine: Rows, ours: Rows) -> None:
 
 
 class EmbeddedTrends(OnDb, TrendStore):
-    """Per-minute hashtag counts, one row per minute and partition, kept two days."""
+    """Per-minute hashtag counts, one row per minute and partition, and the tweets each row
+    counted (trend_tweets), kept two days."""
 
     async def start(self) -> None:
         await super().start()
-        sql = "DELETE FROM trend_minutes WHERE expires_s <= ?"
-        await self.db.write("trends", lambda c: c.execute(sql, (time.time(),)))
+        await self.db.write("trends", _purge_trends)
 
     async def rows(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], TrendRow]:
         return await self.db.read("trends", lambda c: {k: _trend_row(c, k) for k in keys})
@@ -244,11 +251,12 @@ class EmbeddedTrends(OnDb, TrendStore):
             (r.minute, r.log_partition, _pack_counts(r.counts), r.applied_offset, expires)
             for r in rows
         ]
-        sql = (
-            "INSERT OR REPLACE INTO trend_minutes "
-            "(minute, log_partition, counts, applied_offset, expires_s) VALUES (?, ?, ?, ?, ?)"
-        )
-        await self.db.write("trends", lambda c: c.executemany(sql, params))
+        marks = [
+            (r.minute, r.log_partition, tweet_id, t.delta, t.offset, expires)
+            for r in rows
+            for tweet_id, t in r.tweets.items()
+        ]
+        await self.db.write("trends", lambda c: _put_trends(c, params, marks))
 
     async def window(self, minutes: Sequence[int]) -> dict[str, int]:
         sql = "SELECT counts FROM trend_minutes WHERE minute = ? AND expires_s > ?"
@@ -266,15 +274,43 @@ def _pack_counts(counts: dict[str, int]) -> bytes:
 
 
 def _trend_row(conn: Conn, key: tuple[int, int]) -> TrendRow:
+    now = time.time()
     row = fetch_one(
         conn,
         "SELECT counts, applied_offset FROM trend_minutes "
         "WHERE minute = ? AND log_partition = ? AND expires_s > ?",
-        (*key, time.time()),
+        (*key, now),
     )
+    marks = fetch_all(
+        conn,
+        "SELECT tweet_id, delta, applied_offset FROM trend_tweets "
+        "WHERE minute = ? AND log_partition = ? AND expires_s > ?",
+        (*key, now),
+    )
+    tweets = {tweet_id: TrendTweet(delta, offset) for tweet_id, delta, offset in marks}
     if row is None:
-        return TrendRow(key[0], key[1], {})
-    return TrendRow(key[0], key[1], msgpack.unpackb(row[0]), row[1])
+        return TrendRow(key[0], key[1], {}, tweets=tweets)
+    return TrendRow(key[0], key[1], msgpack.unpackb(row[0]), row[1], tweets)
+
+
+def _put_trends(conn: Conn, rows: list[tuple[Any, ...]], marks: list[tuple[Any, ...]]) -> None:
+    conn.executemany(
+        "INSERT OR REPLACE INTO trend_tweets "
+        "(minute, log_partition, tweet_id, delta, applied_offset, expires_s) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        marks,
+    )
+    conn.executemany(
+        "INSERT OR REPLACE INTO trend_minutes "
+        "(minute, log_partition, counts, applied_offset, expires_s) VALUES (?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+def _purge_trends(conn: Conn) -> None:
+    now = time.time()
+    conn.execute("DELETE FROM trend_minutes WHERE expires_s <= ?", (now,))
+    conn.execute("DELETE FROM trend_tweets WHERE expires_s <= ?", (now,))
 
 
 _ACTIVITY_UPSERT = (

@@ -81,3 +81,18 @@ async def test_count_rows_are_overwritten_and_summed(backend: Backend) -> None:
     rows = await backend.graph.count_rows([(uid, 0), (uid, 1)])
     assert rows == {(uid, 0): CountRow(uid, 0, 4, 1, 11), (uid, 1): CountRow(uid, 1, 2, 0, 3)}
     assert await backend.graph.follower_count(uid) == 6
+
+
+async def test_an_edge_remembers_its_newest_change_even_once_deleted(backend: Backend) -> None:
+    a, b, c = new_ids(3)
+    t = now_us()
+    assert await backend.graph.edges_changed([(a, b)]) == {(a, b): 0}
+    await backend.graph.put_edges([(a, b), (a, c)], [t, t])
+    await backend.graph.delete_edges([(a, b)], [t + 10])
+    await backend.graph.put_edges([(a, b)], [t + 5])  # older than the delete: stays deleted
+    assert await backend.graph.edges_changed([(a, b), (a, c), (b, a)]) == {
+        (a, b): t + 10,
+        (a, c): t,
+        (b, a): 0,
+    }
+    assert await backend.graph.edges_exist([(a, b)]) == {(a, b): False}

@@ -1,18 +1,15 @@
-"""The IngestRegistry port: case-insensitive handle claims, never released, and idempotency keys."""
+"""The IngestRegistry port: case-insensitive handle claims, never released."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 
-import pytest
-
-from engine.errors import Conflict
 from engine.events import UserRegistered
 from engine.ids import id_ms
-from engine.ports import Backend, Claim, StoredResponse
+from engine.ports import Backend, Claim
 from engine.records import User
-from tests.contract.conftest import IDEMPOTENCY_TTL_S, Reopen
+from tests.contract.conftest import Reopen
 from tests.contract.helpers import new_id, now_us, user
 
 
@@ -104,44 +101,3 @@ async def test_unknown_users_and_handles_are_none(backend: Backend) -> None:
     assert await backend.registry.handle_owner(user().handle) is None
     assert await backend.registry.user_claim(user().id) is None
     assert await backend.registry.handle_claim(user().handle) is None
-
-
-async def test_an_idempotency_key_is_new_then_busy_then_answered(backend: Backend) -> None:
-    scope, key = scope_key()
-    answer = StoredResponse(202, b"\x81\xa2id\xa11")
-    assert await backend.registry.begin_idempotent(scope, key) is None
-    with pytest.raises(Conflict) as busy:
-        await backend.registry.begin_idempotent(scope, key)
-    assert busy.value.code == "idempotency_busy"
-    await backend.registry.finish_idempotent(scope, key, answer)
-    assert await backend.registry.begin_idempotent(scope, key) == answer
-    assert await backend.registry.begin_idempotent(scope + " other", key) is None
-
-
-async def test_abort_forgets_a_pending_key_but_not_an_answered_one(backend: Backend) -> None:
-    scope, key = scope_key()
-    await backend.registry.begin_idempotent(scope, key)
-    await backend.registry.abort_idempotent(scope, key)
-    assert await backend.registry.begin_idempotent(scope, key) is None
-    answer = StoredResponse(201, b"done")
-    await backend.registry.finish_idempotent(scope, key, answer)
-    await backend.registry.abort_idempotent(scope, key)
-    assert await backend.registry.begin_idempotent(scope, key) == answer
-
-
-async def test_concurrent_begins_of_one_key_have_one_owner(backend: Backend) -> None:
-    scope, key = scope_key()
-    tries = await asyncio.gather(
-        *(backend.registry.begin_idempotent(scope, key) for _ in range(6)),
-        return_exceptions=True,
-    )
-    assert tries.count(None) == 1
-    assert all(isinstance(t, Conflict) for t in tries if t is not None)
-
-
-async def test_idempotency_answers_expire_after_their_ttl(backend: Backend) -> None:
-    scope, key = scope_key()
-    await backend.registry.begin_idempotent(scope, key)
-    await backend.registry.finish_idempotent(scope, key, StoredResponse(201, b"x"))
-    await asyncio.sleep(IDEMPOTENCY_TTL_S + 1.5)
-    assert await backend.registry.begin_idempotent(scope, key) is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 
-from engine.ports import Backend, TrendRow
+from engine.ports import Backend, TrendRow, TrendTweet
 
 
 def minute() -> int:
@@ -39,3 +39,15 @@ async def test_a_window_sums_minutes_and_partitions(backend: Backend) -> None:
     window = await backend.trends.window([m, m - 1])
     assert window[tag] == 7
     assert "gone" not in window
+
+
+async def test_rows_remember_the_tweets_they_counted(backend: Backend) -> None:
+    m = minute()
+    await backend.trends.put_rows([TrendRow(m, 2, {"a": 1}, 7, {11: TrendTweet(1, 7)})])
+    await backend.trends.put_rows(
+        [TrendRow(m, 2, {"a": 1}, 9, {12: TrendTweet(1, 8), 11: TrendTweet(-1, 9)})]
+    )
+    row = (await backend.trends.rows([(m, 2)]))[(m, 2)]
+    assert row.tweets == {11: TrendTweet(-1, 9), 12: TrendTweet(1, 8)}
+    assert (row.counts, row.applied_offset) == ({"a": 1}, 9)
+    assert (await backend.trends.rows([(m, 1)]))[(m, 1)].tweets == {}

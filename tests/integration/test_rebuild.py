@@ -13,7 +13,10 @@ from tests.support import Api, eventually, settled, table_rows
 from timeline.rebuild import rebuild
 
 # the embedded trend rows also keep when they were written, for their expiry (Cassandra's TTL)
-COLUMNS = {"trend_minutes": "minute, log_partition, counts, applied_offset"}
+COLUMNS = {
+    "trend_minutes": "minute, log_partition, counts, applied_offset",
+    "trend_tweets": "minute, log_partition, tweet_id, delta, applied_offset",
+}
 REBUILDABLE = ["index", "lists", "messages", "trends", "checks"]
 
 

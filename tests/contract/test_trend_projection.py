@@ -1,0 +1,65 @@
+"""The trends projection on each backend's TrendStore: a tweet counts once, however many
+records of its events the log holds, and a replay after a crash neither adds nor loses."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import uuid
+
+from engine.events import Event, TweetDeleted, TweetPosted
+from engine.ports import Backend, LogRecord
+from fanout.projection import Decoded
+from fanout.trends import TrendProjector, minute_of
+from tests.contract.helpers import new_id, now_us, tweet
+
+
+def partition() -> int:
+    """A partition number no other test writes rows of (the store does not check it)."""
+    return random.randrange(1000, 10**9)
+
+
+def at(part: int, offset: int, event: Event) -> Decoded:
+    return LogRecord("tweets", part, offset, b""), event
+
+
+def tagged(tag: str) -> TweetPosted:
+    author = new_id()
+    return TweetPosted(new_id(), now_us(), dataclasses.replace(tweet(author), hashtags=(tag,)))
+
+
+async def count(backend: Backend, tag: str, *events: TweetPosted) -> int:
+    minutes = sorted({minute_of(e.tweet.id) for e in events})
+    return (await backend.trends.window(minutes)).get(tag, 0)
+
+
+async def test_a_second_record_of_one_post_is_not_counted(backend: Backend) -> None:
+    tag = f"t{uuid.uuid4().hex[:8]}"
+    post, other = tagged(tag), tagged(tag)
+    p = partition()
+    await TrendProjector(backend).apply([at(p, 10, post), at(p, 11, other)])
+    await TrendProjector(backend).apply([at(p, 12, post)])  # a new consumer: from the store
+    assert await count(backend, tag, post, other) == 2
+
+
+async def test_a_late_record_of_a_deleted_post_and_a_second_delete_count_nothing(
+    backend: Backend,
+) -> None:
+    tag = f"t{uuid.uuid4().hex[:8]}"
+    post, other = tagged(tag), tagged(tag)
+    delete = TweetDeleted(new_id(), now_us(), post.tweet)
+    projector, p = TrendProjector(backend), partition()
+    await projector.apply([at(p, 20, post), at(p, 21, delete)])
+    await projector.apply([at(p, 22, post)])
+    assert await count(backend, tag, post, other) == 0
+    await projector.apply([at(p, 23, delete), at(p, 24, other)])
+    assert await count(backend, tag, post, other) == 1
+
+
+async def test_a_replay_after_a_crash_counts_each_record_once(backend: Backend) -> None:
+    tag = f"t{uuid.uuid4().hex[:8]}"
+    first, second = tagged(tag), tagged(tag)
+    p = partition()
+    await TrendProjector(backend).apply([at(p, 30, first)])
+    await TrendProjector(backend).apply([at(p, 30, first), at(p, 31, second)])
+    assert await count(backend, tag, first, second) == 2
