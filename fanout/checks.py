@@ -43,8 +43,13 @@ class ChecksProjector(Projector):
         await self.checks.delete_tweets([e.tweet for e in of_type(batch, TweetDeleted)])
 
     async def _edges(self, events: Sequence[Followed]) -> None:
-        """The last follow or unfollow of each pair in the batch, at its event time."""
-        last = {(e.follower_id, e.followee_id): e for e in events}
+        """The newest follow or unfollow of each pair in the batch (by event time, so a late
+        duplicate of an older follow does not undo a newer unfollow), at its event time."""
+        last: dict[tuple[int, int], Followed] = {}
+        for e in events:
+            pair = (e.follower_id, e.followee_id)
+            if pair not in last or e.ts_us >= last[pair].ts_us:
+                last[pair] = e
         for present in (True, False):
             chosen = [e for e in last.values() if (type(e) is Followed) is present]
             await self.checks.set_edges(

@@ -132,7 +132,7 @@ async def test_a_request_that_failed_leaves_its_key_usable_at_once(
     async def broken(user_id: int) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(registry, "registered_user", broken)
+    monkeypatch.setattr(registry, "user_claim", broken)
     failed = await post(api, body, headers)
     assert failed.status == 500
     monkeypatch.undo()
