@@ -59,7 +59,7 @@ KILL_AFTER = 25  # tweets the victim acknowledged before it is killed, with more
 CATCH_UP_S = 240.0
 # timelines too: its home trims are sampled, so a rebuild may trim differently, but no home
 # timeline here reaches its cap (800 by default), so nothing is trimmed and it compares equal
-PROJECTIONS = [*REBUILDABLE, "timelines"]
+PROJECTIONS = [*REBUILDABLE, "search", "timelines"]
 
 
 @dataclass
@@ -72,6 +72,7 @@ class Ledger:
     messages: dict[str, str] = field(default_factory=dict)  # message id -> sender id
     acks: list[str] = field(default_factory=list)  # every id acknowledged, a replay once
     victim_tweets: int = 0
+    unanswered: int = 0  # requests a process died under (or refused while it was down)
 
     def tweeted(self, node: Node, results: Iterable[dict[str, Any]]) -> None:
         for result in results:
@@ -113,6 +114,7 @@ class Client:
             ) as resp:
                 return resp.status, await resp.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError, ValueError):
+            self.ledger.unanswered += 1
             return 0, {}
 
     async def register(self, node: Node, handle: str) -> str | None:
@@ -297,9 +299,10 @@ async def check_handles(api: Api, ledger: Ledger, people: People, graph: list[Ev
     """One 201 at most per handle, one event per handle in the log, and that user is the one
     the handle finds."""
     logged = registered(graph)
+    tried = [*ledger.users, *people.raced]
+    assert set(logged) <= {handle_key(h) for h in tried}
     for key, events in logged.items():
         assert len(events) == 1, f"handle {key} registered by {len(events)} events"
-    tried = [*ledger.users, *people.raced]
     for handle in dict.fromkeys(tried):
         acked = ledger.users.get(handle, [])
         assert len(acked) <= 1, f"{handle} acknowledged to {acked}"
@@ -420,7 +423,10 @@ async def test_processes_register_and_post_through_a_kill_and_every_view_agrees(
             for e in await logged_events(engine, TWEETS_TOPIC)
             if type(e) is TweetPosted
         }
-        print(f"tweets: {len(ledger.tweets)} acknowledged, {len(posted)} in the log")
+        print(
+            f"tweets: {len(ledger.tweets)} acknowledged, {len(posted)} in the log; "
+            f"{ledger.unanswered} requests unanswered"
+        )
         await check_handles(api, ledger, people, graph)
         await check_views(api, client, people, posted)
         sent = await logged_events(engine, MESSAGES_TOPIC)
