@@ -72,6 +72,7 @@ class Ledger:
     messages: dict[str, str] = field(default_factory=dict)  # message id -> sender id
     acks: list[str] = field(default_factory=list)  # every id acknowledged, a replay once
     victim_tweets: int = 0
+    killed: bool = False  # once
     unanswered: int = 0  # requests a process died under (or refused while it was down)
 
     def tweeted(self, node: Node, results: Iterable[dict[str, Any]]) -> None:
@@ -80,10 +81,10 @@ class Ledger:
                 self.acks.append(result["id"])
                 self.tweets[result["id"]] = result["author_id"]
                 self.victim_tweets += node is self.victim
-        if node is self.victim and self.victim_tweets >= KILL_AFTER:
-            proc = node.proc
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)  # its other requests still in flight
+        if node is self.victim and self.victim_tweets >= KILL_AFTER and not self.killed:
+            assert node.proc is not None
+            node.proc.send_signal(signal.SIGKILL)  # its other requests still in flight
+            self.killed = True
 
 
 @dataclass
@@ -253,17 +254,23 @@ async def storm(client: Client, nodes: list[Node], people: People) -> None:
         for wave in range(first_wave, first_wave + WAVES):
             if victim.proc is None or victim.proc.poll() is not None:
                 return  # killed: stop until it is back
-            await client.wave(nodes, victim, wave, authors, seed=victim.port * 1000 + wave)
+            handle = f"v{client.tag}{wave}"  # a registration in flight when it is killed
+            people.raced.append(handle)
+            await asyncio.gather(
+                client.wave(nodes, victim, wave, authors, seed=victim.port * 1000 + wave),
+                client.race((victim, nodes[wave % 2 * 2]), handle),
+            )
 
     async def victim_life() -> None:
         await victim_posts(0)
         assert victim.proc is not None
-        assert client.ledger.victim_tweets >= KILL_AFTER, "the victim was not killed mid-way"
+        assert client.ledger.killed, "the victim was not killed mid-way"
         assert await asyncio.to_thread(victim.proc.wait, 60) == -signal.SIGKILL
         victim.start()  # the same command on the same folder or cluster
         await ready(client.http, victim)
         back.set()
         await victim_posts(WAVES)
+        assert victim.proc.poll() is None, "the restarted victim died"
 
     async def races() -> None:
         pairs = [(victim, nodes[0]), (victim, nodes[2]), (nodes[0], nodes[2])]
