@@ -195,7 +195,8 @@ class People:
 
 async def gather_people(client: Client, nodes: list[Node]) -> People:
     """Authors and followers registered across the processes in parallel, with handles raced
-    by two processes; then every follower follows a few authors."""
+    by two processes; then every follower follows a few authors, and a few own a list of
+    two authors."""
     n = len(nodes)
     plain = [f"p{client.tag}{i}" for i in range(AUTHORS + FOLLOWERS)]
     raced = [f"r{client.tag}{i}" for i in range(RACED_FIRST)]
