@@ -66,7 +66,7 @@ class Ledger:
     """What the processes acknowledged."""
 
     victim: Node
-    users: dict[str, list[str]] = field(default_factory=dict)  # handle -> ids of its 201s
+    users: dict[str, list[str]] = field(default_factory=dict)  # handle key -> ids of 201s
     tweets: dict[str, str] = field(default_factory=dict)  # tweet id -> author id
     messages: dict[str, str] = field(default_factory=dict)  # message id -> sender id
     acks: list[str] = field(default_factory=list)  # every id acknowledged, a replay once
@@ -122,13 +122,15 @@ class Client:
         if status != 201:
             assert status in (0, 409, 503), (status, body)
             return None
-        self.ledger.users.setdefault(handle, []).append(body["id"])
+        self.ledger.users.setdefault(handle_key(handle), []).append(body["id"])
         self.ledger.acks.append(body["id"])
         return str(body["id"])
 
     async def race(self, nodes: tuple[Node, Node], handle: str) -> None:
-        """Register one handle on two processes at once."""
-        await asyncio.gather(*(self.register(node, handle) for node in nodes))
+        """Register one handle on two processes at once, in two cases."""
+        await asyncio.gather(
+            self.register(nodes[0], handle), self.register(nodes[1], handle.upper())
+        )
 
     async def message(self, node: Node, sender: str, recipient: str) -> None:
         body = {"sender_id": sender, "recipient_id": recipient, "text": f"{self.tag} hello"}
@@ -190,7 +192,7 @@ class People:
     followers: list[str]
     follows: dict[str, set[str]]  # follower -> authors
     lists: dict[str, set[str]]  # list id -> members
-    raced: list[str]  # every handle tried on two processes at once
+    tried: list[str]  # every handle registered, some on two processes at once
 
 
 async def gather_people(client: Client, nodes: list[Node]) -> People:
@@ -230,7 +232,7 @@ async def gather_people(client: Client, nodes: list[Node]) -> People:
     edges = [(f, a) for f in followers for a in sorted(follows[f])]
     await asyncio.gather(*(follow(i, f, a) for i, (f, a) in enumerate(edges)))
     lists = dict(await asyncio.gather(*(listed(i, f) for i, f in enumerate(followers[:LISTS]))))
-    return People(authors, followers, follows, lists, raced)
+    return People(authors, followers, follows, lists, [*plain, *raced])
 
 
 async def storm(client: Client, nodes: list[Node], people: People) -> None:
@@ -255,7 +257,7 @@ async def storm(client: Client, nodes: list[Node], people: People) -> None:
             if victim.proc is None or victim.proc.poll() is not None:
                 return  # killed: stop until it is back
             handle = f"v{client.tag}{wave}"  # a registration in flight when it is killed
-            people.raced.append(handle)
+            people.tried.append(handle)
             await asyncio.gather(
                 client.wave(nodes, victim, wave, authors, seed=victim.port * 1000 + wave),
                 client.race((victim, nodes[wave % 2 * 2]), handle),
@@ -277,7 +279,7 @@ async def storm(client: Client, nodes: list[Node], people: People) -> None:
         edges = [(a, f) for f, authors in people.follows.items() for a in sorted(authors)]
         for i in range(RACED_DURING):
             handle = f"s{client.tag}{i}"
-            people.raced.append(handle)
+            people.tried.append(handle)
             await asyncio.gather(
                 client.race(pairs[i % len(pairs)], handle),
                 client.message(pairs[i % len(pairs)][0], *edges[i % len(edges)]),
@@ -306,12 +308,11 @@ async def check_handles(api: Api, ledger: Ledger, people: People, graph: list[Ev
     """One 201 at most per handle, one event per handle in the log, and that user is the one
     the handle finds."""
     logged = registered(graph)
-    tried = [*ledger.users, *people.raced]
-    assert set(logged) <= {handle_key(h) for h in tried}
+    assert set(logged) <= {handle_key(h) for h in people.tried}
     for key, events in logged.items():
         assert len(events) == 1, f"handle {key} registered by {len(events)} events"
-    for handle in dict.fromkeys(tried):
-        acked = ledger.users.get(handle, [])
+    for handle in people.tried:
+        acked = ledger.users.get(handle_key(handle), [])
         assert len(acked) <= 1, f"{handle} acknowledged to {acked}"
         found = await api.call("GET", f"/v1/users/by_handle/{handle}", 200, raise_for=False)
         events = logged.get(handle_key(handle), set())
@@ -319,8 +320,8 @@ async def check_handles(api: Api, ledger: Ledger, people: People, graph: list[Ev
         assert ({found["id"]} if found else set()) == owner, (handle, found, events)
         if acked:
             assert owner == set(acked), (handle, acked, events)
-    won = sum(h in ledger.users for h in people.raced)
-    print(f"\nraced handles: {won} acknowledged, {len(people.raced)} tried")
+    won = sum(handle_key(h) in ledger.users for h in people.tried)
+    print(f"\nhandles: {won} acknowledged, {len(people.tried)} tried")
 
 
 async def page_through(api: Api, path: str, key: str, **params: Any) -> list[str]:
