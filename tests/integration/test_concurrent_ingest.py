@@ -84,6 +84,13 @@ class Run:
 
 @pytest.fixture
 def run(backend_kind: str, tmp_path: Path) -> Iterator[Run]:
+    with run_of(backend_kind, tmp_path) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def run_of(backend_kind: str, tmp_path: Path) -> Iterator[Run]:
+    """A data folder, or a keyspace, topics and groups of its own (migrated, dropped after)."""
     env = dict(os.environ, TIMELINE_RATE_LIMITS="off", TIMELINE_LOG_LEVEL="WARNING")
     env.update(TIMELINE_BACKEND=backend_kind, TIMELINE_KAFKA_PARTITIONS="3")
     if backend_kind == "embedded":
