@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from engine.cache import BoundedRows
 from engine.events import TWEETS_TOPIC, TweetDeleted, TweetPosted
 from engine.ids import id_ms
 from engine.ports import Backend, LogRecord, TrendRow
@@ -31,9 +32,9 @@ class TrendProjector(Projector):
     topics = (TWEETS_TOPIC,)
     tables = ("trend_minutes",)
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, cache_rows: int) -> None:
         self.trends = backend.trends
-        self._rows: dict[tuple[int, int], TrendRow] = {}
+        self._rows: BoundedRows[tuple[int, int], TrendRow] = BoundedRows(cache_rows)
 
     def forget(self) -> None:
         self._rows.clear()
@@ -41,10 +42,10 @@ class TrendProjector(Projector):
     async def apply(self, batch: Sequence[Decoded]) -> None:
         items = items_of(batch, TweetPosted, TweetDeleted)
         keys = {(minute_of(e.tweet.id), r.partition) for r, e in items if e.tweet.hashtags}
-        missing = [k for k in keys if k not in self._rows]
-        self._rows.update(await self.trends.rows(missing))
+        self._rows.update(await self.trends.rows(self._rows.missing(keys)))
         dirty = {key for r, e in items if (key := self._count(r, e)) is not None}
         await self.trends.put_rows([self._rows[k] for k in dirty])
+        self._rows.trim()
 
     def _count(self, record: LogRecord, event: TweetPosted) -> tuple[int, int] | None:
         if not event.tweet.hashtags:

@@ -35,6 +35,7 @@ class KafkaLog(EventLog):
         self.settings = settings
         self.metrics = metrics
         self._producer: AIOKafkaProducer | None = None
+        self._last_append_ok = True
 
     async def start(self) -> None:
         if self._producer is not None:
@@ -120,6 +121,7 @@ class KafkaLog(EventLog):
         return ack
 
     def _account(self, event: Event, result: object) -> BaseException | None:
+        self._last_append_ok = not isinstance(result, BaseException)
         if isinstance(result, BaseException):
             self.metrics.append_errors.labels(type(result.__cause__ or result).__name__).inc()
             return result
@@ -149,6 +151,10 @@ class KafkaLog(EventLog):
         except (KafkaError, TimeoutError):
             return False
         return True
+
+    async def writable(self) -> bool:
+        """The producer runs and the last append was acknowledged (or none was tried)."""
+        return self._producer is not None and self._last_append_ok
 
 
 def _timed_out() -> LogUnavailable:

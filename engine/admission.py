@@ -1,0 +1,109 @@
+"""Admission control: a bounded number of requests in flight and a bounded wait for a slot.
+
+A process that takes every request it is offered queues them without bound once offered more
+than it serves, and then answers all of them late. Here at most `max_in_flight` requests run
+at once; a request that finds no free slot waits at most `wait_ms` for one, in arrival order,
+and is otherwise answered 503 `overloaded` with `Retry-After` at once, so that the requests
+accepted keep their latency. The middleware runs first, before authentication and before the
+body is read, and its answer is encoded once: turning a request away costs as little as the
+stack allows. Health, readiness, metrics and live streams (capped on their own) are never
+turned away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+from aiohttp import web
+
+from engine.http import MSGPACK, Handler, encode_body, error_payload
+from engine.metrics import Metrics
+
+EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+STREAM_SUFFIX = "/stream"
+RETRY_AFTER_S = 1
+MESSAGE = "the server is busy; retry after the Retry-After delay"
+
+
+class Admission:
+    """The in-flight slots of one process, and the middleware that hands them out."""
+
+    def __init__(self, max_in_flight: int, wait_ms: int, metrics: Metrics) -> None:
+        self.max_in_flight = max_in_flight
+        self.wait_s = wait_ms / 1000
+        self.in_flight = 0
+        self._queue: deque[asyncio.Future[None]] = deque()  # waiters, oldest first
+        self._shed = metrics.requests_shed
+        metrics.requests_in_flight.set_function(lambda: self.in_flight)
+        self._answers = {
+            as_msgpack: encode_body(error_payload("overloaded", MESSAGE), as_msgpack)
+            for as_msgpack in (False, True)
+        }
+
+    def waiting(self) -> int:
+        """Requests waiting for a slot now."""
+        return sum(1 for slot in self._queue if not slot.done())
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Run the request in a slot, or answer 503 `overloaded` when none frees in time."""
+        if self.max_in_flight <= 0 or _exempt(request.path):
+            return await handler(request)
+        if not await self._enter():
+            return self._overloaded(request)
+        try:
+            return await handler(request)
+        finally:
+            self._leave()
+
+    async def _enter(self) -> bool:
+        """Take a slot: at once when one is free, else within the wait, else not at all."""
+        queue = self._queue
+        while queue and queue[0].done():
+            queue.popleft()  # waiters that gave up
+        if self.in_flight < self.max_in_flight and not queue:
+            self.in_flight += 1
+            return True
+        if self.wait_s <= 0:
+            return False
+        slot = asyncio.get_running_loop().create_future()
+        queue.append(slot)
+        try:
+            async with asyncio.timeout(self.wait_s):
+                await slot
+        except TimeoutError:
+            return _handed(slot)  # the slot may have come as the wait ran out
+        except asyncio.CancelledError:
+            if _handed(slot):
+                self._leave()  # cancelled after a slot was handed over: pass it on
+            raise
+        return True
+
+    def _leave(self) -> None:
+        """Hand the slot to the oldest waiter still waiting, or free it."""
+        queue = self._queue
+        while queue:
+            slot = queue.popleft()
+            if not slot.done():
+                slot.set_result(None)
+                return
+        self.in_flight -= 1
+
+    def _overloaded(self, request: web.Request) -> web.Response:
+        self._shed.inc()
+        body, content_type = self._answers[MSGPACK in request.headers.get("Accept", "")]
+        return web.Response(
+            body=body,
+            status=503,
+            content_type=content_type,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+
+
+def _handed(slot: asyncio.Future[None]) -> bool:
+    return slot.done() and not slot.cancelled()
+
+
+def _exempt(path: str) -> bool:
+    return path in EXEMPT_PATHS or path.endswith(STREAM_SUFFIX)
