@@ -15,7 +15,9 @@ import asyncio
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import Counter
 
+from engine.errors import TimelineError
 from engine.http import Handler
 from engine.metrics import Metrics
 
@@ -25,23 +27,45 @@ def server_options(read_timeout_s: float) -> dict[str, Any]:
     return {"keepalive_timeout": read_timeout_s}
 
 
-def body_deadline(read_timeout_s: float, metrics: Metrics) -> web.middleware:  # type: ignore[valid-type]
-    """Drop the connection of a request whose body is not in within the read timeout."""
-    counter = metrics.read_timeouts
+class RequestTimeout(TimelineError):
+    """The request's body did not arrive within the read timeout; its connection was dropped."""
 
-    def expire(request: web.Request) -> None:
-        transport = request.transport
-        if not request.content.is_eof() and transport is not None:
-            counter.inc()
+    status = 408
+    code = "request_timeout"
+
+
+class _Deadline:
+    """Drops the connection of a request whose body is not all in when it expires."""
+
+    def __init__(self, request: web.Request, counter: Counter) -> None:
+        self.request = request
+        self.counter = counter
+        self.expired = False
+
+    def expire(self) -> None:
+        transport = self.request.transport
+        if not self.request.content.is_eof() and transport is not None:
+            self.expired = True
+            self.counter.inc()
             transport.abort()
+
+
+def body_deadline(read_timeout_s: float, metrics: Metrics) -> web.middleware:  # type: ignore[valid-type]
+    """Drop the connection of a request whose body is not in within the read timeout; the
+    handler, finding the client gone, ends with 408 `request_timeout` (counted, not sent)."""
 
     @web.middleware
     async def bound(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.body_exists or request.content.is_eof():
             return await handler(request)  # no body, or all of it already in
-        timer = asyncio.get_running_loop().call_later(read_timeout_s, expire, request)
+        deadline = _Deadline(request, metrics.read_timeouts)
+        timer = asyncio.get_running_loop().call_later(read_timeout_s, deadline.expire)
         try:
             return await handler(request)
+        except ConnectionError as e:
+            if deadline.expired:
+                raise RequestTimeout("the request body did not arrive in time") from e
+            raise
         finally:
             timer.cancel()
 

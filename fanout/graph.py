@@ -32,6 +32,11 @@ class GraphProjector:
             settings.projection_cache_rows
         )
 
+    @property
+    def held(self) -> BoundedRows[tuple[int, int], CountRow]:
+        """The count rows kept in memory between batches."""
+        return self._counts
+
     def forget(self) -> None:
         """Drop cached count rows (partitions may have moved to another consumer)."""
         self._counts.clear()

@@ -36,6 +36,11 @@ class TrendProjector(Projector):
         self.trends = backend.trends
         self._rows: BoundedRows[tuple[int, int], TrendRow] = BoundedRows(cache_rows)
 
+    @property
+    def held(self) -> BoundedRows[tuple[int, int], TrendRow]:
+        """The rows kept in memory between batches."""
+        return self._rows
+
     def forget(self) -> None:
         self._rows.clear()
 

@@ -204,3 +204,11 @@ async def test_a_dead_letter_keeps_the_record_where_it_came_from_and_why(
         "reason": "undecodable event: ...",
         "value": b"\xc1not msgpack",
     }
+
+
+async def test_a_started_log_takes_writes_and_a_stopped_one_does_not(backend: Backend) -> None:
+    assert await backend.log.writable()
+    await backend.log.append(posted(1))
+    assert await backend.log.writable()
+    await backend.log.stop()
+    assert not await backend.log.writable()
