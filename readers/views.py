@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
@@ -27,7 +28,7 @@ class ViewReaders:
     def __init__(self, settings: Settings, backend: Backend) -> None:
         self.settings = settings
         self.backend = backend
-        self._trends = TopTrends(backend.trends.window, MAX_TRENDS, settings.trends_cache_s)
+        self._trends = TopTrends(self._window_sum, MAX_TRENDS, settings.trends_cache_s)
 
     def routes(self) -> list[web.RouteDef]:
         """The routes of this part of API.md."""
@@ -109,3 +110,6 @@ class ViewReaders:
         return respond(
             request, {"window": window, "trends": [{"hashtag": t, "count": n} for t, n in top]}
         )
+
+    async def _window_sum(self, minutes: Sequence[int]) -> dict[str, int]:
+        return await self.backend.trends.window(minutes)
