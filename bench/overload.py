@@ -1,13 +1,15 @@
 """Overload: what one process serves, then 1.5x, 2x and 3x that, offered open loop.
 
-Starts `timeline up` (embedded backend, a fresh data folder, rate limits off) as a child
-process, registers users and a follow graph, then for posts (`POST /v1/tweets`) and home
-reads (`GET /v1/users/{id}/home_timeline`) in turn: measures the capacity with a closed loop
-(CLIENTS clients, each sending its next request when answered), then offers FACTORS times
-that rate on a schedule whatever the answers (latency counts from the time a request was
-due, queueing included). Per load it reports the share of capacity still served (2xx), the
-share turned away with 503, and p50/p99 of the accepted requests. With `--admission both`
-it runs once with admission control off (TIMELINE_MAX_IN_FLIGHT=0) and once on.
+Starts `timeline up` and `timeline ingest` (embedded backend, one fresh data folder, rate
+limits off) as child processes and registers users and a follow graph. Then for posts
+(`POST /v1/tweets`, to the ingest process) and home reads
+(`GET /v1/users/{id}/home_timeline?count=100`, to the other) in turn: measures the capacity
+with a closed loop (CLIENTS clients, each sending its next request when answered), then
+offers FACTORS times that rate on a schedule whatever the answers (latency counts from the
+time a request was due, queueing included). Per load it reports the share of capacity still
+served (2xx), the share turned away with 503, and p50/p99 of the accepted requests. With
+`--admission both` it runs once with admission control off (TIMELINE_MAX_IN_FLIGHT=0) and
+once on.
 
     python -m bench.overload [--seconds 15] [--admission on|off|both] [--max-in-flight N]
                              [--wait-ms MS] [--out DIR]
@@ -39,12 +41,16 @@ from bench.rawhttp import Pool, encode_request
 from bench.stats import latency_summary
 
 FACTORS = (1.5, 2.0, 3.0)
+KINDS = tuple(os.environ.get("BENCH_OVERLOAD_KINDS", "post,home").split(","))
 CLIENTS = 64
 POOL_SIZE = 1024
 MAX_OUTSTANDING = 4096
 TIMEOUT_S = 10.0
 WARMUP_S = 1.0
 HOST = "127.0.0.1"
+# Pages of 100 tweets: a home read then costs the engine enough that 3x its capacity stays
+# within what one generator process on the same cores can offer on schedule.
+HOME_COUNT = int(os.environ.get("BENCH_OVERLOAD_HOME_COUNT", "100"))
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,9 @@ class Config:
     wait_ms: int
 
 
-def start_engine(data: str, port: int, config: Config) -> subprocess.Popen[bytes]:
+def start_engine(
+    data: str, port: int, config: Config, command: str = "up"
+) -> subprocess.Popen[bytes]:
     env = dict(
         os.environ,
         TIMELINE_BACKEND="embedded",
@@ -66,7 +74,7 @@ def start_engine(data: str, port: int, config: Config) -> subprocess.Popen[bytes
         TIMELINE_MAX_IN_FLIGHT=str(config.max_in_flight),
         TIMELINE_ADMISSION_WAIT_MS=str(config.wait_ms),
     )
-    cmd = [sys.executable, "-m", "timeline", "up", "--port", str(port)]
+    cmd = [sys.executable, "-m", "timeline", command, "--port", str(port)]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
 
 
@@ -98,13 +106,16 @@ async def closed_loop(pool: Pool, requests: list[bytes], seconds: float) -> dict
 
 async def open_loop(
     pool: Pool, requests: list[bytes], rate: float, seconds: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Request i is due at i / rate whatever the earlier ones did; (due s, latency ms from
-    due, status) of each; status -2 for one not sent (MAX_OUTSTANDING were outstanding)."""
+    due, status, generator lateness ms) of each; status -2 for one not sent (MAX_OUTSTANDING
+    were outstanding). Lateness is how long after its due time the generator got to send it:
+    when it grows, the generator (on the same cores) no longer keeps its schedule."""
     loop = asyncio.get_running_loop()
     n = int(rate * seconds)
     due = np.arange(n) / rate
     latency = np.full(n, np.nan)
+    late = np.full(n, np.nan)
     status = np.full(n, -2)
     t0 = loop.time() + 0.05
     outstanding = 0
@@ -112,6 +123,7 @@ async def open_loop(
 
     async def one(i: int) -> None:
         nonlocal outstanding
+        late[i] = (loop.time() - t0 - due[i]) * 1000
         status[i] = await pool.send(requests[i % len(requests)], TIMEOUT_S)
         latency[i] = (loop.time() - t0 - due[i]) * 1000
         outstanding -= 1
@@ -129,11 +141,16 @@ async def open_loop(
         if i < n:
             await asyncio.sleep(max(0.0, due[i] - (loop.time() - t0)))
     await asyncio.gather(*list(tasks))
-    return due, latency, status
+    return due, latency, status, late
 
 
 def summarize(
-    due: np.ndarray, latency: np.ndarray, status: np.ndarray, capacity_s: float, seconds: float
+    due: np.ndarray,
+    latency: np.ndarray,
+    status: np.ndarray,
+    late: np.ndarray,
+    capacity_s: float,
+    seconds: float,
 ) -> dict[str, Any]:
     ok = (status >= 200) & (status < 300)
     shed = status == 503
@@ -148,6 +165,7 @@ def summarize(
         "not_sent": int((status == -2).sum()),
         "accepted": latency_summary(latency[ok & steady]),
         "shed": latency_summary(latency[shed & steady]),
+        "generator_late": latency_summary(late[(status != -2) & steady]),
     }
 
 
@@ -221,7 +239,8 @@ async def setup(session: aiohttp.ClientSession, url: str, users: int) -> list[st
 
 def kind_requests(kind: str, ids: list[str], host: str) -> list[bytes]:
     if kind == "home":
-        return [encode_request("GET", f"/v1/users/{u}/home_timeline", host) for u in ids]
+        path = f"/v1/users/{{}}/home_timeline?count={HOME_COUNT}"
+        return [encode_request("GET", path.format(u), host) for u in ids]
     texts, rng = seed_texts(), random.Random(11)
     return [
         encode_request(
@@ -245,8 +264,11 @@ async def measure_kind(
     for factor in FACTORS:
         rate = capacity["ok_s"] * factor
         meter = CpuMeter(pid)
-        due, latency, status = await open_loop(pool, requests, rate, seconds)
-        load = {"factor": factor, **summarize(due, latency, status, capacity["ok_s"], seconds)}
+        due, latency, status, late = await open_loop(pool, requests, rate, seconds)
+        load = {
+            "factor": factor,
+            **summarize(due, latency, status, late, capacity["ok_s"], seconds),
+        }
         load["cores"] = meter.cores()
         loads.append(load)
         print(line(kind, load), flush=True)
@@ -261,39 +283,50 @@ def line(kind: str, load: dict[str, Any]) -> str:
         f"{load['served_s']:7.0f}/s ({load['served_share_of_capacity']:.0%} of capacity)  "
         f"shed {load['shed_share']:.0%}  failed {load['failed_share']:.0%}  accepted p50 "
         f"{acc.get('p50_ms', float('nan')):7.1f} ms p99 {acc.get('p99_ms', float('nan')):7.1f} ms"
+        f"  generator late p99 {load['generator_late'].get('p99_ms', float('nan')):6.1f} ms"
     )
 
 
 async def run_config(config: Config, seconds: float, users: int) -> dict[str, Any]:
-    port = free_port()
-    proc = start_engine(tempfile.mkdtemp(prefix="timeline-overload-"), port, config)
-    url, host = f"http://{HOST}:{port}", f"{HOST}:{port}"
+    """`timeline up` serves the setup and the home reads; posts go to a `timeline ingest` of
+    their own on the same data folder, so that they measure an ingest process (the fan-out
+    of what they post runs in the other process)."""
+    data = tempfile.mkdtemp(prefix="timeline-overload-")
+    ports = {"home": free_port(), "post": free_port()}
+    procs = {"home": start_engine(data, ports["home"], config)}
+    url = f"http://{HOST}:{ports['home']}"
     result: dict[str, Any] = {"config": config.__dict__}
-    pool = Pool(HOST, port, POOL_SIZE)
+    pools: list[Pool] = []
     try:
         async with aiohttp.ClientSession() as session:
-            await wait_ready(session, url, proc, timeout_s=60)
+            await wait_ready(session, url, procs["home"], timeout_s=60)
+            procs["post"] = start_engine(data, ports["post"], config, "ingest")
+            await wait_ready(session, f"http://{HOST}:{ports['post']}", procs["post"], 60)
             ids = await setup(session, url, users)
-            for kind in ("post", "home"):
+            for kind in KINDS:
                 print(f"{config.name}: {kind}", flush=True)
-                requests = kind_requests(kind, ids, host)
-                result[kind] = await measure_kind(kind, pool, requests, seconds, proc.pid)
-                result[kind]["drain_s"] = await drain(session, url)
+                pools.append(Pool(HOST, ports[kind], POOL_SIZE))
+                requests = kind_requests(kind, ids, f"{HOST}:{ports[kind]}")
+                measured = await measure_kind(kind, pools[-1], requests, seconds, procs[kind].pid)
+                result[kind] = {**measured, "drain_s": await drain(session, url)}
     finally:
-        pool.close()
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
+        for pool in pools:
+            pool.close()
+        for proc in procs.values():
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
     return result
 
 
 def summary_md(results: dict[str, Any]) -> str:
     rows = [
         "| admission | kind | capacity /s | load | offered /s | served /s | served / capacity "
-        "| shed 503 | other failures | accepted p50 ms | accepted p99 ms | engine cores |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| shed 503 | other failures | accepted p50 ms | accepted p99 ms | engine cores "
+        "| generator late p99 ms |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for run in results["runs"]:
-        for kind in ("post", "home"):
+        for kind in KINDS:
             cap = run[kind]["capacity"]["ok_s"]
             for load in run[kind]["loads"]:
                 acc = load["accepted"]
@@ -302,7 +335,8 @@ def summary_md(results: dict[str, Any]) -> str:
                     f"{load['offered_s']:.0f} | {load['served_s']:.0f} | "
                     f"{load['served_share_of_capacity']:.0%} | {load['shed_share']:.0%} | "
                     f"{load['failed_share']:.0%} | {acc.get('p50_ms', float('nan')):.1f} | "
-                    f"{acc.get('p99_ms', float('nan')):.1f} | {load['cores']['engine']:.2f} |"
+                    f"{acc.get('p99_ms', float('nan')):.1f} | {load['cores']['engine']:.2f} | "
+                    f"{load['generator_late'].get('p99_ms', float('nan')):.1f} |"
                 )
     return "\n".join(rows) + "\n"
 
