@@ -12,7 +12,7 @@ served (2xx), the share turned away with 503, and p50/p99 of the accepted reques
 once on.
 
     python -m bench.overload [--seconds 15] [--admission on|off|both] [--max-in-flight N]
-                             [--wait-ms MS] [--out DIR]
+                             [--wait-ms MS] [--max-lag-ms MS] [--out DIR]
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ class Config:
     name: str
     max_in_flight: int
     wait_ms: int
+    max_lag_ms: int
 
 
 def start_engine(
@@ -73,6 +74,7 @@ def start_engine(
         TIMELINE_LOG_LEVEL="WARNING",
         TIMELINE_MAX_IN_FLIGHT=str(config.max_in_flight),
         TIMELINE_ADMISSION_WAIT_MS=str(config.wait_ms),
+        TIMELINE_ADMISSION_MAX_LAG_MS=str(config.max_lag_ms),
     )
     cmd = [sys.executable, "-m", "timeline", command, "--port", str(port)]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
@@ -343,9 +345,10 @@ def summary_md(results: dict[str, Any]) -> str:
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     configs = {
-        "off": Config("off", 0, 0),
-        "on": Config(f"on ({args.max_in_flight} in flight, {args.wait_ms} ms wait)",
-                     args.max_in_flight, args.wait_ms),
+        "off": Config("off", 0, 0, 0),
+        "on": Config(f"on ({args.max_in_flight} in flight, {args.wait_ms} ms wait, "
+                     f"{args.max_lag_ms} ms lag)", args.max_in_flight, args.wait_ms,
+                     args.max_lag_ms),
     }  # fmt: skip
     chosen = ["off", "on"] if args.admission == "both" else [args.admission]
     runs = []
@@ -366,8 +369,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--admission", choices=("on", "off", "both"), default="both")
-    parser.add_argument("--max-in-flight", type=int, default=32)
-    parser.add_argument("--wait-ms", type=int, default=50)
+    parser.add_argument("--max-in-flight", type=int, default=256)
+    parser.add_argument("--wait-ms", type=int, default=100)
+    parser.add_argument("--max-lag-ms", type=int, default=50)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     results = asyncio.run(main_async(args))

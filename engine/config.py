@@ -29,8 +29,9 @@ class Settings:
     idempotency_ttl_s: int = 86_400
     # Limits of one HTTP process: how long a request may take to arrive, how many run at once
     request_read_timeout_s: float = 10.0
-    max_in_flight: int = 128
-    admission_wait_ms: int = 50
+    max_in_flight: int = 256
+    admission_wait_ms: int = 100
+    admission_max_lag_ms: int = 50
     # Embedded backend: every file under this folder
     data_dir: str = ".data"
     log_min_free_bytes: int = 67_108_864
@@ -107,9 +108,11 @@ class Settings:
             raise ValueError("TIMELINE_STREAM_WRITE_TIMEOUT_S and _HEARTBEAT_S must be > 0")
         if self.request_read_timeout_s <= 0:
             raise ValueError("TIMELINE_REQUEST_READ_TIMEOUT_S must be > 0")
-        if min(self.max_in_flight, self.admission_wait_ms, self.log_min_free_bytes) < 0:
+        limits = (self.max_in_flight, self.admission_wait_ms, self.admission_max_lag_ms)
+        if min(*limits, self.log_min_free_bytes) < 0:
             raise ValueError(
-                "TIMELINE_MAX_IN_FLIGHT, _ADMISSION_WAIT_MS and _LOG_MIN_FREE_BYTES must be >= 0"
+                "TIMELINE_MAX_IN_FLIGHT, _ADMISSION_WAIT_MS, _ADMISSION_MAX_LAG_MS and "
+                "_LOG_MIN_FREE_BYTES must be >= 0"
             )
         if min(self.stream_max, self.projection_cache_rows) < 1:
             raise ValueError("TIMELINE_STREAM_MAX and TIMELINE_PROJECTION_CACHE_ROWS must be >= 1")

@@ -75,7 +75,9 @@ class Engine:
         assert self.backend is not None
         s = self.settings
         tokens = parse_tokens(s.tokens)
-        admission = Admission(s.max_in_flight, s.admission_wait_ms, self.metrics)
+        admission = Admission(
+            s.max_in_flight, s.admission_wait_ms, self.metrics, s.admission_max_lag_ms
+        )
         app = web.Application(
             middlewares=[
                 admission.middleware,  # first: turning a request away must cost little
@@ -86,6 +88,7 @@ class Engine:
             client_max_size=s.max_body_bytes,
         )
         app[METRICS_KEY] = self.metrics
+        admission.install(app)
         app.add_routes(ops_routes(self.metrics, self.ready))
         if "ingest" in self.parts:
             ids = IdGenerator(self.settings.worker_id)
