@@ -78,6 +78,11 @@ class Admission:
             lag = max(0.0, loop.time() - asked - LAG_TICK_S)
             self.lag_s = LAG_SMOOTHING * lag + (1 - LAG_SMOOTHING) * self.lag_s
 
+    @property
+    def watching(self) -> bool:
+        """True while the lag watcher runs."""
+        return self._watcher is not None and not self._watcher.done()
+
     def waiting(self) -> int:
         """Requests waiting for a slot now."""
         return sum(1 for slot in self._queue if not slot.done())

@@ -20,9 +20,9 @@ pytestmark = pytest.mark.unit
 class Held:
     """An application whose /work requests wait until released."""
 
-    def __init__(self, max_in_flight: int, wait_ms: int) -> None:
+    def __init__(self, max_in_flight: int, wait_ms: int, max_lag_ms: int = 0) -> None:
         self.metrics = Metrics()
-        self.admission = Admission(max_in_flight, wait_ms, self.metrics)
+        self.admission = Admission(max_in_flight, wait_ms, self.metrics, max_lag_ms)
         self.release = asyncio.Event()
         self.app = web.Application(middlewares=[self.admission.middleware])
         self.app.add_routes([web.get("/work", self.work), web.get("/healthz", self.work)])
@@ -101,3 +101,24 @@ async def test_msgpack_clients_get_msgpack_refusals(served: tuple[Held, TestClie
     assert refused.status == 503 and refused.content_type == "application/msgpack"
     held.release.set()
     await asyncio.gather(*busy)
+
+
+async def test_while_the_event_loop_lags_requests_are_turned_away_at_once() -> None:
+    held = Held(max_in_flight=100, wait_ms=60_000, max_lag_ms=50)
+    held.release.set()
+    async with TestClient(TestServer(held.app)) as client:
+        held.admission.lag_s = 0.2  # as the watcher measures a loop 200 ms behind
+        refused = await client.get("/work")
+        assert refused.status == 503 and refused.headers["Retry-After"] == "1"
+        assert (await client.get("/healthz")).status == 200
+        held.admission.lag_s = 0.01
+        assert (await client.get("/work")).status == 200
+        assert held.shed() == 1
+
+
+async def test_the_lag_watcher_runs_with_the_application() -> None:
+    held = Held(max_in_flight=100, wait_ms=0, max_lag_ms=50)
+    held.admission.install(held.app)
+    async with TestClient(TestServer(held.app)):
+        assert held.admission.watching
+    assert not held.admission.watching
