@@ -7,7 +7,8 @@ and is otherwise answered 503 `overloaded` with `Retry-After` at once, so that t
 accepted keep their latency. A bound on requests in flight alone does not see a process whose
 event loop is the bottleneck (its requests queue before any handler runs, and those admitted
 hold their slots across ever longer loop iterations), so while the loop runs callbacks more
-than `max_lag_ms` late, new requests are turned away at once. The middleware runs first,
+than `max_lag_ms` late and at least an eighth of the slots are taken, new requests are turned
+away at once. The middleware runs first,
 before authentication and before the body is read, and its answer is encoded once: turning a
 request away costs as little as the stack allows. Health, readiness, metrics and live streams
 (capped on their own) are never turned away.
@@ -29,6 +30,7 @@ STREAM_SUFFIX = "/stream"
 RETRY_AFTER_S = 1
 LAG_TICK_S = 0.01
 LAG_SMOOTHING = 0.3
+LAG_BUSY_SHARE = 8
 MESSAGE = "the server is busy; retry after the Retry-After delay"
 
 
@@ -101,7 +103,7 @@ class Admission:
 
     async def _enter(self) -> bool:
         """Take a slot: at once when one is free, else within the wait, else not at all."""
-        if self.max_lag_s > 0 and self.lag_s > self.max_lag_s:
+        if self._lagging():
             return False  # the loop itself is behind: waiting would only add to it
         queue = self._queue
         while queue and queue[0].done():
@@ -123,6 +125,16 @@ class Admission:
                 self._leave()  # cancelled after a slot was handed over: pass it on
             raise
         return True
+
+    def _lagging(self) -> bool:
+        """The loop is behind while requests keep it busy (at least an eighth of the slots
+        taken): a loop slowed by background work alone, such as consumers catching up in the
+        same process, turns no request away."""
+        return (
+            self.max_lag_s > 0
+            and self.lag_s > self.max_lag_s
+            and self.in_flight * LAG_BUSY_SHARE >= self.max_in_flight
+        )
 
     def _leave(self) -> None:
         """Hand the slot to the oldest waiter still waiting, or free it."""

@@ -103,15 +103,18 @@ async def test_msgpack_clients_get_msgpack_refusals(served: tuple[Held, TestClie
     await asyncio.gather(*busy)
 
 
-async def test_while_the_event_loop_lags_requests_are_turned_away_at_once() -> None:
-    held = Held(max_in_flight=100, wait_ms=60_000, max_lag_ms=50)
-    held.release.set()
+async def test_while_the_event_loop_lags_under_requests_they_are_turned_away_at_once() -> None:
+    held = Held(max_in_flight=8, wait_ms=60_000, max_lag_ms=50)
     async with TestClient(TestServer(held.app)) as client:
         held.admission.lag_s = 0.2  # as the watcher measures a loop 200 ms behind
+        busy = asyncio.create_task(client.get("/work"))  # lag alone, no requests: admitted
+        await in_flight(held, 1)  # now an eighth of the slots are taken
         refused = await client.get("/work")
         assert refused.status == 503 and refused.headers["Retry-After"] == "1"
         assert (await client.get("/healthz")).status == 200
         held.admission.lag_s = 0.01
+        held.release.set()
+        assert (await busy).status == 200
         assert (await client.get("/work")).status == 200
         assert held.shed() == 1
 
