@@ -1,9 +1,10 @@
-"""A small bounded cache of facts that never change once true (a registered user, a handle)."""
+"""Small bounded caches: facts that never change once true (a registered user, a handle), and
+the rows a projection keeps between batches."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Generic, TypeVar
 
 K = TypeVar("K")
@@ -33,3 +34,47 @@ class KnownCache(Generic[K, V]):
             if len(self._items) > self.size:
                 self._items.popitem(last=False)
         return value
+
+
+class BoundedRows(Generic[K, V]):
+    """Rows a projection keeps in memory between batches, the store holding the same values:
+    at most `size` after trim(), least recently used out (a row let go is read again when
+    needed). Trim only between batches, so the rows a batch loaded stay while it runs."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, key: K) -> V:
+        return self._items[key]
+
+    def __setitem__(self, key: K, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+
+    def missing(self, keys: Iterable[K]) -> list[K]:
+        """The keys not held; those held count as just used."""
+        absent = []
+        for key in keys:
+            if key in self._items:
+                self._items.move_to_end(key)
+            else:
+                absent.append(key)
+        return absent
+
+    def update(self, rows: Mapping[K, V]) -> None:
+        """Hold these rows."""
+        for key, value in rows.items():
+            self[key] = value
+
+    def clear(self) -> None:
+        """Hold nothing."""
+        self._items.clear()
+
+    def trim(self) -> None:
+        """Let the least recently used rows go, down to `size`."""
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)

@@ -34,8 +34,14 @@ class Settings:
     followup_wait_ms: int = 5000
     idempotency_ttl_s: int = 86_400
     idempotency_lease_s: float = 5.0
+    # Limits of one HTTP process: how long a request may take to arrive, how many run at once
+    request_read_timeout_s: float = 10.0
+    max_in_flight: int = 256
+    admission_wait_ms: int = 100
+    admission_max_lag_ms: int = 50
     # Embedded backend: every file under this folder
     data_dir: str = ".data"
+    log_min_free_bytes: int = 67_108_864
     # Kafka
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_partitions: int = 6
@@ -69,6 +75,7 @@ class Settings:
     activity_touch_s: float = 3600.0
     activity_margin_s: float = 2.0
     trends_cache_s: float = 5.0
+    projection_cache_rows: int = 100_000
     # Live streams (Server-Sent Events) of the readers
     stream_queue_max: int = 256
     stream_write_timeout_s: float = 10.0
@@ -77,6 +84,7 @@ class Settings:
     stream_held_max: int = 100_000
     stream_resume_max: int = 1000
     stream_send_buffer_bytes: int = 0
+    stream_max: int = 10_000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -115,6 +123,16 @@ class Settings:
             raise ValueError("TIMELINE_LIST_MAX_MEMBERS must be at least 1")
         if self.idempotency_lease_s <= 0:
             raise ValueError("TIMELINE_IDEMPOTENCY_LEASE_S must be > 0")
+        if self.request_read_timeout_s <= 0:
+            raise ValueError("TIMELINE_REQUEST_READ_TIMEOUT_S must be > 0")
+        limits = (self.max_in_flight, self.admission_wait_ms, self.admission_max_lag_ms)
+        if min(*limits, self.log_min_free_bytes) < 0:
+            raise ValueError(
+                "TIMELINE_MAX_IN_FLIGHT, _ADMISSION_WAIT_MS, _ADMISSION_MAX_LAG_MS and "
+                "_LOG_MIN_FREE_BYTES must be >= 0"
+            )
+        if min(self.stream_max, self.projection_cache_rows) < 1:
+            raise ValueError("TIMELINE_STREAM_MAX and TIMELINE_PROJECTION_CACHE_ROWS must be >= 1")
         if self.log_format not in ("json", "text"):
             raise ValueError("TIMELINE_LOG_FORMAT must be json or text")
         from engine.auth import AUTH_MODES, parse_tokens

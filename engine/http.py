@@ -266,16 +266,15 @@ _HTTP_CODES = {
 
 
 def ops_routes(
-    metrics: Metrics, ready: Callable[[], Awaitable[dict[str, bool]]]
+    metrics: Metrics, ready: Callable[[], Awaitable[tuple[bool, dict[str, bool]]]]
 ) -> list[web.RouteDef]:
-    """/healthz, /readyz, /metrics and /openapi.json."""
+    """/healthz, /readyz (ready() gives the verdict and every check), /metrics, /openapi.json."""
 
     async def healthz(request: web.Request) -> web.Response:
         return respond(request, {"status": "ok"})
 
     async def readyz(request: web.Request) -> web.Response:
-        checks = await ready()
-        ok = all(checks.values())
+        ok, checks = await ready()
         return respond(request, {"ready": ok, "checks": checks}, 200 if ok else 503)
 
     async def metrics_page(request: web.Request) -> web.Response:

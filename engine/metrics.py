@@ -144,6 +144,32 @@ class Metrics:
             registry=r,
         )
 
+        self.requests_shed = Counter(
+            "timeline_http_requests_shed_total",
+            "Requests answered 503 overloaded: no in-flight slot freed within the wait.",
+            registry=r,
+        )
+        self.requests_in_flight = Gauge(
+            "timeline_http_requests_in_flight",
+            "Requests holding an admission slot.",
+            registry=r,
+        )
+        self.read_timeouts = Counter(
+            "timeline_http_read_timeouts_total",
+            "Connections dropped because a request body did not arrive in time.",
+            registry=r,
+        )
+        self.streams_refused = Counter(
+            "timeline_streams_refused_total",
+            "Live streams refused because the process holds its maximum.",
+            registry=r,
+        )
+        self.log_writable = Gauge(
+            "timeline_log_writable",
+            "1 when the last probe found the log able to take an append, else 0.",
+            registry=r,
+        )
+
     def exposition(self) -> bytes:
         """The Prometheus text format of every metric."""
         return generate_latest(self.registry)

@@ -120,6 +120,10 @@ class EventLog(Service):
         """True when the log answers a metadata request."""
 
     @abstractmethod
+    async def writable(self) -> bool:
+        """True when the log can take an append now, as far as a cheap probe can tell."""
+
+    @abstractmethod
     async def dead_letter(self, record: LogRecord, group: str, reason: str) -> None:
         """Set aside a record a consumer cannot read, with where it came from and why."""
 

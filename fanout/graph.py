@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 from collections.abc import Sequence
 
+from engine.cache import BoundedRows
 from engine.config import Settings
 from engine.events import Followed, Unfollowed, UserRegistered
 from engine.ids import id_ms
@@ -44,7 +45,14 @@ class GraphProjector:
     def __init__(self, settings: Settings, backend: Backend) -> None:
         self.settings = settings
         self.backend = backend
-        self._counts: dict[tuple[int, int], CountRow] = {}
+        self._counts: BoundedRows[tuple[int, int], CountRow] = BoundedRows(
+            settings.projection_cache_rows
+        )
+
+    @property
+    def held(self) -> BoundedRows[tuple[int, int], CountRow]:
+        """The count rows kept in memory between batches."""
+        return self._counts
 
     def forget(self) -> None:
         """Drop cached count rows (partitions may have moved to another consumer)."""
@@ -71,6 +79,7 @@ class GraphProjector:
         await self._load_counts(items)
         dirty = self._count(items, state)
         await self.backend.graph.put_count_rows([self._counts[k] for k in dirty])
+        self._counts.trim()
         await self._write_edges(items, state)
         by_follower: dict[int, list[Followed]] = {}
         for _, e in items:
@@ -83,8 +92,7 @@ class GraphProjector:
 
     async def _load_counts(self, items: Sequence[FollowItem]) -> None:
         keys = {(uid, rec.partition) for rec, e in items for uid in (e.follower_id, e.followee_id)}
-        missing = [k for k in keys if k not in self._counts]
-        self._counts.update(await self.backend.graph.count_rows(missing))
+        self._counts.update(await self.backend.graph.count_rows(self._counts.missing(keys)))
 
     def _count(
         self, items: Sequence[FollowItem], state: dict[tuple[int, int], bool]

@@ -23,7 +23,7 @@ PROJECTIONS: dict[str, Factory] = {
     "index": lambda s, b, m: IndexProjector(b),
     "lists": lambda s, b, m: ListProjector(s, b),
     "messages": lambda s, b, m: MessageProjector(b),
-    "trends": lambda s, b, m: TrendProjector(b),
+    "trends": lambda s, b, m: TrendProjector(b, s.projection_cache_rows),
     "search": lambda s, b, m: SearchProjector(b),
     "checks": lambda s, b, m: ChecksProjector(b),
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from engine.cache import BoundedRows
 from engine.events import TWEETS_TOPIC, TweetDeleted, TweetPosted
 from engine.ids import id_ms
 from engine.ports import Backend, LogRecord, TrendRow, TrendTweet
@@ -43,9 +44,14 @@ class TrendProjector(Projector):
     topics = (TWEETS_TOPIC,)
     tables = ("trend_minutes", "trend_tweets")
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, cache_rows: int) -> None:
         self.trends = backend.trends
-        self._rows: dict[Key, TrendRow] = {}
+        self._rows: BoundedRows[Key, TrendRow] = BoundedRows(cache_rows)
+
+    @property
+    def held(self) -> BoundedRows[Key, TrendRow]:
+        """The rows kept in memory between batches."""
+        return self._rows
 
     def forget(self) -> None:
         self._rows.clear()
@@ -53,14 +59,14 @@ class TrendProjector(Projector):
     async def apply(self, batch: Sequence[Decoded]) -> None:
         items = items_of(batch, TweetPosted, TweetDeleted)
         keys = {(minute_of(e.tweet.id), r.partition) for r, e in items if e.tweet.hashtags}
-        missing = [k for k in keys if k not in self._rows]
-        self._rows.update(await self.trends.rows(missing))
+        self._rows.update(await self.trends.rows(self._rows.missing(keys)))
         fresh: dict[Key, dict[int, TrendTweet]] = {}
         for record, event in items:
             self._count(record, event, fresh)
         await self.trends.put_rows(
             [dataclasses.replace(self._rows[k], tweets=tweets) for k, tweets in fresh.items()]
         )
+        self._rows.trim()
 
     def _count(
         self, record: LogRecord, event: TweetPosted, fresh: dict[Key, dict[int, TrendTweet]]

@@ -7,7 +7,9 @@ after `Last-Event-ID` from the store (the same pages as GET home_timeline and GE
 hashtags/{tag}/tweets with since_id), sends that oldest first, then the queue without the
 ids it already sent. A client that cannot keep up (its queue full, or a write that does not
 finish within TIMELINE_STREAM_WRITE_TIMEOUT_S) gets a last `event: error` with the code
-`slow_consumer` where the connection still takes it, and is disconnected.
+`slow_consumer` where the connection still takes it, and is disconnected. A process holds
+at most TIMELINE_STREAM_MAX streams; one more is answered 503 `too_many_streams` with
+`Retry-After`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Protocol
 
 from aiohttp import web
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 Read = Callable[[PageQuery], Awaitable[list[Tweet]]]
 READY_WAIT_S = 10.0
 DEDUPE_FOR_S = 60.0
+REFUSED_RETRY_S = 5
 OPENING = b"retry: 2000\n: stream open\n\n"
 HEARTBEAT = b": keep-alive\n\n"
 MESSAGES = {
@@ -72,6 +75,7 @@ class StreamService:
         self.home = HomeRouter(backend)
         self.tags = TagRouter()
         self.open: set[Subscriber] = set()
+        self.taken = 0  # streams opening or open: at most TIMELINE_STREAM_MAX
         self._ticker: asyncio.Task[None] | None = None
         kinds = (Followed, Unfollowed, TweetPosted, TweetDeleted)
         self.home_feed = AppliedFeed(
@@ -127,7 +131,28 @@ class StreamService:
                 await ticker
         await asyncio.gather(self.home_feed.stop(), self.tag_feed.stop())
 
+    @contextlib.contextmanager
+    def _slot(self) -> Iterator[None]:
+        """Hold one of the process's TIMELINE_STREAM_MAX streams, or refuse with 503."""
+        if self.taken >= self.settings.stream_max:
+            self.metrics.streams_refused.inc()
+            message = f"this process holds its maximum of {self.settings.stream_max} streams"
+            raise Unavailable(message, code="too_many_streams", retry_after_s=REFUSED_RETRY_S)
+        self.taken += 1
+        try:
+            yield
+        finally:
+            self.taken -= 1
+
     async def home_stream(self, request: web.Request) -> web.StreamResponse:
+        with self._slot():
+            return await self._home_stream(request)
+
+    async def hashtag_stream(self, request: web.Request) -> web.StreamResponse:
+        with self._slot():
+            return await self._hashtag_stream(request)
+
+    async def _home_stream(self, request: web.Request) -> web.StreamResponse:
         user_id, since = path_id(request, "id"), last_event_id(request)
         await require_user(self.backend, user_id)
         activity = self.home_reader.activity
@@ -142,7 +167,7 @@ class StreamService:
         finally:
             self.home.remove(user_id, sub)
 
-    async def hashtag_stream(self, request: web.Request) -> web.StreamResponse:
+    async def _hashtag_stream(self, request: web.Request) -> web.StreamResponse:
         tag = request.match_info["tag"].removeprefix("#")
         if not tag or len(tag) > 140:
             raise InvalidInput("a hashtag is 1-140 characters", code="invalid_hashtag")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
@@ -17,6 +17,7 @@ from engine.ports import Backend
 from engine.records import UserList
 from engine.text import normalize_tag
 from readers.pages import probe, require_user, tweet_page
+from readers.trends import TopTrends
 
 WINDOWS_MIN = {"5m": 5, "15m": 15, "1h": 60, "6h": 360, "24h": 1440}
 MAX_TRENDS = 50
@@ -28,7 +29,7 @@ class ViewReaders:
     def __init__(self, settings: Settings, backend: Backend) -> None:
         self.settings = settings
         self.backend = backend
-        self._trends: dict[str, tuple[float, dict[str, int]]] = {}
+        self._trends = TopTrends(self._window_sum, MAX_TRENDS, settings.trends_cache_s)
 
     def routes(self) -> list[web.RouteDef]:
         """The routes of this part of API.md."""
@@ -115,19 +116,10 @@ class ViewReaders:
                 f"window must be one of {', '.join(WINDOWS_MIN)}", code="invalid_window"
             )
         limit = query_int(request, "count", 10, MAX_TRENDS, "invalid_count")
-        counts = await self._window_counts(window)
-        top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+        top = await self._trends.top(WINDOWS_MIN[window], limit)
         return respond(
             request, {"window": window, "trends": [{"hashtag": t, "count": n} for t, n in top]}
         )
 
-    async def _window_counts(self, window: str) -> dict[str, int]:
-        cached = self._trends.get(window)
-        now = time.monotonic()
-        if cached is not None and now - cached[0] < self.settings.trends_cache_s:
-            return cached[1]
-        this_minute = int(time.time() // 60)
-        minutes = range(this_minute - WINDOWS_MIN[window] + 1, this_minute + 1)
-        counts = await self.backend.trends.window(list(minutes))
-        self._trends[window] = (now, counts)
-        return counts
+    async def _window_sum(self, minutes: Sequence[int]) -> dict[str, int]:
+        return await self.backend.trends.window(minutes)

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from engine.adapters import open_backend
+from engine.admission import Admission
 from engine.auth import auth_middleware, parse_tokens
 from engine.config import Settings
+from engine.deadlines import body_deadline, server_options
 from engine.http import METRICS_KEY, error_middleware, ops_routes
 from engine.ids import IdGenerator
 from engine.metrics import Metrics
@@ -27,6 +29,7 @@ from readers.consistency import consistency_middleware
 from readers.service import ReadersService
 from readers.streams import StreamService
 from readers.views import ViewReaders
+from timeline.readiness import is_ready
 
 log = logging.getLogger("timeline")
 PARTS = ("ingest", "readers", "fanout", "index")
@@ -80,16 +83,26 @@ class Engine:
     def web_app(self) -> web.Application:
         """The HTTP routes of this process's parts, with the ops routes."""
         assert self.backend is not None
-        tokens = parse_tokens(self.settings.tokens)
+        s = self.settings
+        tokens = parse_tokens(s.tokens)
         self.progress = progress = LogProgress(self.backend)
-        middlewares = [error_middleware, auth_middleware(tokens)]
+        admission = Admission(
+            s.max_in_flight, s.admission_wait_ms, self.metrics, s.admission_max_lag_ms
+        )
+        middlewares = [
+            admission.middleware,  # first: turning a request away must cost little
+            error_middleware,
+            auth_middleware(tokens),
+            body_deadline(s.request_read_timeout_s, self.metrics),
+        ]
         if "readers" in self.parts:
-            middlewares.append(consistency_middleware(self.settings, progress))
+            middlewares.append(consistency_middleware(s, progress))
         app = web.Application(
             middlewares=middlewares,
-            client_max_size=self.settings.max_body_bytes,
+            client_max_size=s.max_body_bytes,
         )
         app[METRICS_KEY] = self.metrics
+        admission.install(app)
         app.add_routes(ops_routes(self.metrics, self.ready))
         if "ingest" in self.parts:
             checks_group = group_name(self.settings, "checks")
@@ -109,16 +122,21 @@ class Engine:
             return IdGenerator(0, mark_ms=-1)
         return self.ids.generator
 
-    async def ready(self) -> dict[str, bool]:
-        """Whether the log and the store answer, and the consumers run, none of them stopped
-        at an event too new for this version."""
+    async def ready(self) -> tuple[bool, dict[str, bool]]:
+        """Whether this process is ready (timeline/readiness.py), and every check: the log
+        answers, takes writes (ingest), the store answers, the consumers run."""
         assert self.backend is not None
-        log_ok, store_ok = await asyncio.gather(self.backend.log.ping(), self.backend.ping_store())
-        checks = {"log": log_ok, "store": store_ok}
+        probes = [self.backend.log.ping(), self.backend.ping_store()]
+        if "ingest" in self.parts:
+            probes.append(self.backend.log.writable())
+        found = await asyncio.gather(*probes)
+        checks = dict(zip(("log", "store", "log_writable"), found, strict=False))
+        if "log_writable" in checks:
+            self.metrics.log_writable.set(1 if checks["log_writable"] else 0)
         if self.tasks:
             checks["consumers"] = all(not t.done() for t in self.tasks)
             checks["consumers_unblocked"] = not any(w.blocked for w in self.workers)
-        return checks
+        return is_ready(self.parts, checks), checks
 
     async def stop(self) -> None:
         """Finish the batches in hand, commit, and close every connection."""
@@ -152,7 +170,7 @@ async def serve(settings: Settings, parts: tuple[str, ...]) -> None:
     """Run the parts until SIGINT or SIGTERM."""
     engine = Engine(settings, parts)
     app = await engine.start()
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, **server_options(settings.request_read_timeout_s))
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()

@@ -288,11 +288,15 @@ class CassandraTrends(OnSession, TrendStore):
                 for m in minutes
             )
         )
-        total: Counter[str] = Counter()
-        for rows in found:
-            for (counts,) in rows:
-                total.update(counts or {})
-        return {tag: n for tag, n in total.items() if n > 0}
+        # summing may touch every tag of the day: a worker thread, not the event loop
+        return await asyncio.to_thread(_sum_maps, [c for rows in found for (c,) in rows if c])
+
+
+def _sum_maps(maps: list[dict[str, int]]) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for counts in maps:
+        total.update(counts)
+    return {tag: n for tag, n in total.items() if n > 0}
 
 
 class CassandraActivity(OnSession, ActivityStore):

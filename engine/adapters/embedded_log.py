@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from aiokafka.partitioner import murmur2
 
@@ -28,6 +31,7 @@ from engine.ports import EventLog, LogConsumer, LogPosition, LogRecord, RevokeHo
 TopicPartition = tuple[str, int]
 Position = tuple[str, int, int]
 Row = tuple[str, int, bytes]
+WRITE_PROBE = ".write-probe"
 LOG_SCHEMA = """
 BEGIN;
 CREATE TABLE IF NOT EXISTS topics (name TEXT PRIMARY KEY, partitions INTEGER NOT NULL);
@@ -55,6 +59,20 @@ _FETCH = (
 def partition_for(key: int, partitions: int) -> int:
     """Kafka's default partitioner: murmur2 of the key bytes, made positive, modulo partitions."""
     return (int(murmur2(key_bytes(key))) & 0x7FFFFFFF) % partitions
+
+
+def can_write(folder: Path, min_free_bytes: int) -> bool:
+    """True when the folder has min_free_bytes free and takes a small write made durable."""
+    try:
+        if shutil.disk_usage(folder).free < min_free_bytes:
+            return False
+        with (folder / WRITE_PROBE).open("wb") as f:
+            f.write(b"probe")
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError:
+        return False
+    return True
 
 
 class EmbeddedLog(EventLog):
@@ -130,6 +148,13 @@ class EmbeddedLog(EventLog):
 
     async def ping(self) -> bool:
         return self._open and await self.db.ping()
+
+    async def writable(self) -> bool:
+        """Free space above TIMELINE_LOG_MIN_FREE_BYTES, and a small write and fsync succeed."""
+        if not self._open:
+            return False
+        root, need = Path(self.settings.data_dir), self.settings.log_min_free_bytes
+        return await asyncio.to_thread(can_write, root, need)
 
     def appended(self) -> asyncio.Event:
         """An event set at the next append in this process."""

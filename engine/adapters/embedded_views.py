@@ -8,6 +8,7 @@ deletes leave tombstones. A hashtag's timeline is one B-tree range here, so the 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -263,10 +264,15 @@ class EmbeddedTrends(OnDb, TrendStore):
         found = await self.db.read(
             "trends", lambda c: [r for m in minutes for r in fetch_all(c, sql, (m, time.time()))]
         )
-        total: Counter[str] = Counter()
-        for (counts,) in found:
-            total.update(msgpack.unpackb(counts))
-        return {tag: n for tag, n in total.items() if n > 0}
+        # summing may touch every tag of the day: a worker thread, not the event loop
+        return await asyncio.to_thread(_sum_packed, [counts for (counts,) in found])
+
+
+def _sum_packed(packed: list[bytes]) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for counts in packed:
+        total.update(msgpack.unpackb(counts))
+    return {tag: n for tag, n in total.items() if n > 0}
 
 
 def _pack_counts(counts: dict[str, int]) -> bytes:

@@ -35,6 +35,7 @@ class KafkaLog(EventLog):
         self.settings = settings
         self.metrics = metrics
         self._producer: AIOKafkaProducer | None = None
+        self._last_append_ok = True
 
     async def start(self) -> None:
         if self._producer is not None:
@@ -124,6 +125,7 @@ class KafkaLog(EventLog):
     def _account(
         self, event: Event, result: LogPosition | BaseException
     ) -> LogPosition | BaseException:
+        self._last_append_ok = not isinstance(result, BaseException)
         if isinstance(result, BaseException):
             self.metrics.append_errors.labels(type(result.__cause__ or result).__name__).inc()
             return result
@@ -153,6 +155,10 @@ class KafkaLog(EventLog):
         except (KafkaError, TimeoutError):
             return False
         return True
+
+    async def writable(self) -> bool:
+        """The producer runs and the last append was acknowledged (or none was tried)."""
+        return self._producer is not None and self._last_append_ok
 
 
 def _timed_out() -> LogUnavailable:

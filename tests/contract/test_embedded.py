@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 import sys
 from collections import defaultdict
@@ -145,3 +146,10 @@ async def append_until_killed(data_dir: Path) -> dict[tuple[str, int, int], int]
 async def test_truncate_touches_projection_tables_only(embedded: EmbeddedBackend) -> None:
     with pytest.raises(ValueError):
         await embedded.truncate(["handle_claims"])
+
+
+async def test_a_log_short_of_free_space_takes_no_writes(tmp_path: Path) -> None:
+    settings = dataclasses.replace(embedded_settings(tmp_path), log_min_free_bytes=2**62)
+    async with EmbeddedBackend(settings, Metrics()) as backend:
+        assert await backend.log.ping()  # it answers,
+        assert not await backend.log.writable()  # but has no room for what comes

@@ -223,3 +223,11 @@ async def test_appends_return_where_their_events_lie(backend: Backend) -> None:
         records = await drain(consumer, len(events))
     where = {decode(r.value).event_id: LogPosition(r.topic, r.partition, r.offset) for r in records}
     assert [where[e.event_id] for e in events] == positions
+
+
+async def test_a_started_log_takes_writes_and_a_stopped_one_does_not(backend: Backend) -> None:
+    assert await backend.log.writable()
+    await backend.log.append(posted(1))
+    assert await backend.log.writable()
+    await backend.log.stop()
+    assert not await backend.log.writable()
