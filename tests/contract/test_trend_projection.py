@@ -37,8 +37,8 @@ async def test_a_second_record_of_one_post_is_not_counted(backend: Backend) -> N
     tag = f"t{uuid.uuid4().hex[:8]}"
     post, other = tagged(tag), tagged(tag)
     p = partition()
-    await TrendProjector(backend).apply([at(p, 10, post), at(p, 11, other)])
-    await TrendProjector(backend).apply([at(p, 12, post)])  # a new consumer: from the store
+    await TrendProjector(backend, 1000).apply([at(p, 10, post), at(p, 11, other)])
+    await TrendProjector(backend, 1000).apply([at(p, 12, post)])  # a new consumer: from the store
     assert await count(backend, tag, post, other) == 2
 
 
@@ -48,7 +48,7 @@ async def test_a_late_record_of_a_deleted_post_and_a_second_delete_count_nothing
     tag = f"t{uuid.uuid4().hex[:8]}"
     post, other = tagged(tag), tagged(tag)
     delete = TweetDeleted(new_id(), now_us(), post.tweet)
-    projector, p = TrendProjector(backend), partition()
+    projector, p = TrendProjector(backend, 1000), partition()
     await projector.apply([at(p, 20, post), at(p, 21, delete)])
     await projector.apply([at(p, 22, post)])
     assert await count(backend, tag, post, other) == 0
@@ -60,6 +60,6 @@ async def test_a_replay_after_a_crash_counts_each_record_once(backend: Backend) 
     tag = f"t{uuid.uuid4().hex[:8]}"
     first, second = tagged(tag), tagged(tag)
     p = partition()
-    await TrendProjector(backend).apply([at(p, 30, first)])
-    await TrendProjector(backend).apply([at(p, 30, first), at(p, 31, second)])
+    await TrendProjector(backend, 1000).apply([at(p, 30, first)])
+    await TrendProjector(backend, 1000).apply([at(p, 30, first), at(p, 31, second)])
     assert await count(backend, tag, first, second) == 2

@@ -26,7 +26,7 @@ async def process_of(
     """Another HTTP process on the same backend, with changed settings."""
     settings = dataclasses.replace(engine.settings, **changes)
     process = Engine(settings, parts=parts)
-    process.backend = engine.backend
+    process.backend, process.ids = engine.backend, engine.ids
     server = TestServer(process.web_app())
     await server.start_server(**server_options(settings.request_read_timeout_s))
     client = TestClient(server)
