@@ -107,9 +107,12 @@ class EventLog(Service):
     async def ensure_topics(self) -> None:
         """Create the topics with their configured partitions and retention if missing."""
 
-    @abstractmethod
     async def append(self, event: Event) -> LogPosition:
         """Append one event; its position once the log acknowledged it (LogUnavailable if not)."""
+        outcome = (await self.append_many([event]))[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
 
     @abstractmethod
     async def append_many(self, events: Sequence[Event]) -> list[LogPosition | BaseException]:

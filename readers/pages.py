@@ -6,13 +6,14 @@ import functools
 import heapq
 import weakref
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from aiohttp import web
 
 from engine import registrations
 from engine.cache import KnownCache
 from engine.errors import NotFound
-from engine.http import page_json, respond, tweet_json
+from engine.http import page_json, respond, tweet_json, user_json
 from engine.ports import Backend, IngestRegistry
 from engine.records import PageQuery, Tweet, User
 
@@ -26,6 +27,20 @@ def tweet_page(request: web.Request, tweets: Sequence[Tweet], count: int) -> web
     """A page of tweets from a probe's result."""
     last = tweets[count - 1].id if len(tweets) > count else None
     return respond(request, page_json([tweet_json(t) for t in tweets], count, "tweets", last))
+
+
+async def users_page(
+    request: web.Request, backend: Backend, ids: Sequence[int], query: PageQuery
+) -> web.Response:
+    """A page of users from ids read highest first with a probe row (count + 1, <= max_id):
+    newer than since_id, with next_max_id only when there is more."""
+    if query.since_id is not None:
+        ids = [i for i in ids if i > query.since_id]
+    users = await backend.users.get_users(ids[: query.count])
+    page: dict[str, Any] = {"users": [user_json(u) for u in users]}
+    if len(ids) > query.count:
+        page["next_max_id"] = str(ids[query.count - 1] - 1)
+    return respond(request, page)
 
 
 def merge(pages: Iterable[Sequence[Tweet]], count: int) -> list[Tweet]:

@@ -16,7 +16,7 @@ from engine.http import METRICS_KEY, page_query, path_id, respond, tweet_json, u
 from engine.ports import Backend
 from engine.records import PageQuery, Tweet, User
 from readers.activity import HomeActivity
-from readers.pages import merge, probe, require_user, tweet_page
+from readers.pages import merge, probe, require_user, tweet_page, users_page
 from readers.search import SearchReaders
 
 FOLLOWED_CACHE_USERS = 100_000
@@ -143,13 +143,7 @@ class ReadersService:
         user_id, query = path_id(request, "id"), page_query(request)
         await self._require_user(user_id)
         ids: list[int] = await source(user_id, query.count + 1, query.max_id)
-        if query.since_id is not None:
-            ids = [i for i in ids if i > query.since_id]
-        users = await self.backend.users.get_users(ids[: query.count])
-        page: dict[str, Any] = {"users": [user_json(u) for u in users]}
-        if len(ids) > query.count:
-            page["next_max_id"] = str(ids[query.count - 1] - 1)
-        return respond(request, page)
+        return await users_page(request, self.backend, ids, query)
 
     async def tweet(self, request: web.Request) -> web.Response:
         tweet_id = path_id(request, "id")

@@ -11,12 +11,12 @@ from aiohttp import web
 from engine.auth import needs_scope
 from engine.config import Settings
 from engine.errors import InvalidInput, NotFound
-from engine.http import message_json, page_query, path_id, query_int, respond, user_json
+from engine.http import message_json, page_query, path_id, query_int, respond
 from engine.ids import parse_id
 from engine.ports import Backend
 from engine.records import UserList
 from engine.text import normalize_tag
-from readers.pages import probe, require_user, tweet_page
+from readers.pages import probe, require_user, tweet_page, users_page
 from readers.trends import TopTrends
 
 WINDOWS_MIN = {"5m": 5, "15m": 15, "1h": 60, "6h": 360, "24h": 1440}
@@ -101,13 +101,7 @@ class ViewReaders:
         """Members, highest id first, paged like followers (count, max_id, since_id)."""
         user_list, query = await self._list(request), page_query(request)
         ids = await self.backend.lists.member_page(user_list.id, query.count + 1, query.max_id)
-        if query.since_id is not None:
-            ids = [i for i in ids if i > query.since_id]
-        users = await self.backend.users.get_users(ids[: query.count])
-        page: dict[str, Any] = {"users": [user_json(u) for u in users]}
-        if len(ids) > query.count:
-            page["next_max_id"] = str(ids[query.count - 1] - 1)
-        return respond(request, page)
+        return await users_page(request, self.backend, ids, query)
 
     async def trends(self, request: web.Request) -> web.Response:
         window = request.query.get("window", "1h")

@@ -103,12 +103,6 @@ class EmbeddedLog(EventLog):
         wanted = {topic: self.settings.kafka_partitions for topic in TOPICS}
         self.partitions = await self.db.write("ensure_topics", lambda c: _ensure(c, wanted))
 
-    async def append(self, event: Event) -> LogPosition:
-        outcome = (await self.append_many([event]))[0]
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome
-
     async def append_many(self, events: Sequence[Event]) -> list[LogPosition | BaseException]:
         try:
             positions = await self.append_positions(events)

@@ -83,12 +83,6 @@ class KafkaLog(EventLog):
         finally:
             await admin.close()
 
-    async def append(self, event: Event) -> LogPosition:
-        outcome = (await self.append_many([event]))[0]
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome
-
     async def append_many(self, events: Sequence[Event]) -> list[LogPosition | BaseException]:
         producer = self._producer
         if producer is None:
