@@ -113,16 +113,21 @@ async def drive(clients: int, seconds: float, request: Any) -> dict[str, float]:
     }
 
 
-def start_engine(data: str, port: int) -> subprocess.Popen[bytes]:
-    """`timeline up` on the embedded backend in a fresh folder, with rate limits off."""
+def start_engine(
+    data: str, port: int, command: str = "up", **settings: str
+) -> subprocess.Popen[bytes]:
+    """`timeline <command>` on the embedded backend in a folder, with rate limits off and the
+    other TIMELINE_* settings given (by name without the prefix)."""
     env = dict(
         os.environ,
         TIMELINE_BACKEND="embedded",
         TIMELINE_DATA_DIR=data,
         TIMELINE_RATE_LIMITS="off",
         TIMELINE_LOG_LEVEL="WARNING",
+        **{f"TIMELINE_{name.upper()}": value for name, value in settings.items()},
     )
-    return subprocess.Popen([sys.executable, "-m", "timeline", "up", "--port", str(port)], env=env)
+    cmd = [sys.executable, "-m", "timeline", command, "--port", str(port)]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
 
 
 async def run(seconds: float, clients: int, users: int) -> dict[str, Any]:

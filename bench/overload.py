@@ -34,6 +34,7 @@ from typing import Any
 import aiohttp
 import numpy as np
 
+from bench import embedded
 from bench.config import RESULTS_DIR
 from bench.cpu import machine_cpu_s, process_cpu_s
 from bench.embedded import free_port, seed_texts, wait_ready
@@ -66,18 +67,15 @@ class Config:
 def start_engine(
     data: str, port: int, config: Config, command: str = "up"
 ) -> subprocess.Popen[bytes]:
-    env = dict(
-        os.environ,
-        TIMELINE_BACKEND="embedded",
-        TIMELINE_DATA_DIR=data,
-        TIMELINE_RATE_LIMITS="off",
-        TIMELINE_LOG_LEVEL="WARNING",
-        TIMELINE_MAX_IN_FLIGHT=str(config.max_in_flight),
-        TIMELINE_ADMISSION_WAIT_MS=str(config.wait_ms),
-        TIMELINE_ADMISSION_MAX_LAG_MS=str(config.max_lag_ms),
+    """The engine part under test, with this admission configuration."""
+    return embedded.start_engine(
+        data,
+        port,
+        command,
+        max_in_flight=str(config.max_in_flight),
+        admission_wait_ms=str(config.wait_ms),
+        admission_max_lag_ms=str(config.max_lag_ms),
     )
-    cmd = [sys.executable, "-m", "timeline", command, "--port", str(port)]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
 
 
 async def closed_loop(pool: Pool, requests: list[bytes], seconds: float) -> dict[str, Any]:
