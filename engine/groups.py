@@ -22,7 +22,7 @@ TRENDS = "trends"
 SEARCH = "search"
 CHECKS_PROJECTION = "checks"
 
-# The topics each projection reads (its projector's `topics`; a unit test keeps them equal).
+# The topics each projection reads: its projector's `topics`.
 PROJECTION_TOPICS: dict[str, tuple[str, ...]] = {
     TIMELINES: (GRAPH_TOPIC, TWEETS_TOPIC),
     INDEX: (TWEETS_TOPIC,),

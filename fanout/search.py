@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine.events import TWEETS_TOPIC, TweetDeleted, TweetPosted
+from engine.events import TweetDeleted, TweetPosted
+from engine.groups import PROJECTION_TOPICS
 from engine.ports import Backend, SearchEntry
 from engine.terms import tweet_terms
 from fanout.projection import Decoded, Projector, of_type
@@ -17,7 +18,7 @@ class SearchProjector(Projector):
     """
 
     name = "search"
-    topics = (TWEETS_TOPIC,)
+    topics = PROJECTION_TOPICS[name]
     tables = ("search_tweets", "search_buckets")
 
     def __init__(self, backend: Backend) -> None:
