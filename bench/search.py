@@ -45,7 +45,7 @@ from engine.ids import id_ms, make_id
 from engine.metrics import Metrics
 from engine.ports import SearchEntry, SearchIndex
 from engine.records import Mention, PageQuery, Tweet
-from fanout.search import tweet_terms
+from engine.terms import tweet_terms
 from readers.search import parse_query
 
 CHUNK = 2000

@@ -31,7 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.config import REPO_ROOT, Scale
 from deploy.local import infra
 from engine.config import PREFIX, Settings
-from fanout.projections import group_name
+from engine.groups import group_name
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

@@ -27,7 +27,9 @@ invisible characters dropped), are ``d`` and a handle-shaped word (1-15 letters,
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -47,8 +49,9 @@ _URL_RE = re.compile(r"https?://[^\s<>\"]+", re.IGNORECASE)
 _URL_TRAILING = ".,;:!?)]}'\u00bb\u201d"
 # Category Cc is exactly U+0000-001F and U+007F-009F; Cs is the surrogates. Tab and newline pass.
 _FORBIDDEN_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029]")
-_HASH_SIGNS = "#\uff03"
-_SIGN_RE = re.compile("[#\uff03@\uff20]")
+HASH_SIGNS = "#\uff03"  # a hashtag starts with either
+AT_SIGNS = "@\uff20"  # a mention starts with either
+_SIGN_RE = re.compile(f"[{HASH_SIGNS}{AT_SIGNS}]")
 _WORD_RE = re.compile(r"\S+")
 
 
@@ -100,7 +103,7 @@ def fold_word(word: str) -> str:
 
 def is_handle_shaped(word: str) -> bool:
     """1-15 letters, marks, digits or _ in any script (real handles are the ASCII ones)."""
-    return 1 <= len(word) <= 15 and all(_is_word_char(ch) for ch in word)
+    return 1 <= len(word) <= 15 and all(is_word_char(ch) for ch in word)
 
 
 def direct_message_command(text: str) -> tuple[str, str] | None:
@@ -142,40 +145,62 @@ def extract_entities(text: str) -> Entities:
     mentions: list[str] = []
     for sign in _SIGN_RE.finditer(text):
         i = sign.start()
-        if (i > 0 and _is_word_char(text[i - 1])) or _inside(i, spans):
+        if (i > 0 and is_word_char(text[i - 1])) or _inside(i, spans):
             continue
-        if text[i] in _HASH_SIGNS:
-            word = _take_word(text, i + 1)
-            if word and not all(ch.isdigit() for ch in word):
+        if text[i] in HASH_SIGNS:
+            word = hashtag_at(text, i + 1)
+            if word:
                 tags.append(word)
         else:
-            word = _take_handle(text, i + 1)
+            word = handle_at(text, i + 1)
             if word:
                 mentions.append(word)
     return Entities(_unique_by(tags, normalize_tag), _unique_by(mentions, str.lower), urls)
 
 
-def _is_word_char(ch: str) -> bool:
-    """Letters, marks, digits and _; variation selectors (emoji presentation) are not."""
+def is_word_char(ch: str) -> bool:
+    """The word-character rule of hashtags, handles and search terms: letters, marks, digits
+    and _ in any script; variation selectors (emoji presentation) are not."""
     if "\ufe00" <= ch <= "\ufe0f" or "\U000e0100" <= ch <= "\U000e01ef":
         return False
     return ch == "_" or unicodedata.category(ch)[0] in "LMN"
 
 
-def _take_word(text: str, start: int) -> str:
-    end = start
-    while end < len(text) and _is_word_char(text[end]):
-        end += 1
-    return text[start:end]
+@functools.cache
+def word_run_re() -> re.Pattern[str]:
+    """Maximal runs of word characters (is_word_char, as one character class scanned in C)."""
+    ranges: list[tuple[int, int]] = []
+    for cp in range(sys.maxunicode + 1):
+        if not is_word_char(chr(cp)):
+            continue
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1] = (ranges[-1][0], cp)
+        else:
+            ranges.append((cp, cp))
+    members = "".join(
+        re.escape(chr(a)) + ("-" + re.escape(chr(b)) if b > a else "") for a, b in ranges
+    )
+    return re.compile(f"[{members}]+")
 
 
-def _take_handle(text: str, start: int) -> str:
+def word_at(text: str, start: int) -> str:
+    """The run of word characters of a text that starts at `start` (not folded), or ""."""
+    match = word_run_re().match(text, start)
+    return match.group(0) if match else ""
+
+
+def hashtag_at(text: str, start: int) -> str:
+    """The hashtag whose sign ends just before `start`, or "": a word, not made only of digits."""
+    word = word_at(text, start)
+    return "" if word.isdigit() else word
+
+
+def handle_at(text: str, start: int) -> str:
+    """The handle whose @ ends just before `start`, or "" when none is there or more letters
+    run on after it (longer than a handle can be, or running into other letters)."""
     match = HANDLE_RE.match(text, start)
-    if match is None:
+    if match is None or word_at(text, match.end()):
         return ""
-    end = match.end()
-    if end < len(text) and _is_word_char(text[end]):
-        return ""  # longer than a handle can be, or runs into other letters
     return match.group(0)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from math import inf
 
 from engine.config import Settings
+from engine.home_rebuild import skip_after_us
 from engine.ports import ActivityStore
 
 MAX_CACHED = 1_000_000
@@ -24,11 +25,11 @@ class ActivityView:
 
     An entry is stamped with the time its query was *issued*, so a view that may have missed a
     reactivation is never used longer than `activity_cache_s` after that reactivation was
-    written: the bound readers/activity.py relies on to close the race.
+    written: the bound engine/home_rebuild.py relies on to close the race.
     """
 
     def __init__(self, settings: Settings, store: ActivityStore) -> None:
-        self.inactive_after_us = settings.inactive_after_s * 1_000_000
+        self.inactive_after_us = skip_after_us(settings)
         self.ttl_s = settings.activity_cache_s
         self.store = store
         self._seen: dict[int, Seen] = {}

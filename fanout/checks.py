@@ -10,14 +10,13 @@ import asyncio
 from collections.abc import Sequence
 
 from engine.events import (
-    GRAPH_TOPIC,
-    TWEETS_TOPIC,
     Followed,
     ListCreated,
     TweetDeleted,
     TweetPosted,
     Unfollowed,
 )
+from engine.groups import PROJECTION_TOPICS
 from engine.ports import Backend
 from fanout.projection import Decoded, Projector, of_type
 
@@ -26,7 +25,7 @@ class ChecksProjector(Projector):
     """Writes tweets, deletions, follow edges and list owners, each an idempotent upsert."""
 
     name = "checks"
-    topics = (GRAPH_TOPIC, TWEETS_TOPIC)
+    topics = PROJECTION_TOPICS[name]
     tables = ("check_tweets", "check_follows", "check_lists")
 
     def __init__(self, backend: Backend) -> None:

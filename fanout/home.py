@@ -6,14 +6,13 @@ from collections.abc import Sequence
 
 from engine.config import Settings
 from engine.events import (
-    GRAPH_TOPIC,
-    TWEETS_TOPIC,
     Followed,
     TweetDeleted,
     TweetPosted,
     Unfollowed,
     UserRegistered,
 )
+from engine.groups import PROJECTION_TOPICS
 from engine.metrics import Metrics
 from engine.ports import Backend
 from fanout.graph import GraphProjector
@@ -25,7 +24,7 @@ class HomeProjector(Projector):
     """Users, then the graph, then tweets: the order that lets follows and tweets converge."""
 
     name = "timelines"
-    topics = (GRAPH_TOPIC, TWEETS_TOPIC)
+    topics = PROJECTION_TOPICS[name]
     tables = (
         "users",
         "users_by_handle",

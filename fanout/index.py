@@ -6,7 +6,8 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 
-from engine.events import TWEETS_TOPIC, TweetDeleted, TweetPosted
+from engine.events import TweetDeleted, TweetPosted
+from engine.groups import PROJECTION_TOPICS
 from engine.ports import Backend
 from engine.records import Tweet
 from engine.text import normalize_tag
@@ -19,7 +20,7 @@ class IndexProjector(Projector):
     """Writes hashtag timelines (by normalised tag and day) and mention timelines."""
 
     name = "index"
-    topics = (TWEETS_TOPIC,)
+    topics = PROJECTION_TOPICS[name]
     tables = ("hashtag_timeline", "hashtag_days", "mention_timeline")
 
     def __init__(self, backend: Backend) -> None:

@@ -8,14 +8,13 @@ from collections.abc import Sequence
 
 from engine.config import Settings
 from engine.events import (
-    GRAPH_TOPIC,
-    TWEETS_TOPIC,
     ListCreated,
     ListMemberAdded,
     ListMemberRemoved,
     TweetDeleted,
     TweetPosted,
 )
+from engine.groups import PROJECTION_TOPICS
 from engine.ids import id_ms
 from engine.ports import Backend
 from engine.records import UserList
@@ -28,7 +27,7 @@ class ListProjector(Projector):
     """Writes lists, then membership changes, then tweets into their authors' lists."""
 
     name = "lists"
-    topics = (GRAPH_TOPIC, TWEETS_TOPIC)
+    topics = PROJECTION_TOPICS[name]
     tables = ("lists", "list_members", "lists_by_member", "list_timeline", "list_author_tweets")
 
     def __init__(self, settings: Settings, backend: Backend) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from engine.events import MESSAGES_TOPIC, DirectMessageSent
+from engine.events import DirectMessageSent
+from engine.groups import PROJECTION_TOPICS
 from engine.ports import Backend
 from fanout.projection import Decoded, Projector, of_type
 
@@ -14,7 +15,7 @@ class MessageProjector(Projector):
     """Writes messages for their two participants only."""
 
     name = "messages"
-    topics = (MESSAGES_TOPIC,)
+    topics = PROJECTION_TOPICS[name]
     tables = ("messages_by_user", "conversations")
 
     def __init__(self, backend: Backend) -> None:

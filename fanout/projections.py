@@ -1,10 +1,11 @@
-"""Every projection of the log, by name: what `timeline` runs and `timeline rebuild` replays."""
+"""Every projector of the log, by name (engine/groups.py): what `timeline` runs and replays."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from engine.config import Settings
+from engine.groups import CHECKS_PROJECTION, INDEX, LISTS, MESSAGES, SEARCH, TIMELINES, TRENDS
 from engine.metrics import Metrics
 from engine.ports import Backend
 from fanout.checks import ChecksProjector
@@ -19,20 +20,11 @@ from fanout.trends import TrendProjector
 Factory = Callable[[Settings, Backend, Metrics], Projector]
 
 PROJECTIONS: dict[str, Factory] = {
-    "timelines": HomeProjector,
-    "index": lambda s, b, m: IndexProjector(b),
-    "lists": lambda s, b, m: ListProjector(s, b),
-    "messages": lambda s, b, m: MessageProjector(b),
-    "trends": lambda s, b, m: TrendProjector(b, s.projection_cache_rows),
-    "search": lambda s, b, m: SearchProjector(b),
-    "checks": lambda s, b, m: ChecksProjector(b),
+    TIMELINES: HomeProjector,
+    INDEX: lambda s, b, m: IndexProjector(b),
+    LISTS: lambda s, b, m: ListProjector(s, b),
+    MESSAGES: lambda s, b, m: MessageProjector(b),
+    TRENDS: lambda s, b, m: TrendProjector(b, s.projection_cache_rows),
+    SEARCH: lambda s, b, m: SearchProjector(b),
+    CHECKS_PROJECTION: lambda s, b, m: ChecksProjector(b),
 }
-FANOUT = ("timelines",)
-INDEXERS = ("index", "lists", "messages", "trends", "search")
-CHECKS = ("checks",)
-
-
-def group_name(settings: Settings, projection: str) -> str:
-    """The consumer group that keeps a projection up to date."""
-    suffix = "fanout" if projection == "timelines" else projection
-    return settings.consumer_group_prefix + suffix

@@ -27,7 +27,7 @@ class TimelineProjector:
     other, so the home timeline converges whatever order their partitions are read in.
 
     Followers who have not read their home timeline for `inactive_after_s` are skipped (the
-    author's own home timeline is always written); readers/activity.py rebuilds a returning
+    author's own home timeline is always written); engine/home_rebuild.py rebuilds a returning
     user's home timeline from the user timelines, which are written before any follower is.
     """
 

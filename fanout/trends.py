@@ -6,7 +6,8 @@ import dataclasses
 from collections.abc import Sequence
 
 from engine.cache import BoundedRows
-from engine.events import TWEETS_TOPIC, TweetDeleted, TweetPosted
+from engine.events import TweetDeleted, TweetPosted
+from engine.groups import PROJECTION_TOPICS
 from engine.ids import id_ms
 from engine.ports import Backend, LogRecord, TrendRow, TrendTweet
 from engine.text import normalize_tag
@@ -41,7 +42,7 @@ class TrendProjector(Projector):
     """
 
     name = "trends"
-    topics = (TWEETS_TOPIC,)
+    topics = PROJECTION_TOPICS[name]
     tables = ("trend_minutes", "trend_tweets")
 
     def __init__(self, backend: Backend, cache_rows: int) -> None:

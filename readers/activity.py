@@ -1,32 +1,10 @@
 """A returning user's home timeline is rebuilt before the first page is served.
 
-Readers record home reads in the ActivityStore (read-side state, not a projection of the log),
-at most once per `activity_touch_s` per user, known from an in-process cache. Fan-out
-(fanout/activity.py) skips followers whose last read is older than `inactive_after_s`. When
-such a user reads again, readers (1) mark them active and reactivated, (2) rebuild their home
-timeline from the recent tweets of those they follow, (3) serve the page.
-
-Why no tweet is lost. Fan-out writes a tweet into its author's user timeline before it
-decides whom to fan it out to, and decides with an activity view read at most C =
-`activity_cache_s` earlier (the cache stamps an entry with the time its query was issued).
-Let R be the time the reactivation was written. A tweet that fan-out skipped for the returning
-user was decided on a view read before R, so the decision came before R + C and its user
-timeline row was written before then too. A rebuild that starts after R + C (+ a margin M =
-`activity_margin_s` for write latency and clock skew between hosts) therefore finds it. So
-readers keep the reactivation time and the start of the last rebuild, and while the last
-rebuild did not start after R + C + M, every home read rebuilds again before serving (the
-rebuild is idempotent and cheap). Each page is then complete: a tweet whose user-timeline row
-exists when the read starts is either in the home timeline (fan-out saw the user active) or
-found by the rebuild of this read (it saw them inactive, and either that decision preceded
-this rebuild, or this read comes after R + C + M and the settled rebuild found it).
-
-Missing state never loses a tweet: fan-out treats a user with no activity row as active, and
-readers treat them as returning (one rebuild). A user is also treated as returning from
-`inactive_after_s - activity_margin_s`, so a fan-out host whose clock runs ahead cannot skip a
-user whom readers still consider active.
-
-Rebuilt rows carry the tweet's own time (from its id), which is no later than the event time
-fan-out writes: a delete, an unfollow's cleanup or a trim written after the tweet still wins.
+Readers record home reads in the ActivityStore, at most once per `activity_touch_s` per user,
+known from an in-process cache. A user whose last read is older than fan-out's skip bound
+returns: they are marked active and reactivated and their home timeline is rebuilt
+(engine/home_rebuild.py, where the proof that no tweet is lost lives) before the page is
+served, and rebuilt again on every read until a rebuild started late enough to settle.
 """
 
 from __future__ import annotations
@@ -36,16 +14,10 @@ import dataclasses
 import time
 
 from engine.config import Settings
-from engine.ids import id_ms
+from engine.home_rebuild import rebuild_home, returning_after_us, settle_us
 from engine.metrics import Metrics
 from engine.ports import Activity, Backend
-from engine.records import PageQuery, Tweet
-from readers.pages import merge
 
-MAX_FOLLOWING = 5000  # followees read per rebuild (Twitter's long-standing follow limit)
-READ_CONCURRENCY = 64  # user timelines read at once by one rebuild
-MIN_PER_AUTHOR = 20  # tweets of each followee read first
-ROWS_PER_WRITE = 50  # home rows per write: an unlogged batch well under Cassandra's 50 KiB limit
 MAX_KNOWN = 100_000
 
 
@@ -62,9 +34,9 @@ class HomeActivity:
         self.backend = backend
         s = settings
         self.enabled = s.inactive_after_s > 0
-        self.returning_us = int((s.inactive_after_s - s.activity_margin_s) * 1e6)
+        self.returning_us = returning_after_us(s)
         self.touch_us = int(min(s.activity_touch_s, s.inactive_after_s / 4) * 1e6)
-        self.settle_us = int((s.activity_cache_s + s.activity_margin_s) * 1e6)
+        self.settle_us = settle_us(s)
         self._known: dict[int, Activity] = {}  # what the store holds, as last read or written
         self._locks: dict[int, asyncio.Lock] = {}
 
@@ -116,71 +88,3 @@ class HomeActivity:
         if len(self._known) >= MAX_KNOWN:
             self._known.clear()
         self._known[row.user_id] = row
-
-
-async def rebuild_home(backend: Backend, settings: Settings, user_id: int) -> int:
-    """Write the newest tweets of those the user follows into their home timeline; how many.
-
-    Each followee's user timeline is read newest first (only as deep as needed), merged, and
-    capped at home_timeline_cap; high-follower authors are left out (readers merge them).
-    The rows are the ones fan-out writes, at the tweet's own time, so a rebuild is idempotent.
-    """
-    cap = settings.home_timeline_cap
-    followees, celebrities = await asyncio.gather(
-        backend.graph.following_ids(user_id, MAX_FOLLOWING), backend.timelines.celebrities()
-    )
-    authors = [a for a in (user_id, *followees) if a not in celebrities]
-    newest = await newest_of(backend, authors, cap)
-    rows = [(t, id_ms(t.id) * 1000) for t in newest]
-    await asyncio.gather(
-        *(
-            backend.timelines.add_home_rows(user_id, rows[i : i + ROWS_PER_WRITE])
-            for i in range(0, len(rows), ROWS_PER_WRITE)
-        )
-    )
-    await _drop_unfollowed(backend, user_id, newest)
-    if rows:
-        await backend.timelines.trim_home(user_id, cap)
-    return len(rows)
-
-
-async def newest_of(backend: Backend, authors: list[int], cap: int) -> list[Tweet]:
-    """The newest `cap` tweets of these authors, newest first, each timeline read only as deep
-    as the answer needs: a first page of about 2 * cap / authors each, then deeper pages only
-    of the authors whose page ended above the oldest tweet kept so far."""
-    pages: dict[int, list[Tweet]] = {a: [] for a in authors}
-    first = min(cap, max(MIN_PER_AUTHOR, -(-2 * cap // max(1, len(authors)))))
-    due = {a: PageQuery(first) for a in authors}
-    while due:
-        found = await _read_pages(backend, due)
-        for author, tweets in found.items():
-            pages[author] += tweets
-        newest = merge(pages.values(), cap)
-        floor = newest[-1].id if len(newest) == cap else -1
-        due = {
-            a: PageQuery(min(cap, 2 * due[a].count), max_id=got[-1].id - 1)
-            for a, got in found.items()
-            if len(got) == due[a].count and got[-1].id > floor and len(pages[a]) < cap
-        }
-    return merge(pages.values(), cap)
-
-
-async def _read_pages(backend: Backend, due: dict[int, PageQuery]) -> dict[int, list[Tweet]]:
-    authors, found = list(due), []
-    for start in range(0, len(authors), READ_CONCURRENCY):
-        chunk = authors[start : start + READ_CONCURRENCY]
-        found += await asyncio.gather(*(backend.timelines.user_page(a, due[a]) for a in chunk))
-    return dict(zip(authors, found, strict=True))
-
-
-async def _drop_unfollowed(backend: Backend, user_id: int, written: list[Tweet]) -> None:
-    """Undo rows of an author unfollowed while the rebuild ran (its cleanup may have missed them).
-
-    The removal is stamped with the tweet's own time: it loses to any later follow's backfill.
-    """
-    authors = sorted({t.author_id for t in written} - {user_id})
-    still = set(await backend.graph.followed_among(user_id, authors))
-    gone = [t for t in written if t.author_id != user_id and t.author_id not in still]
-    await asyncio.gather(
-        *(backend.timelines.remove_home_rows(user_id, [t.id], id_ms(t.id) * 1000) for t in gone)
-    )

@@ -14,20 +14,11 @@ from aiohttp.typedefs import Middleware
 
 from engine.config import Settings
 from engine.consistency import HEADER, PARAMETER, parse_token
-from engine.events import GRAPH_TOPIC, MESSAGES_TOPIC, TWEETS_TOPIC
+from engine.groups import PROJECTION_TOPICS, group_name
 from engine.http import Handler
 from engine.progress import LogProgress, Positions
-from fanout.projections import group_name
 
-# The projections (by name) that write what each read route shows, and the topics each reads.
-TOPICS: dict[str, tuple[str, ...]] = {
-    "timelines": (GRAPH_TOPIC, TWEETS_TOPIC),
-    "index": (TWEETS_TOPIC,),
-    "lists": (GRAPH_TOPIC, TWEETS_TOPIC),
-    "messages": (MESSAGES_TOPIC,),
-    "search": (TWEETS_TOPIC,),
-    "trends": (TWEETS_TOPIC,),
-}
+# The projections (by name, engine/groups.py) that write what each read route shows.
 ROUTES: dict[str, tuple[str, ...]] = {
     "/v1/tweets/{id}": ("timelines",),
     "/v1/users/{id}": ("timelines",),
@@ -62,7 +53,7 @@ def targets(
     """group -> (topic, partition) -> the offset it must have committed (one past the event)."""
     return {
         group_name(settings, name): {
-            tp: offset + 1 for tp, offset in token.items() if tp[0] in TOPICS[name]
+            tp: offset + 1 for tp, offset in token.items() if tp[0] in PROJECTION_TOPICS[name]
         }
         for name in projections
     }

@@ -1,11 +1,10 @@
-"""Helpers every read route shares: the probe page, answers, merges, and user checks."""
+"""Helpers every read route shares: the probe page, answers and user checks."""
 
 from __future__ import annotations
 
 import functools
-import heapq
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
@@ -41,19 +40,6 @@ async def users_page(
     if len(ids) > query.count:
         page["next_max_id"] = str(ids[query.count - 1] - 1)
     return respond(request, page)
-
-
-def merge(pages: Iterable[Sequence[Tweet]], count: int) -> list[Tweet]:
-    """Newest first, each tweet once, at most count."""
-    merged: list[Tweet] = []
-    seen: set[int] = set()
-    for tweet in heapq.merge(*pages, key=lambda t: -t.id):
-        if tweet.id not in seen:
-            seen.add(tweet.id)
-            merged.append(tweet)
-            if len(merged) == count:
-                break
-    return merged
 
 
 # Registrations never go away: a user found once is remembered, per registry, so a page

@@ -3,7 +3,7 @@
 q is split at spaces. A piece starting with `#` is a hashtag term (matched against the
 tweets' hashtags, compared as hashtags are), one starting with `@` and a handle is a mention
 term (the handle is resolved to its user, as ingest resolved the tweets' mentions; an
-unknown handle matches nothing), and everything else is words (fanout/search.py). Every term
+unknown handle matches nothing), and everything else is words (engine/terms.py). Every term
 must match. q is 1..MAX_QUERY_CHARS characters and at most MAX_QUERY_TERMS distinct terms;
 otherwise 400 `invalid_query` or `too_many_terms`.
 """
@@ -21,14 +21,12 @@ from engine.config import Settings
 from engine.errors import InvalidInput
 from engine.http import page_query, respond
 from engine.ports import Backend
-from engine.text import HANDLE_RE
-from fanout.search import mention_term, tag_term, word_at, words
+from engine.terms import mention_term, tag_term, words
+from engine.text import AT_SIGNS, HASH_SIGNS, handle_at, hashtag_at
 from readers.pages import probe, tweet_page
 
 MAX_QUERY_CHARS = 200
 MAX_QUERY_TERMS = 8
-_HASH_SIGNS = "#\uff03"
-_AT_SIGNS = "@\uff20"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +50,10 @@ def parse_query(raw: str | None) -> SearchQuery:
     handles: list[str] = []
     for piece in text.split():
         rest = piece
-        if piece[0] in _HASH_SIGNS and (tag := word_at(piece, 1)) and not tag.isdigit():
+        if piece[0] in HASH_SIGNS and (tag := hashtag_at(piece, 1)):
             terms.append(tag_term(tag))
             rest = piece[1 + len(tag) :]
-        elif piece[0] in _AT_SIGNS and (handle := _handle_at(piece)):
+        elif piece[0] in AT_SIGNS and (handle := handle_at(piece, 1)):
             handles.append(handle.lower())
             rest = piece[1 + len(handle) :]
         terms += words(rest)
@@ -67,14 +65,6 @@ def parse_query(raw: str | None) -> SearchQuery:
             f"q has more than {MAX_QUERY_TERMS} distinct terms", code="too_many_terms"
         )
     return found
-
-
-def _handle_at(piece: str) -> str | None:
-    """The handle after an @, unless more letters run on after it (as ingest reads mentions)."""
-    match = HANDLE_RE.match(piece, 1)
-    if match is None or word_at(piece, match.end()):
-        return None
-    return match.group(0)
 
 
 class SearchReaders:

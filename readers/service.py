@@ -13,10 +13,11 @@ from engine import registrations
 from engine.config import Settings
 from engine.errors import NotFound
 from engine.http import METRICS_KEY, page_query, path_id, respond, tweet_json, user_json
+from engine.merge import merge
 from engine.ports import Backend
 from engine.records import PageQuery, Tweet, User
 from readers.activity import HomeActivity
-from readers.pages import merge, probe, require_user, tweet_page, users_page
+from readers.pages import probe, require_user, tweet_page, users_page
 from readers.search import SearchReaders
 
 FOLLOWED_CACHE_USERS = 100_000

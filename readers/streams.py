@@ -26,14 +26,14 @@ from aiohttp import web
 
 from engine.config import Settings
 from engine.errors import InvalidInput, TimelineError, Unavailable
-from engine.events import GRAPH_TOPIC, TWEETS_TOPIC, Followed, TweetDeleted, TweetPosted, Unfollowed
+from engine.events import Followed, TweetDeleted, TweetPosted, Unfollowed
+from engine.groups import INDEX, PROJECTION_TOPICS, TIMELINES, group_name
 from engine.http import MAX_PAGE, path_id
 from engine.ids import parse_id
 from engine.metrics import Metrics
 from engine.ports import Backend
 from engine.records import PageQuery, Tweet
 from engine.text import normalize_tag
-from fanout.projections import group_name
 from readers.activity import HomeActivity
 from readers.pages import require_user
 from readers.routing import HomeRouter, Item, Subscriber, TagRouter, sse, tweet_chunk
@@ -81,16 +81,16 @@ class StreamService:
         self.home_feed = AppliedFeed(
             settings,
             backend,
-            group_name(settings, "timelines"),
-            (GRAPH_TOPIC, TWEETS_TOPIC),
+            group_name(settings, TIMELINES),
+            PROJECTION_TOPICS[TIMELINES],
             kinds,
             self.home.deliver,
         )
         self.tag_feed = AppliedFeed(
             settings,
             backend,
-            group_name(settings, "index"),
-            (TWEETS_TOPIC,),
+            group_name(settings, INDEX),
+            PROJECTION_TOPICS[INDEX],
             kinds[2:],
             self.tags.deliver,
         )

@@ -16,13 +16,14 @@ from engine.admission import Admission
 from engine.auth import auth_middleware, parse_tokens
 from engine.config import Settings
 from engine.deadlines import body_deadline, server_options
+from engine.groups import CHECKS, FANOUT, INDEXERS, group_name
 from engine.http import METRICS_KEY, error_middleware, ops_routes
 from engine.ids import IdGenerator
 from engine.metrics import Metrics
 from engine.ports import Backend
 from engine.progress import LogProgress
 from engine.worker_ids import LeasedIds
-from fanout.projections import CHECKS, FANOUT, INDEXERS, PROJECTIONS, group_name
+from fanout.projections import PROJECTIONS
 from fanout.worker import ConsumerWorker
 from ingest.service import IngestService
 from readers.consistency import consistency_middleware

@@ -23,10 +23,11 @@ from engine.config import Settings
 from engine.dead_letters import DeadLetter, parse_letter, replay_group
 from engine.errors import InvalidInput, PoisonEvent
 from engine.events import DEAD_LETTER_TOPIC, decode
+from engine.groups import group_name
 from engine.metrics import Metrics
 from engine.ports import Backend, LogConsumer, LogRecord, LogTail
 from fanout.projection import Decoded
-from fanout.projections import PROJECTIONS, group_name
+from fanout.projections import PROJECTIONS
 from fanout.worker import ConsumerWorker, next_positions
 
 POLL_RECORDS = 5000

@@ -11,9 +11,10 @@ from tqdm import tqdm
 from engine.adapters import open_backend
 from engine.config import Settings
 from engine.errors import EventTooNew
+from engine.groups import group_name
 from engine.metrics import Metrics
 from engine.ports import LogConsumer
-from fanout.projections import PROJECTIONS, group_name
+from fanout.projections import PROJECTIONS
 from fanout.worker import ConsumerWorker, next_positions
 
 POLL_RECORDS = 5000

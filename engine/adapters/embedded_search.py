@@ -1,7 +1,7 @@
 """Search on the embedded store: an SQLite FTS5 table over each tweet's terms.
 
 `search_tweets` is an FTS5 table whose rowid is the tweet id; it indexes the tweet's terms
-(folded by the engine, fanout/search.py, joined by spaces) with the unicode61 tokenizer, and
+(folded by the engine, engine/terms.py, joined by spaces) with the unicode61 tokenizer, and
 keeps the tweet body and its event time unindexed. `_`, `#` and `@` are token characters, so
 a word, `#tag` and `@<user id>` stay one token each, and diacritics are kept (`й` is not `и`).
 A query is every term as a quoted phrase joined by AND; FTS5 walks its doclists in rowid

@@ -1,6 +1,6 @@
 """The SearchIndex port: every term must match, any script, any case, newest first, by cursor.
 
-The terms come from fanout/search.py on both backends (tweet_terms when indexing, words and
+The terms come from engine/terms.py on both backends (tweet_terms when indexing, words and
 tag_term when asking), so one suite proves both adapters give the same answers.
 """
 
@@ -16,7 +16,7 @@ from engine.adapters import cassandra_search
 from engine.ids import make_id
 from engine.ports import Backend, SearchEntry
 from engine.records import Mention, PageQuery, Tweet
-from fanout.search import mention_term, tag_term, tweet_terms, words
+from engine.terms import mention_term, tag_term, tweet_terms, words
 from tests.contract.helpers import ids_of, new_id, now_us
 
 HOUR_MS = 3_600_000

@@ -19,11 +19,12 @@ import pytest_asyncio
 
 from engine.config import Settings
 from engine.events import TweetPosted
+from engine.home_rebuild import newest_of
 from engine.ids import IdGenerator, id_ms
 from engine.ports import Backend
 from engine.records import PageQuery, Tweet
 from fanout.timelines import TimelineProjector
-from readers.activity import HomeActivity, newest_of
+from readers.activity import HomeActivity
 from tests.integration.conftest import api_of, running_engine
 from tests.support import Api, eventually, settled
 from timeline.app import Engine
@@ -172,7 +173,7 @@ def a_tweet(author_id: int) -> TweetPosted:
 async def test_a_tweet_fanned_out_on_a_stale_view_after_a_return_still_reaches_the_page(
     engine: Engine,
 ) -> None:
-    """The race of readers/activity.py, step by step, with fan-out's view cached for a minute."""
+    """The race of engine/home_rebuild.py, step by step, with fan-out's view cached for a minute."""
     backend, metrics = backend_of(engine), engine.metrics
     stale = dataclasses.replace(engine.settings, activity_cache_s=60.0, activity_margin_s=0.0)
     author, idle = IDS.next_id(), IDS.next_id()

@@ -20,9 +20,9 @@ from deploy.local.cleanup import drop_run
 from engine import events
 from engine.config import Settings
 from engine.events import TWEETS_TOPIC, TweetDeleted, encode
+from engine.groups import group_name
 from engine.ports import LogRecord
 from engine.records import Tweet
-from fanout.projections import group_name
 from fanout.worker import ConsumerWorker
 from tests.integration.conftest import api_of, running_engine
 from tests.support import Api, append_raw, eventually, settled

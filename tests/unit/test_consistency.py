@@ -9,10 +9,11 @@ import pytest
 from engine.config import Settings
 from engine.consistency import encode_token, parse_token
 from engine.errors import InvalidInput
+from engine.groups import PROJECTION_TOPICS, group_name
 from engine.metrics import Metrics
 from engine.ports import LogPosition
 from fanout.projections import PROJECTIONS
-from readers.consistency import ROUTES, TOPICS, projections_of, targets
+from readers.consistency import ROUTES, projections_of, targets
 from schemas import OPENAPI_FILE
 
 pytestmark = pytest.mark.unit
@@ -62,18 +63,34 @@ def test_anything_else_is_an_invalid_token(raw: str) -> None:
     assert refused.value.code == "invalid_consistency_token"
 
 
-def test_each_view_waits_on_the_topics_its_projector_reads() -> None:
+def test_each_projection_is_known_by_the_topics_its_projector_reads() -> None:
     settings = Settings()
-    for name, topics in TOPICS.items():
+    assert set(PROJECTION_TOPICS) == set(PROJECTIONS)
+    for name, topics in PROJECTION_TOPICS.items():
         projector = PROJECTIONS[name](settings, _NoBackend(), Metrics())  # type: ignore[arg-type]
+        assert projector.name == name
         assert set(projector.topics) == set(topics), name
+
+
+def test_group_names_are_the_deployed_ones() -> None:
+    settings = Settings()
+    prefix = settings.consumer_group_prefix
+    assert {name: group_name(settings, name) for name in PROJECTIONS} == {
+        "timelines": prefix + "fanout",
+        "index": prefix + "index",
+        "lists": prefix + "lists",
+        "messages": prefix + "messages",
+        "trends": prefix + "trends",
+        "search": prefix + "search",
+        "checks": prefix + "checks",
+    }
 
 
 def test_every_mapped_route_is_a_documented_read() -> None:
     doc = json.loads(OPENAPI_FILE.read_text())
     for route, projections in ROUTES.items():
         assert "get" in doc["paths"][route], route
-        assert set(projections) <= set(TOPICS)
+        assert set(projections) <= set(PROJECTION_TOPICS) - {"checks"}
         params = {p["name"] for p in doc["paths"][route]["get"].get("parameters", [])}
         assert {"Consistency-Token", "consistency_token"} <= params, route
 

@@ -2,10 +2,10 @@ import pytest
 
 from engine.config import Settings
 from engine.http import page_json, rfc3339
+from engine.merge import merge
 from engine.ports import LogRecord
 from engine.records import Tweet
 from fanout.worker import next_positions
-from readers.pages import merge
 
 pytestmark = pytest.mark.unit
 
