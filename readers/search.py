@@ -23,7 +23,7 @@ from engine.http import page_query, respond
 from engine.ports import Backend
 from engine.text import HANDLE_RE
 from fanout.search import mention_term, tag_term, word_at, words
-from readers.pages import probe, tweet_page
+from readers.pages import tweet_page
 
 MAX_QUERY_CHARS = 200
 MAX_QUERY_TERMS = 8
@@ -96,5 +96,5 @@ class SearchReaders:
         if any(owner is None for owner in owners):
             return respond(request, {"tweets": []})  # nobody can be mentioned by that handle
         terms = [*parsed.terms, *(mention_term(o) for o in owners if o is not None)]
-        tweets = await self.backend.search.search(terms, probe(query))
+        tweets = await self.backend.search.search(terms, query.probe())
         return tweet_page(request, tweets, query.count)

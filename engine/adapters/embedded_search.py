@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from engine.adapters.embedded_store import Conn, OnDb, decode_tweet, fetch_all
-from engine.adapters.embedded_views import bounds
 from engine.events import pack_tweet
 from engine.ports import SearchEntry, SearchIndex
 from engine.records import PageQuery, Tweet
@@ -69,7 +68,7 @@ class EmbeddedSearch(OnDb, SearchIndex):
     async def search(self, terms: Sequence[str], query: PageQuery) -> list[Tweet]:
         if not terms:
             return []
-        params = (match_expression(terms), *bounds(query), query.count)
+        params = (match_expression(terms), *query.bounds, query.count)
         rows = await self.db.read("search_page", lambda c: fetch_all(c, _PAGE, params))
         return [decode_tweet(r[0]) for r in rows]
 
