@@ -19,6 +19,7 @@ from engine.events import (
     Unfollowed,
 )
 from engine.ports import Backend
+from engine.tables import CHECK_TABLES
 from fanout.projection import Decoded, Projector, of_type
 
 
@@ -27,7 +28,7 @@ class ChecksProjector(Projector):
 
     name = "checks"
     topics = (GRAPH_TOPIC, TWEETS_TOPIC)
-    tables = ("check_tweets", "check_follows", "check_lists")
+    tables = CHECK_TABLES
 
     def __init__(self, backend: Backend) -> None:
         self.checks = backend.checks

@@ -16,6 +16,7 @@ from engine.events import (
 )
 from engine.metrics import Metrics
 from engine.ports import Backend
+from engine.tables import TIMELINE_TABLES
 from fanout.graph import GraphProjector
 from fanout.projection import Decoded, Projector, items_of, of_type
 from fanout.timelines import TimelineProjector
@@ -26,18 +27,7 @@ class HomeProjector(Projector):
 
     name = "timelines"
     topics = (GRAPH_TOPIC, TWEETS_TOPIC)
-    tables = (
-        "users",
-        "users_by_handle",
-        "following",
-        "followers",
-        "follow_changes",
-        "graph_counts",
-        "tweets",
-        "user_timeline",
-        "home_timeline",
-        "celebrities",
-    )
+    tables = TIMELINE_TABLES
 
     def __init__(self, settings: Settings, backend: Backend, metrics: Metrics) -> None:
         self.graph = GraphProjector(settings, backend)

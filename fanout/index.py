@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from engine.events import TWEETS_TOPIC, TweetDeleted, TweetPosted
 from engine.ports import Backend
 from engine.records import Tweet
+from engine.tables import INDEX_TABLES
 from engine.text import normalize_tag
 from fanout.projection import Decoded, Projector, of_type
 
@@ -20,7 +21,7 @@ class IndexProjector(Projector):
 
     name = "index"
     topics = (TWEETS_TOPIC,)
-    tables = ("hashtag_timeline", "hashtag_days", "mention_timeline")
+    tables = INDEX_TABLES
 
     def __init__(self, backend: Backend) -> None:
         self.index = backend.index

@@ -19,6 +19,7 @@ from engine.events import (
 from engine.ids import id_ms
 from engine.ports import Backend
 from engine.records import UserList
+from engine.tables import LIST_TABLES
 from fanout.list_members import ListMembership
 from fanout.list_timelines import ListTimelines
 from fanout.projection import Decoded, Projector, items_of, of_type
@@ -29,7 +30,7 @@ class ListProjector(Projector):
 
     name = "lists"
     topics = (GRAPH_TOPIC, TWEETS_TOPIC)
-    tables = ("lists", "list_members", "lists_by_member", "list_timeline", "list_author_tweets")
+    tables = LIST_TABLES
 
     def __init__(self, settings: Settings, backend: Backend) -> None:
         self.lists = backend.lists

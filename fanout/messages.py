@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from engine.events import MESSAGES_TOPIC, DirectMessageSent
 from engine.ports import Backend
+from engine.tables import MESSAGE_TABLES
 from fanout.projection import Decoded, Projector, of_type
 
 
@@ -15,7 +16,7 @@ class MessageProjector(Projector):
 
     name = "messages"
     topics = (MESSAGES_TOPIC,)
-    tables = ("messages_by_user", "conversations")
+    tables = MESSAGE_TABLES
 
     def __init__(self, backend: Backend) -> None:
         self.messages = backend.messages

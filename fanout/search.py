@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from engine.events import TWEETS_TOPIC, TweetDeleted, TweetPosted
 from engine.ports import Backend, SearchEntry
 from engine.records import Tweet
+from engine.tables import SEARCH_TABLES
 from engine.text import normalize_tag
 from fanout.projection import Decoded, Projector, of_type
 
@@ -87,7 +88,7 @@ class SearchProjector(Projector):
 
     name = "search"
     topics = (TWEETS_TOPIC,)
-    tables = ("search_tweets", "search_buckets")
+    tables = SEARCH_TABLES
 
     def __init__(self, backend: Backend) -> None:
         self.index = backend.search

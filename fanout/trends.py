@@ -9,6 +9,7 @@ from engine.cache import BoundedRows
 from engine.events import TWEETS_TOPIC, TweetDeleted, TweetPosted
 from engine.ids import id_ms
 from engine.ports import Backend, LogRecord, TrendRow, TrendTweet
+from engine.tables import TREND_TABLES
 from engine.text import normalize_tag
 from fanout.projection import Decoded, Projector, items_of
 
@@ -42,7 +43,7 @@ class TrendProjector(Projector):
 
     name = "trends"
     topics = (TWEETS_TOPIC,)
-    tables = ("trend_minutes", "trend_tweets")
+    tables = TREND_TABLES
 
     def __init__(self, backend: Backend, cache_rows: int) -> None:
         self.trends = backend.trends

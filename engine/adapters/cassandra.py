@@ -440,8 +440,8 @@ class CassandraTimelines(OnSession, TimelineStore):
 
     async def home_authors(self, owner_id: int) -> list[tuple[int, int]]:
         rows = await self.cql.run(
-            "SELECT tweet_id, author_id FROM home_timeline WHERE user_id = ? LIMIT 5000",
-            (owner_id,),
+            "SELECT tweet_id, author_id FROM home_timeline WHERE user_id = ? LIMIT ?",
+            (owner_id, self.home_authors_limit),
             op="home_authors",
         )
         return [(r[0], r[1]) for r in rows]

@@ -46,7 +46,6 @@ CREATE TABLE IF NOT EXISTS list_author_trims (
     PRIMARY KEY (author_id, bound)) WITHOUT ROWID;
 COMMIT;
 """
-LIST_TABLES = ("lists_by_member", "list_timeline", "list_author_tweets")
 # what emptying a table also empties: state that only this backend keeps beside it
 LIST_COMPANIONS = {
     "list_members": ("list_counts",),

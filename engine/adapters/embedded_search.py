@@ -25,8 +25,6 @@ CREATE VIRTUAL TABLE IF NOT EXISTS search_tweets USING fts5(
     terms, body UNINDEXED, ts UNINDEXED,
     tokenize = "unicode61 remove_diacritics 0 tokenchars '_#@'");
 """
-SEARCH_TABLES = ("search_tweets",)
-SEARCH_UNUSED = ("search_buckets",)  # hour partitions are a Cassandra partitioning aid
 _TOMBSTONED = (
     "EXISTS (SELECT 1 FROM tombstones WHERE tbl = 'search_tweets' AND k1 = ?1 AND k2 = '' "
     "AND ts >= ?4)"

@@ -43,7 +43,6 @@ from engine.text import handle_key
 Conn = sqlite3.Connection
 Rows = Sequence[tuple[Any, ...]]
 IN_CHUNK = 500
-HOME_AUTHORS_LIMIT = 5000
 PURGE_EVERY_S = 3600.0
 CLAIM_COLUMNS = {"event": "BLOB", "state": "TEXT"}
 DECODED_TWEETS = 8192  # frozen Tweets shared by every page that shows them
@@ -89,19 +88,6 @@ CREATE TABLE IF NOT EXISTS home_trims (
 COMMIT;
 """
     + KEYS_SCHEMA
-)
-
-
-PROJECTION_TABLES = (
-    "users",
-    "users_by_handle",
-    "following",
-    "followers",
-    "graph_counts",
-    "tweets",
-    "user_timeline",
-    "home_timeline",
-    "celebrities",
 )
 
 
@@ -542,7 +528,7 @@ class EmbeddedTimelines(OnDb, TimelineStore):
             "SELECT tweet_id, author_id FROM home_timeline WHERE user_id = ? "
             "ORDER BY tweet_id DESC LIMIT ?"
         )
-        params = (owner_id, HOME_AUTHORS_LIMIT)
+        params = (owner_id, self.home_authors_limit)
         rows = await self.db.read("home_authors", lambda c: fetch_all(c, sql, params))
         return [(r[0], r[1]) for r in rows]
 

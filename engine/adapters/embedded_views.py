@@ -80,17 +80,6 @@ CREATE TABLE IF NOT EXISTS home_activity (
     reactivated_us INTEGER NOT NULL DEFAULT 0, rebuilt_us INTEGER NOT NULL DEFAULT 0);
 COMMIT;
 """
-VIEW_TABLES = (
-    "lists",
-    "list_members",
-    "hashtag_timeline",
-    "mention_timeline",
-    "messages_by_user",
-    "conversations",
-    "trend_minutes",
-    "trend_tweets",
-)
-UNUSED_TABLES = ("hashtag_days", "follow_changes")  # Cassandra's aids; derived here
 HASHTAGS = Table("hashtag_timeline", ("tag", "tweet_id"), ("body",))
 MENTIONS = Table("mention_timeline", ("user_id", "tweet_id"), ("body",))
 BY_USER = Table("messages_by_user", ("user_id", "message_id"), ("body",), deletes=False)
