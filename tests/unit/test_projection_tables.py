@@ -1,7 +1,6 @@
 """engine/tables.py: the one list of projection tables, against the projectors and the schema."""
 
 import re
-from pathlib import Path
 from unittest.mock import MagicMock
 
 import pytest
@@ -10,10 +9,9 @@ from engine.config import Settings
 from engine.metrics import Metrics
 from engine.tables import PROJECTION_TABLES
 from fanout.projections import PROJECTIONS
+from schemas import CQL_DIR
 
 pytestmark = pytest.mark.unit
-
-CQL = Path(__file__).parents[2] / "schemas" / "cql"
 
 
 def _owned() -> list[str]:
@@ -27,7 +25,7 @@ def test_every_projection_table_belongs_to_exactly_one_projection() -> None:
 
 
 def test_every_projection_table_is_in_the_cassandra_schema() -> None:
-    text = "\n".join(p.read_text() for p in sorted(CQL.glob("*.cql")))
+    text = "\n".join(p.read_text() for p in sorted(CQL_DIR.glob("*.cql")))
     created = set(re.findall(r"CREATE TABLE IF NOT EXISTS \{keyspace\}\.(\w+)", text))
     assert set(PROJECTION_TABLES) <= created
     assert "handle_claims" in created  # the pattern finds tables that are not projections too
