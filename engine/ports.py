@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, Self, TypeVar
+from typing import ClassVar, Generic, Self, TypeVar
 
 from engine.events import Event, PhoneRegistered, UserRegistered
 from engine.records import DirectMessage, PageQuery, Tweet, User, UserList
@@ -300,6 +300,8 @@ class FollowGraph(Service):
 class TimelineStore(Service):
     """The tweet store and the home and user timelines."""
 
+    home_authors_limit: ClassVar[int] = 5000  # rows home_authors reads, newest first
+
     @abstractmethod
     async def put_tweets(self, tweets: Sequence[Tweet], ts_us: Sequence[int]) -> None:
         """Upsert tweets into the tweet store and their authors' user timelines."""
@@ -318,7 +320,8 @@ class TimelineStore(Service):
 
     @abstractmethod
     async def home_authors(self, owner_id: int) -> list[tuple[int, int]]:
-        """(tweet id, author id) of every row in a home timeline."""
+        """(tweet id, author id) of a home timeline's rows, newest first, at most
+        home_authors_limit (a trimmed home timeline holds fewer)."""
 
     @abstractmethod
     async def trim_home(self, owner_id: int, keep: int) -> int:

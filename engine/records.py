@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from engine.ids import MAX_ID
+
 
 @dataclass(frozen=True, slots=True)
 class Mention:
@@ -55,6 +57,35 @@ class PageQuery:
     count: int = 20
     max_id: int | None = None
     since_id: int | None = None
+
+    @property
+    def upper(self) -> int:
+        """The highest id the page may hold (max_id, inclusive; the highest id when open)."""
+        return upper_bound(self.max_id)
+
+    @property
+    def lower(self) -> int:
+        """The id every item of the page is above (since_id, exclusive; -1 when open)."""
+        return -1 if self.since_id is None else self.since_id
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        """(upper, lower): the store range lower < id <= upper, in the order queries take it."""
+        return self.upper, self.lower
+
+    @property
+    def probe_size(self) -> int:
+        """How many items to read to know whether a next page exists: one more than asked."""
+        return self.count + 1
+
+    def probe(self) -> PageQuery:
+        """This query for probe_size items."""
+        return PageQuery(self.probe_size, self.max_id, self.since_id)
+
+
+def upper_bound(max_id: int | None) -> int:
+    """A max_id cursor as an inclusive store bound: the highest id when there is none."""
+    return MAX_ID if max_id is None else max_id
 
 
 @dataclass(frozen=True, slots=True)

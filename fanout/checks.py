@@ -18,6 +18,7 @@ from engine.events import (
 )
 from engine.groups import PROJECTION_TOPICS
 from engine.ports import Backend
+from engine.tables import CHECK_TABLES
 from fanout.projection import Decoded, Projector, of_type
 
 
@@ -26,7 +27,7 @@ class ChecksProjector(Projector):
 
     name = "checks"
     topics = PROJECTION_TOPICS[name]
-    tables = ("check_tweets", "check_follows", "check_lists")
+    tables = CHECK_TABLES
 
     def __init__(self, backend: Backend) -> None:
         self.checks = backend.checks

@@ -15,6 +15,7 @@ from engine.events import (
 from engine.groups import PROJECTION_TOPICS
 from engine.metrics import Metrics
 from engine.ports import Backend
+from engine.tables import TIMELINE_TABLES
 from fanout.graph import GraphProjector
 from fanout.projection import Decoded, Projector, items_of, of_type
 from fanout.timelines import TimelineProjector
@@ -25,18 +26,7 @@ class HomeProjector(Projector):
 
     name = "timelines"
     topics = PROJECTION_TOPICS[name]
-    tables = (
-        "users",
-        "users_by_handle",
-        "following",
-        "followers",
-        "follow_changes",
-        "graph_counts",
-        "tweets",
-        "user_timeline",
-        "home_timeline",
-        "celebrities",
-    )
+    tables = TIMELINE_TABLES
 
     def __init__(self, settings: Settings, backend: Backend, metrics: Metrics) -> None:
         self.graph = GraphProjector(settings, backend)

@@ -10,6 +10,7 @@ from engine.events import TweetDeleted, TweetPosted
 from engine.groups import PROJECTION_TOPICS
 from engine.ports import Backend
 from engine.records import Tweet
+from engine.tables import INDEX_TABLES
 from engine.text import normalize_tag
 from fanout.projection import Decoded, Projector, of_type
 
@@ -21,7 +22,7 @@ class IndexProjector(Projector):
 
     name = "index"
     topics = PROJECTION_TOPICS[name]
-    tables = ("hashtag_timeline", "hashtag_days", "mention_timeline")
+    tables = INDEX_TABLES
 
     def __init__(self, backend: Backend) -> None:
         self.index = backend.index

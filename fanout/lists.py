@@ -18,6 +18,7 @@ from engine.groups import PROJECTION_TOPICS
 from engine.ids import id_ms
 from engine.ports import Backend
 from engine.records import UserList
+from engine.tables import LIST_TABLES
 from fanout.list_members import ListMembership
 from fanout.list_timelines import ListTimelines
 from fanout.projection import Decoded, Projector, items_of, of_type
@@ -28,7 +29,7 @@ class ListProjector(Projector):
 
     name = "lists"
     topics = PROJECTION_TOPICS[name]
-    tables = ("lists", "list_members", "lists_by_member", "list_timeline", "list_author_tweets")
+    tables = LIST_TABLES
 
     def __init__(self, settings: Settings, backend: Backend) -> None:
         self.lists = backend.lists

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from engine.events import DirectMessageSent
 from engine.groups import PROJECTION_TOPICS
 from engine.ports import Backend
+from engine.tables import MESSAGE_TABLES
 from fanout.projection import Decoded, Projector, of_type
 
 
@@ -16,7 +17,7 @@ class MessageProjector(Projector):
 
     name = "messages"
     topics = PROJECTION_TOPICS[name]
-    tables = ("messages_by_user", "conversations")
+    tables = MESSAGE_TABLES
 
     def __init__(self, backend: Backend) -> None:
         self.messages = backend.messages

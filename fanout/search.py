@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from engine.events import TweetDeleted, TweetPosted
 from engine.groups import PROJECTION_TOPICS
 from engine.ports import Backend, SearchEntry
+from engine.tables import SEARCH_TABLES
 from engine.terms import tweet_terms
 from fanout.projection import Decoded, Projector, of_type
 
@@ -19,7 +20,7 @@ class SearchProjector(Projector):
 
     name = "search"
     topics = PROJECTION_TOPICS[name]
-    tables = ("search_tweets", "search_buckets")
+    tables = SEARCH_TABLES
 
     def __init__(self, backend: Backend) -> None:
         self.index = backend.search

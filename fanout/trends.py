@@ -10,6 +10,7 @@ from engine.events import TweetDeleted, TweetPosted
 from engine.groups import PROJECTION_TOPICS
 from engine.ids import id_ms
 from engine.ports import Backend, LogRecord, TrendRow, TrendTweet
+from engine.tables import TREND_TABLES
 from engine.text import normalize_tag
 from fanout.projection import Decoded, Projector, items_of
 
@@ -43,7 +44,7 @@ class TrendProjector(Projector):
 
     name = "trends"
     topics = PROJECTION_TOPICS[name]
-    tables = ("trend_minutes", "trend_tweets")
+    tables = TREND_TABLES
 
     def __init__(self, backend: Backend, cache_rows: int) -> None:
         self.trends = backend.trends

@@ -1,4 +1,4 @@
-"""Helpers every read route shares: the probe page, answers and user checks."""
+"""Helpers every read route shares: answers to probe pages and user checks."""
 
 from __future__ import annotations
 
@@ -17,11 +17,6 @@ from engine.ports import Backend, IngestRegistry
 from engine.records import PageQuery, Tweet, User
 
 
-def probe(query: PageQuery) -> PageQuery:
-    """The query for one more item than asked, to know whether there is a next page."""
-    return PageQuery(query.count + 1, query.max_id, query.since_id)
-
-
 def tweet_page(request: web.Request, tweets: Sequence[Tweet], count: int) -> web.Response:
     """A page of tweets from a probe's result."""
     last = tweets[count - 1].id if len(tweets) > count else None
@@ -31,7 +26,7 @@ def tweet_page(request: web.Request, tweets: Sequence[Tweet], count: int) -> web
 async def users_page(
     request: web.Request, backend: Backend, ids: Sequence[int], query: PageQuery
 ) -> web.Response:
-    """A page of users from ids read highest first with a probe row (count + 1, <= max_id):
+    """A page of users from ids read highest first with a probe row (query.probe_size, <= max_id):
     newer than since_id, with next_max_id only when there is more."""
     if query.since_id is not None:
         ids = [i for i in ids if i > query.since_id]

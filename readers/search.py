@@ -23,7 +23,7 @@ from engine.http import page_query, respond
 from engine.ports import Backend
 from engine.terms import mention_term, tag_term, words
 from engine.text import AT_SIGNS, HASH_SIGNS, handle_at, hashtag_at
-from readers.pages import probe, tweet_page
+from readers.pages import tweet_page
 
 MAX_QUERY_CHARS = 200
 MAX_QUERY_TERMS = 8
@@ -86,5 +86,5 @@ class SearchReaders:
         if any(owner is None for owner in owners):
             return respond(request, {"tweets": []})  # nobody can be mentioned by that handle
         terms = [*parsed.terms, *(mention_term(o) for o in owners if o is not None)]
-        tweets = await self.backend.search.search(terms, probe(query))
+        tweets = await self.backend.search.search(terms, query.probe())
         return tweet_page(request, tweets, query.count)

@@ -17,7 +17,7 @@ from engine.merge import merge
 from engine.ports import Backend
 from engine.records import PageQuery, Tweet, User
 from readers.activity import HomeActivity
-from readers.pages import probe, require_user, tweet_page, users_page
+from readers.pages import require_user, tweet_page, users_page
 from readers.search import SearchReaders
 
 FOLLOWED_CACHE_USERS = 100_000
@@ -79,7 +79,7 @@ class ReadersService:
             await self._require_user(user_id)
             await self.activity.before_read(user_id, request.app[METRICS_KEY])
         _, tweets = await asyncio.gather(
-            self._require_user(user_id), self.home_tweets(user_id, probe(query))
+            self._require_user(user_id), self.home_tweets(user_id, query.probe())
         )
         return tweet_page(request, tweets, query.count)
 
@@ -130,7 +130,7 @@ class ReadersService:
     async def user_timeline(self, request: web.Request) -> web.Response:
         user_id, query = path_id(request, "id"), page_query(request)
         _, tweets = await asyncio.gather(
-            self._require_user(user_id), self.backend.timelines.user_page(user_id, probe(query))
+            self._require_user(user_id), self.backend.timelines.user_page(user_id, query.probe())
         )
         return tweet_page(request, tweets, query.count)
 
@@ -143,7 +143,7 @@ class ReadersService:
     async def _user_page(self, request: web.Request, source: Any) -> web.Response:
         user_id, query = path_id(request, "id"), page_query(request)
         await self._require_user(user_id)
-        ids: list[int] = await source(user_id, query.count + 1, query.max_id)
+        ids: list[int] = await source(user_id, query.probe_size, query.max_id)
         return await users_page(request, self.backend, ids, query)
 
     async def tweet(self, request: web.Request) -> web.Response:

@@ -16,7 +16,7 @@ from engine.ids import parse_id
 from engine.ports import Backend
 from engine.records import UserList
 from engine.text import normalize_tag
-from readers.pages import probe, require_user, tweet_page, users_page
+from readers.pages import require_user, tweet_page, users_page
 from readers.trends import TopTrends
 
 WINDOWS_MIN = {"5m": 5, "15m": 15, "1h": 60, "6h": 360, "24h": 1440}
@@ -47,7 +47,7 @@ class ViewReaders:
         user_id, query = path_id(request, "id"), page_query(request)
         _, tweets = await asyncio.gather(
             require_user(self.backend, user_id),
-            self.backend.index.mention_page(user_id, probe(query)),
+            self.backend.index.mention_page(user_id, query.probe()),
         )
         return tweet_page(request, tweets, query.count)
 
@@ -56,7 +56,7 @@ class ViewReaders:
         if not tag or len(tag) > 140:
             raise InvalidInput("a hashtag is 1-140 characters", code="invalid_hashtag")
         query = page_query(request)
-        tweets = await self.backend.index.tag_page(normalize_tag(tag), probe(query))
+        tweets = await self.backend.index.tag_page(normalize_tag(tag), query.probe())
         return tweet_page(request, tweets, query.count)
 
     @needs_scope("dm")
@@ -65,7 +65,7 @@ class ViewReaders:
         other = request.query.get("with")
         other_id = parse_id(other, what="with") if other is not None else None
         await require_user(self.backend, user_id)
-        found = await self.backend.messages.page(user_id, probe(query), other_id)
+        found = await self.backend.messages.page(user_id, query.probe(), other_id)
         page: dict[str, Any] = {"messages": [message_json(m) for m in found[: query.count]]}
         if len(found) > query.count:
             page["next_max_id"] = str(found[query.count - 1].id - 1)
@@ -94,13 +94,13 @@ class ViewReaders:
 
     async def list_timeline(self, request: web.Request) -> web.Response:
         user_list, query = await self._list(request), page_query(request)
-        tweets = await self.backend.lists.list_page(user_list.id, probe(query))
+        tweets = await self.backend.lists.list_page(user_list.id, query.probe())
         return tweet_page(request, tweets, query.count)
 
     async def list_members(self, request: web.Request) -> web.Response:
         """Members, highest id first, paged like followers (count, max_id, since_id)."""
         user_list, query = await self._list(request), page_query(request)
-        ids = await self.backend.lists.member_page(user_list.id, query.count + 1, query.max_id)
+        ids = await self.backend.lists.member_page(user_list.id, query.probe_size, query.max_id)
         return await users_page(request, self.backend, ids, query)
 
     async def trends(self, request: web.Request) -> web.Response:

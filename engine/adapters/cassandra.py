@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from engine.adapters.cql import CqlSession, Rows
 from engine.events import UserRegistered, encode, pack_tweet, unpack_tweet
 from engine.idempotency import claimable, lease_deadline, now_ms
-from engine.ids import MAX_ID, id_ms
+from engine.ids import id_ms
 from engine.ports import (
     Claim,
     CountRow,
@@ -21,7 +21,7 @@ from engine.ports import (
     TimelineStore,
     UserStore,
 )
-from engine.records import PageQuery, Tweet, User
+from engine.records import PageQuery, Tweet, User, upper_bound
 from engine.registrations import PENDING, REGISTERED, claim_from_row
 from engine.text import handle_key
 
@@ -358,7 +358,7 @@ class CassandraGraph(OnSession, FollowGraph):
     async def follower_ids(self, user_id: int, limit: int, max_id: int | None = None) -> list[int]:
         rows = await self.cql.run(
             "SELECT follower_id FROM followers WHERE user_id = ? AND follower_id <= ? LIMIT ?",
-            (user_id, MAX_ID if max_id is None else max_id, limit),
+            (user_id, upper_bound(max_id), limit),
             op="followers",
         )
         return [r[0] for r in rows]
@@ -366,7 +366,7 @@ class CassandraGraph(OnSession, FollowGraph):
     async def following_ids(self, user_id: int, limit: int, max_id: int | None = None) -> list[int]:
         rows = await self.cql.run(
             "SELECT followee_id FROM following WHERE user_id = ? AND followee_id <= ? LIMIT ?",
-            (user_id, MAX_ID if max_id is None else max_id, limit),
+            (user_id, upper_bound(max_id), limit),
             op="following",
         )
         return [r[0] for r in rows]
@@ -440,8 +440,8 @@ class CassandraTimelines(OnSession, TimelineStore):
 
     async def home_authors(self, owner_id: int) -> list[tuple[int, int]]:
         rows = await self.cql.run(
-            "SELECT tweet_id, author_id FROM home_timeline WHERE user_id = ? LIMIT 5000",
-            (owner_id,),
+            "SELECT tweet_id, author_id FROM home_timeline WHERE user_id = ? LIMIT ?",
+            (owner_id, self.home_authors_limit),
             op="home_authors",
         )
         return [(r[0], r[1]) for r in rows]
@@ -468,10 +468,8 @@ class CassandraTimelines(OnSession, TimelineStore):
         return await self._page("user_timeline", author_id, query)
 
     async def _page(self, table: str, owner_id: int, query: PageQuery) -> list[Tweet]:
-        upper = MAX_ID if query.max_id is None else query.max_id
-        lower = -1 if query.since_id is None else query.since_id
         rows = await self.cql.run(
-            _PAGE.format(table=table), (owner_id, upper, lower, query.count), op="page"
+            _PAGE.format(table=table), (owner_id, *query.bounds, query.count), op="page"
         )
         return [unpack_tweet(r[0]) for r in rows]
 

@@ -14,9 +14,8 @@ from typing import Any
 
 from engine.adapters.cassandra import OnSession
 from engine.events import pack_tweet, unpack_tweet
-from engine.ids import MAX_ID
 from engine.ports import ListCount
-from engine.records import PageQuery, Tweet
+from engine.records import PageQuery, Tweet, upper_bound
 
 _PAGE = "SELECT body FROM {table} WHERE {key} = ? AND tweet_id <= ? AND tweet_id > ? LIMIT ?"
 Statement = tuple[str, Sequence[Any]]
@@ -83,7 +82,7 @@ class CassandraListTables(OnSession):
         rows = await self.cql.run(
             "SELECT member_id FROM list_members WHERE list_id = ? AND member_id <= ? "
             "ORDER BY member_id DESC LIMIT ?",
-            (list_id, MAX_ID if max_id is None else max_id, limit),
+            (list_id, upper_bound(max_id), limit),
             op="lists",
         )
         return [r[0] for r in rows if r[0] is not None]
@@ -194,9 +193,7 @@ class CassandraListTables(OnSession):
         return 1
 
     async def _page(self, table: str, key: str, value: int, query: PageQuery) -> list[Tweet]:
-        upper = MAX_ID if query.max_id is None else query.max_id
-        lower = -1 if query.since_id is None else query.since_id
         rows = await self.cql.run(
-            _PAGE.format(table=table, key=key), (value, upper, lower, query.count), op="page"
+            _PAGE.format(table=table, key=key), (value, *query.bounds, query.count), op="page"
         )
         return [unpack_tweet(r[0]) for r in rows]

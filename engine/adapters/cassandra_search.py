@@ -80,8 +80,7 @@ class CassandraSearch(OnSession, SearchIndex):
     async def search(self, terms: Sequence[str], query: PageQuery) -> list[Tweet]:
         if not terms:
             return []
-        upper = MAX_ID if query.max_id is None else query.max_id
-        lower = -1 if query.since_id is None else query.since_id
+        upper, lower = query.bounds
         page = _Page(list(terms), upper, lower, query.count)
         hours = _Hours(self, upper, lower)
         width, walked, probed = FIRST_ROUND, 0, False

@@ -6,11 +6,16 @@ import asyncio
 from collections import Counter
 from collections.abc import Sequence
 
-import msgpack
-
 from engine.adapters.cassandra import OnSession
 from engine.adapters.cassandra_lists import CassandraListTables
-from engine.events import PhoneRegistered, encode, pack_tweet, unpack_tweet
+from engine.events import (
+    PhoneRegistered,
+    encode,
+    pack_message,
+    pack_tweet,
+    unpack_message,
+    unpack_tweet,
+)
 from engine.ids import MAX_ID, id_ms
 from engine.ports import (
     Activity,
@@ -31,12 +36,6 @@ DAY_MS = 86_400_000
 ACTIVITY_IN_CHUNK = 100  # partition keys per IN query
 MAX_TAG_DAYS = 3650
 TREND_TWEETS_BATCH = 100  # rows of one partition per unlogged batch, well under its limit
-
-
-def bounds(query: PageQuery) -> tuple[int, int]:
-    """(max_id inclusive, since_id exclusive) of a page query, with open ends filled."""
-    upper = MAX_ID if query.max_id is None else query.max_id
-    return upper, -1 if query.since_id is None else query.since_id
 
 
 class CassandraPhones(OnSession, PhoneBook):
@@ -120,7 +119,7 @@ class CassandraIndex(OnSession, IndexStore):
         )
 
     async def tag_page(self, tag_key: str, query: PageQuery) -> list[Tweet]:
-        upper, lower = bounds(query)
+        upper, lower = query.bounds
         days = await self.cql.run(
             "SELECT day FROM hashtag_days WHERE tag = ? AND day <= ? LIMIT ?",
             (tag_key, id_ms(upper) // DAY_MS if upper != MAX_ID else 2**31 - 1, MAX_TAG_DAYS),
@@ -156,7 +155,7 @@ class CassandraIndex(OnSession, IndexStore):
         )
 
     async def mention_page(self, user_id: int, query: PageQuery) -> list[Tweet]:
-        upper, lower = bounds(query)
+        upper, lower = query.bounds
         rows = await self.cql.run(
             "SELECT body FROM mention_timeline WHERE user_id = ? AND tweet_id <= ? "
             "AND tweet_id > ? LIMIT ?",
@@ -164,28 +163,6 @@ class CassandraIndex(OnSession, IndexStore):
             op="page",
         )
         return [unpack_tweet(r[0]) for r in rows]
-
-
-def pack_message(m: DirectMessage) -> bytes:
-    """A message as msgpack bytes."""
-    return bytes(
-        msgpack.packb(
-            [
-                m.id,
-                m.sender_id,
-                m.sender_handle,
-                m.recipient_id,
-                m.recipient_handle,
-                m.text,
-                m.created_ms,
-            ]
-        )
-    )
-
-
-def unpack_message(blob: bytes) -> DirectMessage:
-    """The inverse of pack_message."""
-    return DirectMessage(*msgpack.unpackb(blob))
 
 
 class CassandraMessages(OnSession, MessageStore):
@@ -212,7 +189,7 @@ class CassandraMessages(OnSession, MessageStore):
     async def page(
         self, user_id: int, query: PageQuery, other_id: int | None = None
     ) -> list[DirectMessage]:
-        upper, lower = bounds(query)
+        upper, lower = query.bounds
         if other_id is None:
             rows = await self.cql.run(
                 "SELECT body FROM messages_by_user WHERE user_id = ? AND message_id <= ? "

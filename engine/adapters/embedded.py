@@ -20,19 +20,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.adapters.embedded_checks import CHECK_TABLES, CHECKS_SCHEMA, EmbeddedChecks
+from engine.adapters.embedded_checks import CHECKS_SCHEMA, EmbeddedChecks
 from engine.adapters.embedded_leases import EmbeddedLeases
-from engine.adapters.embedded_lists import LIST_TABLES, LISTS_SCHEMA, companions
+from engine.adapters.embedded_lists import LISTS_SCHEMA, companions
 from engine.adapters.embedded_log import LOG_SCHEMA, EmbeddedConsumer, EmbeddedLog
-from engine.adapters.embedded_search import (
-    SEARCH_SCHEMA,
-    SEARCH_TABLES,
-    SEARCH_UNUSED,
-    EmbeddedSearch,
-)
+from engine.adapters.embedded_search import SEARCH_SCHEMA, EmbeddedSearch
 from engine.adapters.embedded_sqlite import SqliteDb
 from engine.adapters.embedded_store import (
-    PROJECTION_TABLES,
     STORE_SCHEMA,
     EmbeddedGraph,
     EmbeddedRegistry,
@@ -42,8 +36,6 @@ from engine.adapters.embedded_store import (
 )
 from engine.adapters.embedded_tail import EmbeddedTail
 from engine.adapters.embedded_views import (
-    UNUSED_TABLES,
-    VIEW_TABLES,
     VIEWS_SCHEMA,
     EmbeddedActivity,
     EmbeddedIndex,
@@ -56,6 +48,10 @@ from engine.config import Settings
 from engine.errors import LogUnavailable, StoreUnavailable
 from engine.metrics import Metrics
 from engine.ports import Backend, LogConsumer, LogTail, RevokeHook
+from engine.tables import PROJECTION_TABLES
+
+# partitioning aids of the Cassandra schema: the store here derives what they hold
+CASSANDRA_ONLY = ("hashtag_days", "follow_changes", "search_buckets")
 
 
 class EmbeddedBackend(Backend):
@@ -111,19 +107,10 @@ class EmbeddedBackend(Backend):
         return await self.store_db.ping()
 
     async def truncate(self, tables: Sequence[str]) -> None:
-        unused = {*UNUSED_TABLES, *SEARCH_UNUSED}
-        known = {
-            *PROJECTION_TABLES,
-            *VIEW_TABLES,
-            *SEARCH_TABLES,
-            *LIST_TABLES,
-            *CHECK_TABLES,
-            *unused,
-        }
-        unknown = set(tables) - known
+        unknown = set(tables) - set(PROJECTION_TABLES)
         if unknown:
             raise ValueError(f"not projection tables: {sorted(unknown)}")
-        names = [t for t in tables if t not in unused]
+        names = [t for t in tables if t not in CASSANDRA_ONLY]
         names += companions(names)
         await self.store_db.write("truncate", lambda c: empty_tables(c, names))
 

@@ -24,7 +24,6 @@ CREATE TABLE IF NOT EXISTS check_follows (
 CREATE TABLE IF NOT EXISTS check_lists (list_id INTEGER PRIMARY KEY, owner_id INTEGER NOT NULL);
 COMMIT;
 """
-CHECK_TABLES = ("check_tweets", "check_follows", "check_lists")
 FOLLOWS = Table("check_follows", ("follower_id", "followee_id"))
 _PUT_TWEET = (
     "INSERT INTO check_tweets (tweet_id, body, deleted) VALUES (?, ?, 0) "

@@ -12,11 +12,18 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from engine.adapters.embedded_store import Conn, OnDb, Table, decode_tweet, fetch_all, fetch_one
+from engine.adapters.embedded_store import (
+    Conn,
+    OnDb,
+    Table,
+    decode_tweet,
+    fetch_all,
+    fetch_one,
+    page_sql,
+)
 from engine.events import pack_tweet
-from engine.ids import MAX_ID
 from engine.ports import ListCount
-from engine.records import PageQuery, Tweet
+from engine.records import PageQuery, Tweet, upper_bound
 
 LISTS_SCHEMA = """
 BEGIN;
@@ -39,7 +46,6 @@ CREATE TABLE IF NOT EXISTS list_author_trims (
     PRIMARY KEY (author_id, bound)) WITHOUT ROWID;
 COMMIT;
 """
-LIST_TABLES = ("lists_by_member", "list_timeline", "list_author_tweets")
 # what emptying a table also empties: state that only this backend keeps beside it
 LIST_COMPANIONS = {
     "list_members": ("list_counts",),
@@ -95,7 +101,7 @@ class EmbeddedListTables(OnDb):
             "SELECT member_id FROM list_members WHERE list_id = ? AND member_id <= ? "
             "ORDER BY member_id DESC LIMIT ?"
         )
-        params = (list_id, MAX_ID if max_id is None else max_id, limit)
+        params = (list_id, upper_bound(max_id), limit)
         rows = await self.db.read("list_members", lambda c: fetch_all(c, sql, params))
         return [r[0] for r in rows]
 
@@ -155,13 +161,8 @@ class EmbeddedListTables(OnDb):
 
     async def _page(self, table: Table, key: int, query: PageQuery) -> list[Tweet]:
         first, second = table.keys
-        sql = (
-            f"SELECT body FROM {table.name} WHERE {first} = ? AND {second} <= ? AND {second} > ? "
-            f"ORDER BY {second} DESC LIMIT ?"
-        )
-        upper = MAX_ID if query.max_id is None else query.max_id
-        lower = -1 if query.since_id is None else query.since_id
-        params = (key, upper, lower, query.count)
+        sql = page_sql(table.name, f"{first} = ?", second)
+        params = (key, *query.bounds, query.count)
         rows = await self.db.read("page", lambda c: fetch_all(c, sql, params))
         return [decode_tweet(r[0]) for r in rows]
 

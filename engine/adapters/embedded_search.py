@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from engine.adapters.embedded_store import Conn, OnDb, decode_tweet, fetch_all
-from engine.adapters.embedded_views import bounds
 from engine.events import pack_tweet
 from engine.ports import SearchEntry, SearchIndex
 from engine.records import PageQuery, Tweet
@@ -26,8 +25,6 @@ CREATE VIRTUAL TABLE IF NOT EXISTS search_tweets USING fts5(
     terms, body UNINDEXED, ts UNINDEXED,
     tokenize = "unicode61 remove_diacritics 0 tokenchars '_#@'");
 """
-SEARCH_TABLES = ("search_tweets",)
-SEARCH_UNUSED = ("search_buckets",)  # hour partitions are a Cassandra partitioning aid
 _TOMBSTONED = (
     "EXISTS (SELECT 1 FROM tombstones WHERE tbl = 'search_tweets' AND k1 = ?1 AND k2 = '' "
     "AND ts >= ?4)"
@@ -69,7 +66,7 @@ class EmbeddedSearch(OnDb, SearchIndex):
     async def search(self, terms: Sequence[str], query: PageQuery) -> list[Tweet]:
         if not terms:
             return []
-        params = (match_expression(terms), *bounds(query), query.count)
+        params = (match_expression(terms), *query.bounds, query.count)
         rows = await self.db.read("search_page", lambda c: fetch_all(c, _PAGE, params))
         return [decode_tweet(r[0]) for r in rows]
 

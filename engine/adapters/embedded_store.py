@@ -24,7 +24,7 @@ from engine.adapters.embedded_sqlite import SqliteDb
 from engine.config import Settings
 from engine.events import UserRegistered, encode, pack_tweet, unpack_tweet
 from engine.idempotency import lease_deadline
-from engine.ids import MAX_ID, id_ms
+from engine.ids import id_ms
 from engine.ports import (
     Claim,
     CountRow,
@@ -36,14 +36,13 @@ from engine.ports import (
     TimelineStore,
     UserStore,
 )
-from engine.records import PageQuery, Tweet, User
+from engine.records import PageQuery, Tweet, User, upper_bound
 from engine.registrations import PENDING, REGISTERED, claim_from_row
 from engine.text import handle_key
 
 Conn = sqlite3.Connection
 Rows = Sequence[tuple[Any, ...]]
 IN_CHUNK = 500
-HOME_AUTHORS_LIMIT = 5000
 PURGE_EVERY_S = 3600.0
 CLAIM_COLUMNS = {"event": "BLOB", "state": "TEXT"}
 DECODED_TWEETS = 8192  # frozen Tweets shared by every page that shows them
@@ -92,17 +91,13 @@ COMMIT;
 )
 
 
-PROJECTION_TABLES = (
-    "users",
-    "users_by_handle",
-    "following",
-    "followers",
-    "graph_counts",
-    "tweets",
-    "user_timeline",
-    "home_timeline",
-    "celebrities",
-)
+def page_sql(table: str, where: str, column: str = "tweet_id") -> str:
+    """The SELECT of one page of bodies: `where`, then PageQuery.bounds and its count as
+    parameters, newest first."""
+    return (
+        f"SELECT body FROM {table} WHERE {where} AND {column} <= ? AND {column} > ? "
+        f"ORDER BY {column} DESC LIMIT ?"
+    )
 
 
 def empty_tables(conn: Conn, names: Sequence[str]) -> None:
@@ -452,7 +447,7 @@ class EmbeddedGraph(OnDb, FollowGraph):
             f"SELECT {other} FROM {table.name} WHERE user_id = ? AND {other} <= ? "
             f"ORDER BY {other} DESC LIMIT ?"
         )
-        params = (user_id, MAX_ID if max_id is None else max_id, limit)
+        params = (user_id, upper_bound(max_id), limit)
         rows = await self.db.read(table.name, lambda c: fetch_all(c, sql, params))
         return [r[0] for r in rows]
 
@@ -533,7 +528,7 @@ class EmbeddedTimelines(OnDb, TimelineStore):
             "SELECT tweet_id, author_id FROM home_timeline WHERE user_id = ? "
             "ORDER BY tweet_id DESC LIMIT ?"
         )
-        params = (owner_id, HOME_AUTHORS_LIMIT)
+        params = (owner_id, self.home_authors_limit)
         rows = await self.db.read("home_authors", lambda c: fetch_all(c, sql, params))
         return [(r[0], r[1]) for r in rows]
 
@@ -547,13 +542,8 @@ class EmbeddedTimelines(OnDb, TimelineStore):
         return await self._page("user_timeline", author_id, query)
 
     async def _page(self, table: str, owner_id: int, query: PageQuery) -> list[Tweet]:
-        sql = (
-            f"SELECT body FROM {table} WHERE user_id = ? AND tweet_id <= ? AND tweet_id > ? "
-            "ORDER BY tweet_id DESC LIMIT ?"
-        )
-        upper = MAX_ID if query.max_id is None else query.max_id
-        lower = -1 if query.since_id is None else query.since_id
-        params = (owner_id, upper, lower, query.count)
+        sql = page_sql(table, "user_id = ?")
+        params = (owner_id, *query.bounds, query.count)
         rows = await self.db.read("page", lambda c: fetch_all(c, sql, params))
         return [decode_tweet(r[0]) for r in rows]
 

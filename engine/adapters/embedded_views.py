@@ -26,9 +26,9 @@ from engine.adapters.embedded_store import (
     decode_tweet,
     fetch_all,
     fetch_one,
+    page_sql,
 )
-from engine.events import PhoneRegistered, encode, pack_tweet
-from engine.ids import MAX_ID
+from engine.events import PhoneRegistered, encode, pack_message, pack_tweet, unpack_message
 from engine.ports import (
     Activity,
     ActivityStore,
@@ -80,36 +80,12 @@ CREATE TABLE IF NOT EXISTS home_activity (
     reactivated_us INTEGER NOT NULL DEFAULT 0, rebuilt_us INTEGER NOT NULL DEFAULT 0);
 COMMIT;
 """
-VIEW_TABLES = (
-    "lists",
-    "list_members",
-    "hashtag_timeline",
-    "mention_timeline",
-    "messages_by_user",
-    "conversations",
-    "trend_minutes",
-    "trend_tweets",
-)
-UNUSED_TABLES = ("hashtag_days", "follow_changes")  # Cassandra's aids; derived here
 HASHTAGS = Table("hashtag_timeline", ("tag", "tweet_id"), ("body",))
 MENTIONS = Table("mention_timeline", ("user_id", "tweet_id"), ("body",))
 BY_USER = Table("messages_by_user", ("user_id", "message_id"), ("body",), deletes=False)
 CONVERSATIONS = Table(
     "conversations", ("user_id", "other_id", "message_id"), ("body",), deletes=False
 )
-
-
-def bounds(query: PageQuery) -> tuple[int, int]:
-    """(max_id inclusive, since_id exclusive) of a page query, with open ends filled."""
-    upper = MAX_ID if query.max_id is None else query.max_id
-    return upper, -1 if query.since_id is None else query.since_id
-
-
-def _page_sql(table: str, where: str, column: str = "tweet_id") -> str:
-    return (
-        f"SELECT body FROM {table} WHERE {where} AND {column} <= ? AND {column} > ? "
-        f"ORDER BY {column} DESC LIMIT ?"
-    )
 
 
 class EmbeddedPhones(OnDb, PhoneBook):
@@ -177,8 +153,8 @@ class EmbeddedIndex(OnDb, IndexStore):
         )
 
     async def tag_page(self, tag_key: str, query: PageQuery) -> list[Tweet]:
-        sql = _page_sql(HASHTAGS.name, "tag = ?")
-        params = (tag_key, *bounds(query), query.count)
+        sql = page_sql(HASHTAGS.name, "tag = ?")
+        params = (tag_key, *query.bounds, query.count)
         rows = await self.db.read("tag_page", lambda c: fetch_all(c, sql, params))
         return [decode_tweet(r[0]) for r in rows]
 
@@ -191,21 +167,10 @@ class EmbeddedIndex(OnDb, IndexStore):
         await self.db.write("mention_delete", lambda c: MENTIONS.delete(c, params))
 
     async def mention_page(self, user_id: int, query: PageQuery) -> list[Tweet]:
-        sql = _page_sql(MENTIONS.name, "user_id = ?")
-        params = (user_id, *bounds(query), query.count)
+        sql = page_sql(MENTIONS.name, "user_id = ?")
+        params = (user_id, *query.bounds, query.count)
         rows = await self.db.read("page", lambda c: fetch_all(c, sql, params))
         return [decode_tweet(r[0]) for r in rows]
-
-
-def pack_message(m: DirectMessage) -> bytes:
-    """A message as msgpack bytes."""
-    fields = [m.id, m.sender_id, m.sender_handle, m.recipient_id, m.recipient_handle, m.text]
-    return bytes(msgpack.packb([*fields, m.created_ms]))
-
-
-def unpack_message(blob: bytes) -> DirectMessage:
-    """The inverse of pack_message."""
-    return DirectMessage(*msgpack.unpackb(blob))
 
 
 class EmbeddedMessages(OnDb, MessageStore):
@@ -221,11 +186,11 @@ class EmbeddedMessages(OnDb, MessageStore):
         self, user_id: int, query: PageQuery, other_id: int | None = None
     ) -> list[DirectMessage]:
         if other_id is None:
-            sql = _page_sql(BY_USER.name, "user_id = ?", "message_id")
-            params: tuple[int, ...] = (user_id, *bounds(query), query.count)
+            sql = page_sql(BY_USER.name, "user_id = ?", "message_id")
+            params: tuple[int, ...] = (user_id, *query.bounds, query.count)
         else:
-            sql = _page_sql(CONVERSATIONS.name, "user_id = ? AND other_id = ?", "message_id")
-            params = (user_id, other_id, *bounds(query), query.count)
+            sql = page_sql(CONVERSATIONS.name, "user_id = ? AND other_id = ?", "message_id")
+            params = (user_id, other_id, *query.bounds, query.count)
         rows = await self.db.read("dm_page", lambda c: fetch_all(c, sql, params))
         return [unpack_message(r[0]) for r in rows]
 

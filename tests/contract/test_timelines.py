@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from engine.ports import Backend
 from engine.records import PageQuery
 from tests.contract.helpers import SEEDS, an_hour_ago_us, ids_of, new_ids, now_us, tweet
@@ -47,6 +49,17 @@ async def test_home_authors_lists_every_row(backend: Backend) -> None:
     assert sorted(await backend.timelines.home_authors(owner)) == sorted(
         (t.id, t.author_id) for t, _ in rows
     )
+
+
+async def test_home_authors_reads_the_newest_rows_up_to_the_port_limit(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner, author = new_ids(2)
+    tweets = [tweet(author) for _ in range(3)]
+    await backend.timelines.add_home_rows(owner, [(t, now_us()) for t in tweets])
+    monkeypatch.setattr(backend.timelines, "home_authors_limit", 2)
+    newest = sorted(tweets, key=lambda t: -t.id)[:2]
+    assert await backend.timelines.home_authors(owner) == [(t.id, author) for t in newest]
 
 
 async def test_a_removed_home_row_stays_removed_for_older_writes(backend: Backend) -> None:

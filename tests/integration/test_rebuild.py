@@ -6,8 +6,7 @@ import io
 
 import pytest
 
-from engine.adapters.embedded_search import SEARCH_UNUSED
-from engine.adapters.embedded_views import UNUSED_TABLES
+from engine.adapters.embedded import CASSANDRA_ONLY
 from fanout.projections import PROJECTIONS
 from tests.integration.test_features import visible
 from tests.support import Api, eventually, settled, table_rows
@@ -29,7 +28,7 @@ async def _rows(engine, table: str) -> list[tuple]:
 async def _snapshot(engine, projection: str) -> dict[str, list[tuple]]:
     tables = PROJECTIONS[projection](engine.settings, engine.backend, engine.metrics).tables
     if engine.settings.backend == "embedded":  # day buckets are a Cassandra partitioning aid
-        tables = tuple(t for t in tables if t not in (*UNUSED_TABLES, *SEARCH_UNUSED))
+        tables = tuple(t for t in tables if t not in CASSANDRA_ONLY)
     return {t: await _rows(engine, t) for t in tables}
 
 

@@ -18,10 +18,12 @@ from engine.events import (
     UserRegistered,
     decode,
     encode,
+    pack_message,
     pack_tweet,
+    unpack_message,
     unpack_tweet,
 )
-from engine.records import Mention, Tweet
+from engine.records import DirectMessage, Mention, Tweet
 
 pytestmark = pytest.mark.unit
 
@@ -113,3 +115,8 @@ def test_stored_tweet_round_trip() -> None:
 
 def test_direct_messages_go_to_their_own_topic() -> None:
     assert DirectMessageSent(1, 2, 7, 3, "a", 4, "b", "x").topic == MESSAGES_TOPIC
+
+
+def test_a_direct_message_survives_its_stored_form() -> None:
+    message = DirectMessage(7, 1, "alice", 2, "bob", "Сәлем, ტვიტერი", 1_700_000_000_000)
+    assert unpack_message(pack_message(message)) == message

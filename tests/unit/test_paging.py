@@ -2,9 +2,10 @@ import pytest
 
 from engine.config import Settings
 from engine.http import page_json, rfc3339
+from engine.ids import MAX_ID
 from engine.merge import merge
 from engine.ports import LogRecord
-from engine.records import Tweet
+from engine.records import PageQuery, Tweet, upper_bound
 from fanout.worker import next_positions
 
 pytestmark = pytest.mark.unit
@@ -18,6 +19,19 @@ def test_merge_is_newest_first_without_duplicates_and_capped() -> None:
     own = [tweet(9), tweet(5), tweet(2)]
     star = [tweet(8), tweet(5), tweet(1)]
     assert [t.id for t in merge([own, star], 4)] == [9, 8, 5, 2]
+
+
+def test_a_page_query_gives_its_store_bounds_with_open_ends_filled() -> None:
+    assert PageQuery(5).bounds == (MAX_ID, -1)
+    assert PageQuery(5, max_id=90, since_id=10).bounds == (90, 10)
+    assert (PageQuery(max_id=7).upper, PageQuery(since_id=0).lower) == (7, 0)
+    assert (upper_bound(None), upper_bound(3)) == (MAX_ID, 3)
+
+
+def test_a_probe_asks_for_one_more_item_with_the_same_cursor() -> None:
+    query = PageQuery(20, max_id=90, since_id=10)
+    assert query.probe_size == 21
+    assert query.probe() == PageQuery(21, 90, 10)
 
 
 def test_page_has_next_max_id_only_when_more_was_fetched() -> None:
