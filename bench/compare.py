@@ -33,7 +33,7 @@ import aiohttp
 
 from bench.config import RESULTS_DIR
 from bench.cpu import process_cpu_s
-from bench.embedded import drive, free_port, seed_texts, setup, wait_ready
+from bench.embedded import drive, free_port, requests_of, seed_texts, setup, wait_ready
 
 
 def start(checkout: Path, data: str, port: int) -> subprocess.Popen[bytes]:
@@ -69,16 +69,7 @@ async def one_run(checkout: Path, seconds: float, clients: int, users: int) -> d
             await wait_ready(s, url, proc, timeout_s=60)
             ids = await setup(s, url, users)
 
-            async def post(i: int) -> bool:
-                body = {"author_id": ids[i % len(ids)], "text": texts[i % len(texts)]}
-                async with s.post(f"{url}/v1/tweets", json=body) as resp:
-                    await resp.read()
-                    return resp.status == 202
-
-            async def read(i: int) -> bool:
-                async with s.get(f"{url}/v1/users/{ids[i % len(ids)]}/home_timeline") as r:
-                    await r.read()
-                    return r.status == 200
+            post, read = requests_of(s, url, ids, texts)
 
             await asyncio.sleep(3)  # the graph's fan-out settles before the clock starts
             posting = await measured(proc.pid, drive(clients, seconds, post))

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,28 @@ def start_engine(
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
 
 
+Request = Callable[[int], Awaitable[bool]]
+
+
+def requests_of(
+    session: aiohttp.ClientSession, url: str, ids: list[str], texts: list[str]
+) -> tuple[Request, Request]:
+    """The i-th single post and the i-th home page read, each True when it succeeded."""
+
+    async def post(i: int) -> bool:
+        body = {"author_id": ids[i % len(ids)], "text": texts[i % len(texts)]}
+        async with session.post(f"{url}/v1/tweets", json=body) as resp:
+            await resp.read()
+            return resp.status == 202
+
+    async def read(i: int) -> bool:
+        async with session.get(f"{url}/v1/users/{ids[i % len(ids)]}/home_timeline") as r:
+            await r.read()
+            return r.status == 200
+
+    return post, read
+
+
 async def run(seconds: float, clients: int, users: int) -> dict[str, Any]:
     port = free_port()
     proc = start_engine(tempfile.mkdtemp(prefix="timeline-bench-"), port)
@@ -141,17 +164,7 @@ async def run(seconds: float, clients: int, users: int) -> dict[str, Any]:
             await wait_ready(session, url, proc, timeout_s=30)
             ids = await setup(session, url, users)
 
-            async def post(i: int) -> bool:
-                body = {"author_id": ids[i % len(ids)], "text": texts[i % len(texts)]}
-                async with session.post(f"{url}/v1/tweets", json=body) as resp:
-                    await resp.read()
-                    return resp.status == 202
-
-            async def read(i: int) -> bool:
-                async with session.get(f"{url}/v1/users/{ids[i % len(ids)]}/home_timeline") as r:
-                    await r.read()
-                    return r.status == 200
-
+            post, read = requests_of(session, url, ids, texts)
             posting = await drive(clients, seconds, post)
             await asyncio.sleep(2)  # let fan-out catch up before reading
             reading = await drive(clients, seconds, read)
