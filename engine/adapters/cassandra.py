@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from engine.adapters.cql import CqlSession, Rows
 from engine.events import UserRegistered, encode, pack_tweet, unpack_tweet
-from engine.idempotency import claimable, lease_deadline, now_ms
+from engine.idempotency import OwnedKeyUpdates, claimable, lease_deadline, now_ms
 from engine.ids import id_ms
 from engine.ports import (
     Claim,
@@ -41,7 +41,7 @@ class OnSession(Service):
         """The shared session is closed by the backend that owns it."""
 
 
-class CassandraRegistry(OnSession, IngestRegistry):
+class CassandraRegistry(OwnedKeyUpdates, OnSession, IngestRegistry):
     """Handle claims by lightweight transaction, the user registry, idempotency keys.
 
     A claim row keeps its pending event; it turns registered by a lightweight transaction
@@ -146,24 +146,6 @@ class CassandraRegistry(OnSession, IngestRegistry):
                     found, fingerprint=fingerprint, owner=owner, lease_until_ms=until
                 )
         return found or KeyRecord(fingerprint, "", lease_deadline(lease_s))  # contended
-
-    async def renew_idempotent(self, scope: str, key: str, owner: str, lease_s: float) -> bool:
-        return await self._owned(scope, key, owner, "lease_until_ms = ?", lease_deadline(lease_s))
-
-    async def draft_idempotent(
-        self, scope: str, key: str, owner: str, events: bytes, response: StoredResponse
-    ) -> bool:
-        sets = "events = ?, status = ?, body = ?"
-        return await self._owned(scope, key, owner, sets, events, response.status, response.body)
-
-    async def finish_idempotent(
-        self, scope: str, key: str, owner: str, response: StoredResponse
-    ) -> None:
-        sets = "done = true, events = null, status = ?, body = ?, lease_until_ms = 0"
-        await self._owned(scope, key, owner, sets, response.status, response.body)
-
-    async def release_idempotent(self, scope: str, key: str, owner: str) -> None:
-        await self._owned(scope, key, owner, "lease_until_ms = 0")
 
     async def _owned(self, scope: str, key: str, owner: str, sets: str, *values: object) -> bool:
         return await self._lwt(

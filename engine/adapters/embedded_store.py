@@ -23,7 +23,7 @@ from engine.adapters.embedded_keys import KEYS_SCHEMA, claim_key, purge_keys, up
 from engine.adapters.embedded_sqlite import SqliteDb
 from engine.config import Settings
 from engine.events import UserRegistered, encode, pack_tweet, unpack_tweet
-from engine.idempotency import lease_deadline
+from engine.idempotency import OwnedKeyUpdates
 from engine.ids import id_ms
 from engine.ports import (
     Claim,
@@ -32,7 +32,6 @@ from engine.ports import (
     IngestRegistry,
     KeyRecord,
     Service,
-    StoredResponse,
     TimelineStore,
     UserStore,
 )
@@ -214,9 +213,10 @@ class OnDb(Service):
         """The shared file is closed by the backend that owns it."""
 
 
-class EmbeddedRegistry(OnDb, IngestRegistry):
+class EmbeddedRegistry(OwnedKeyUpdates, OnDb, IngestRegistry):
     """Handle claims, the user registry and idempotency keys, each change one transaction."""
 
+    TRUE, NULL = "1", "NULL"
     _purged_at = float("-inf")
 
     async def start(self) -> None:
@@ -270,24 +270,6 @@ class EmbeddedRegistry(OnDb, IngestRegistry):
         await self._purge()
         claim, ttl = (fingerprint, owner, lease_s), self.settings.idempotency_ttl_s
         return await self.db.write("idempotency", lambda c: claim_key(c, scope, key, claim, ttl))
-
-    async def renew_idempotent(self, scope: str, key: str, owner: str, lease_s: float) -> bool:
-        return await self._owned(scope, key, owner, "lease_until_ms = ?", lease_deadline(lease_s))
-
-    async def draft_idempotent(
-        self, scope: str, key: str, owner: str, events: bytes, response: StoredResponse
-    ) -> bool:
-        sets = "events = ?, status = ?, body = ?"
-        return await self._owned(scope, key, owner, sets, events, response.status, response.body)
-
-    async def finish_idempotent(
-        self, scope: str, key: str, owner: str, response: StoredResponse
-    ) -> None:
-        sets = "done = 1, events = NULL, status = ?, body = ?, lease_until_ms = 0"
-        await self._owned(scope, key, owner, sets, response.status, response.body)
-
-    async def release_idempotent(self, scope: str, key: str, owner: str) -> None:
-        await self._owned(scope, key, owner, "lease_until_ms = 0")
 
     async def _owned(self, scope: str, key: str, owner: str, sets: str, *values: Any) -> bool:
         where = (scope, key, self.settings.idempotency_ttl_s)
