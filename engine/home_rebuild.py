@@ -44,7 +44,6 @@ from engine.records import PageQuery, Tweet
 MAX_FOLLOWING = 5000  # followees read per rebuild (Twitter's long-standing follow limit)
 READ_CONCURRENCY = 64  # user timelines read at once by one rebuild
 MIN_PER_AUTHOR = 20  # tweets of each followee read first
-ROWS_PER_WRITE = 50  # home rows per write: an unlogged batch well under Cassandra's 50 KiB limit
 
 
 def skip_after_us(settings: Settings) -> int:
@@ -76,12 +75,7 @@ async def rebuild_home(backend: Backend, settings: Settings, user_id: int) -> in
     authors = [a for a in (user_id, *followees) if a not in celebrities]
     newest = await newest_of(backend, authors, cap)
     rows = [(t, id_ms(t.id) * 1000) for t in newest]
-    await asyncio.gather(
-        *(
-            backend.timelines.add_home_rows(user_id, rows[i : i + ROWS_PER_WRITE])
-            for i in range(0, len(rows), ROWS_PER_WRITE)
-        )
-    )
+    await backend.timelines.add_home_rows(user_id, rows)
     await _drop_unfollowed(backend, user_id, newest)
     if rows:
         await backend.timelines.trim_home(user_id, cap)

@@ -100,6 +100,14 @@ class Service(ABC):
         await self.stop()
 
 
+class ProjectionStore(Service):
+    """A store that a projection of the log writes, which a rebuild empties and replays into."""
+
+    @abstractmethod
+    async def clear(self) -> None:
+        """Empty everything this store holds, and what guards its rows (deletes, trims)."""
+
+
 class EventLog(Service):
     """The append side of the log."""
 
@@ -232,7 +240,7 @@ class IngestRegistry(Service):
         """End owner's lease now (its request died or failed); drafted events stay kept."""
 
 
-class UserStore(Service):
+class UserStore(ProjectionStore):
     """The users projection."""
 
     @abstractmethod
@@ -252,7 +260,7 @@ class UserStore(Service):
         """The users that exist among the ids, in the order given."""
 
 
-class FollowGraph(Service):
+class FollowGraph(ProjectionStore):
     """The follow graph projection and its counts."""
 
     @abstractmethod
@@ -297,7 +305,7 @@ class FollowGraph(Service):
         """How many followers the user has."""
 
 
-class TimelineStore(Service):
+class TimelineStore(ProjectionStore):
     """The tweet store and the home and user timelines."""
 
     home_authors_limit: ClassVar[int] = 5000  # rows home_authors reads, newest first
@@ -378,7 +386,7 @@ class ListCount:
     applied_offset: int = -1
 
 
-class ListStore(Service):
+class ListStore(ProjectionStore):
     """Lists, their members in both directions, and list timelines kept like home timelines."""
 
     @abstractmethod
@@ -458,7 +466,7 @@ class ListStore(Service):
         """Cut an author's recent tweets to the newest `keep`; how many cuts were made (0 or 1)."""
 
 
-class IndexStore(Service):
+class IndexStore(ProjectionStore):
     """Hashtag timelines (bucketed by day) and mention timelines."""
 
     @abstractmethod
@@ -486,7 +494,7 @@ class IndexStore(Service):
         """A page of a user's mentions."""
 
 
-class MessageStore(Service):
+class MessageStore(ProjectionStore):
     """Direct messages, readable only by their two participants."""
 
     @abstractmethod
@@ -508,7 +516,7 @@ class CheckedTweet:
     deleted: bool = False
 
 
-class CheckStore(Service):
+class CheckStore(ProjectionStore):
     """What ingest checks before a follow-up write: tweets, follow edges and list owners.
 
     Kept by a consumer group of its own that does nothing else, so it lags the log little;
@@ -601,7 +609,7 @@ class TrendRow:
     tweets: dict[int, TrendTweet] = field(default_factory=dict)
 
 
-class TrendStore(Service):
+class TrendStore(ProjectionStore):
     """Hashtag counts per minute and log partition, for sliding windows."""
 
     @abstractmethod
@@ -627,7 +635,7 @@ class SearchEntry:
     ts_us: int
 
 
-class SearchIndex(Service):
+class SearchIndex(ProjectionStore):
     """Full-text search over tweets: each tweet under its terms, pages newest first."""
 
     @abstractmethod
@@ -713,7 +721,3 @@ class Backend(Service):
     @abstractmethod
     async def ping_store(self) -> bool:
         """True when the store answers a query."""
-
-    @abstractmethod
-    async def truncate(self, tables: Sequence[str]) -> None:
-        """Empty projection tables before a rebuild replays the log into them."""

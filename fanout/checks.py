@@ -17,8 +17,7 @@ from engine.events import (
     Unfollowed,
 )
 from engine.groups import PROJECTION_TOPICS
-from engine.ports import Backend
-from engine.tables import CHECK_TABLES
+from engine.ports import Backend, ProjectionStore
 from fanout.projection import Decoded, Projector, of_type
 
 
@@ -27,10 +26,12 @@ class ChecksProjector(Projector):
 
     name = "checks"
     topics = PROJECTION_TOPICS[name]
-    tables = CHECK_TABLES
 
     def __init__(self, backend: Backend) -> None:
         self.checks = backend.checks
+
+    def stores(self) -> tuple[ProjectionStore, ...]:
+        return (self.checks,)
 
     async def apply(self, batch: Sequence[Decoded]) -> None:
         await asyncio.gather(

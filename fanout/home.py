@@ -14,8 +14,7 @@ from engine.events import (
 )
 from engine.groups import PROJECTION_TOPICS
 from engine.metrics import Metrics
-from engine.ports import Backend
-from engine.tables import TIMELINE_TABLES
+from engine.ports import Backend, ProjectionStore
 from fanout.graph import GraphProjector
 from fanout.projection import Decoded, Projector, items_of, of_type
 from fanout.timelines import TimelineProjector
@@ -26,11 +25,14 @@ class HomeProjector(Projector):
 
     name = "timelines"
     topics = PROJECTION_TOPICS[name]
-    tables = TIMELINE_TABLES
 
     def __init__(self, settings: Settings, backend: Backend, metrics: Metrics) -> None:
+        self._stores = (backend.users, backend.graph, backend.timelines)
         self.graph = GraphProjector(settings, backend)
         self.timelines = TimelineProjector(settings, backend, metrics)
+
+    def stores(self) -> tuple[ProjectionStore, ...]:
+        return self._stores
 
     async def apply(self, batch: Sequence[Decoded]) -> None:
         await self.graph.apply_users(of_type(batch, UserRegistered))

@@ -8,9 +8,8 @@ from collections.abc import Sequence
 
 from engine.events import TweetDeleted, TweetPosted
 from engine.groups import PROJECTION_TOPICS
-from engine.ports import Backend
+from engine.ports import Backend, ProjectionStore
 from engine.records import Tweet
-from engine.tables import INDEX_TABLES
 from engine.text import normalize_tag
 from fanout.projection import Decoded, Projector, of_type
 
@@ -22,10 +21,12 @@ class IndexProjector(Projector):
 
     name = "index"
     topics = PROJECTION_TOPICS[name]
-    tables = INDEX_TABLES
 
     def __init__(self, backend: Backend) -> None:
         self.index = backend.index
+
+    def stores(self) -> tuple[ProjectionStore, ...]:
+        return (self.index,)
 
     async def apply(self, batch: Sequence[Decoded]) -> None:
         tags: defaultdict[str, list[tuple[Tweet, int]]] = defaultdict(list)

@@ -16,9 +16,8 @@ from engine.events import (
 )
 from engine.groups import PROJECTION_TOPICS
 from engine.ids import id_ms
-from engine.ports import Backend
+from engine.ports import Backend, ProjectionStore
 from engine.records import UserList
-from engine.tables import LIST_TABLES
 from fanout.list_members import ListMembership
 from fanout.list_timelines import ListTimelines
 from fanout.projection import Decoded, Projector, items_of, of_type
@@ -29,12 +28,14 @@ class ListProjector(Projector):
 
     name = "lists"
     topics = PROJECTION_TOPICS[name]
-    tables = LIST_TABLES
 
     def __init__(self, settings: Settings, backend: Backend) -> None:
         self.lists = backend.lists
         self.timelines = ListTimelines(settings, backend.lists)
         self.members = ListMembership(settings, backend.lists, self.timelines)
+
+    def stores(self) -> tuple[ProjectionStore, ...]:
+        return (self.lists,)
 
     async def apply(self, batch: Sequence[Decoded]) -> None:
         await asyncio.gather(

@@ -7,8 +7,7 @@ from collections.abc import Sequence
 
 from engine.events import DirectMessageSent
 from engine.groups import PROJECTION_TOPICS
-from engine.ports import Backend
-from engine.tables import MESSAGE_TABLES
+from engine.ports import Backend, ProjectionStore
 from fanout.projection import Decoded, Projector, of_type
 
 
@@ -17,10 +16,12 @@ class MessageProjector(Projector):
 
     name = "messages"
     topics = PROJECTION_TOPICS[name]
-    tables = MESSAGE_TABLES
 
     def __init__(self, backend: Backend) -> None:
         self.messages = backend.messages
+
+    def stores(self) -> tuple[ProjectionStore, ...]:
+        return (self.messages,)
 
     async def apply(self, batch: Sequence[Decoded]) -> None:
         await asyncio.gather(

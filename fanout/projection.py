@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from engine.events import Event
-from engine.ports import LogRecord
+from engine.ports import LogRecord, ProjectionStore
 
 Decoded = tuple[LogRecord, Event]
 E = TypeVar("E", bound=Event)
@@ -18,7 +18,15 @@ class Projector(ABC):
 
     name: str = ""
     topics: tuple[str, ...] = ()
-    tables: tuple[str, ...] = ()  # what a rebuild empties before replaying
+
+    @abstractmethod
+    def stores(self) -> tuple[ProjectionStore, ...]:
+        """The stores this projection writes, and no other projection does."""
+
+    async def clear(self) -> None:
+        """Empty what this projection wrote: where a rebuild starts from."""
+        for store in self.stores():
+            await store.clear()
 
     @abstractmethod
     async def apply(self, batch: Sequence[Decoded]) -> None:

@@ -6,8 +6,7 @@ from collections.abc import Sequence
 
 from engine.events import TweetDeleted, TweetPosted
 from engine.groups import PROJECTION_TOPICS
-from engine.ports import Backend, SearchEntry
-from engine.tables import SEARCH_TABLES
+from engine.ports import Backend, ProjectionStore, SearchEntry
 from engine.terms import tweet_terms
 from fanout.projection import Decoded, Projector, of_type
 
@@ -20,10 +19,12 @@ class SearchProjector(Projector):
 
     name = "search"
     topics = PROJECTION_TOPICS[name]
-    tables = SEARCH_TABLES
 
     def __init__(self, backend: Backend) -> None:
         self.index = backend.search
+
+    def stores(self) -> tuple[ProjectionStore, ...]:
+        return (self.index,)
 
     async def apply(self, batch: Sequence[Decoded]) -> None:
         posted = of_type(batch, TweetPosted)

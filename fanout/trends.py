@@ -9,8 +9,7 @@ from engine.cache import BoundedRows
 from engine.events import TweetDeleted, TweetPosted
 from engine.groups import PROJECTION_TOPICS
 from engine.ids import id_ms
-from engine.ports import Backend, LogRecord, TrendRow, TrendTweet
-from engine.tables import TREND_TABLES
+from engine.ports import Backend, LogRecord, ProjectionStore, TrendRow, TrendTweet
 from engine.text import normalize_tag
 from fanout.projection import Decoded, Projector, items_of
 
@@ -44,7 +43,6 @@ class TrendProjector(Projector):
 
     name = "trends"
     topics = PROJECTION_TOPICS[name]
-    tables = TREND_TABLES
 
     def __init__(self, backend: Backend, cache_rows: int) -> None:
         self.trends = backend.trends
@@ -57,6 +55,9 @@ class TrendProjector(Projector):
 
     def forget(self) -> None:
         self._rows.clear()
+
+    def stores(self) -> tuple[ProjectionStore, ...]:
+        return (self.trends,)
 
     async def apply(self, batch: Sequence[Decoded]) -> None:
         items = items_of(batch, TweetPosted, TweetDeleted)

@@ -27,7 +27,7 @@ async def _nothing() -> None:
 async def rebuild(settings: Settings, projection: str, out: TextIO = sys.stderr) -> int:
     """Replay the whole log into one emptied projection; the number of events applied.
 
-    The live consumers keep running: tables are emptied first, then the end of the log is
+    The live consumers keep running: its stores are emptied first, then the end of the log is
     noted, and everything before it is replayed under a fresh consumer group. Every write
     is an upsert at its event's time, so live writes and replayed ones agree.
     """
@@ -36,7 +36,7 @@ async def rebuild(settings: Settings, projection: str, out: TextIO = sys.stderr)
     await backend.start()
     try:
         projector = PROJECTIONS[projection](settings, backend, metrics)
-        await backend.truncate(projector.tables)
+        await projector.clear()
         group = f"{group_name(settings, projection)}-rebuild-{int(time.time())}"
         worker = ConsumerWorker(backend, metrics, group, projector)
         consumer = backend.consumer(group, projector.topics, _nothing)
@@ -44,10 +44,7 @@ async def rebuild(settings: Settings, projection: str, out: TextIO = sys.stderr)
             applied = await _replay(consumer, worker, out)
     finally:
         await backend.stop()
-    print(
-        f"rebuilt {projection}: {applied} events replayed into {', '.join(projector.tables)}",
-        file=out,
-    )
+    print(f"rebuilt {projection}: {applied} events replayed", file=out)
     return applied
 
 

@@ -26,6 +26,7 @@ from engine.registrations import PENDING, REGISTERED, claim_from_row
 from engine.text import handle_key
 
 CLAIM_TRIES = 3
+HOME_ROWS_PER_BATCH = 50  # home rows per unlogged batch: well under Cassandra's 50 KiB limit
 
 
 class OnSession(Service):
@@ -39,6 +40,11 @@ class OnSession(Service):
 
     async def stop(self) -> None:
         """The shared session is closed by the backend that owns it."""
+
+    async def _truncate(self, *tables: str) -> None:
+        """Empty these tables, one TRUNCATE each."""
+        for table in tables:
+            await self.cql.run(f"TRUNCATE {table}", op="truncate")
 
 
 class CassandraRegistry(OwnedKeyUpdates, OnSession, IngestRegistry):
@@ -175,6 +181,9 @@ class CassandraRegistry(OwnedKeyUpdates, OnSession, IngestRegistry):
 class CassandraUsers(OnSession, UserStore):
     """The users projection, with counts summed from graph_counts."""
 
+    async def clear(self) -> None:
+        await self._truncate("users", "users_by_handle")
+
     async def put_user(self, user: User, ts_us: int) -> None:
         await asyncio.gather(
             self.cql.run(
@@ -225,6 +234,9 @@ class CassandraUsers(OnSession, UserStore):
 
 class CassandraGraph(OnSession, FollowGraph):
     """The follow graph in two tables (following, followers) and its count rows."""
+
+    async def clear(self) -> None:
+        await self._truncate("following", "followers", "follow_changes", "graph_counts")
 
     async def edges_exist(self, pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bool]:
         found = await asyncio.gather(
@@ -376,6 +388,9 @@ _PAGE = "SELECT body FROM {table} WHERE user_id = ? AND tweet_id <= ? AND tweet_
 class CassandraTimelines(OnSession, TimelineStore):
     """The tweet store and the user and home timelines."""
 
+    async def clear(self) -> None:
+        await self._truncate("tweets", "user_timeline", "home_timeline", "celebrities")
+
     async def put_tweets(self, tweets: Sequence[Tweet], ts_us: Sequence[int]) -> None:
         writes = []
         for tweet, ts in zip(tweets, ts_us, strict=True):
@@ -405,11 +420,17 @@ class CassandraTimelines(OnSession, TimelineStore):
         return unpack_tweet(rows[0][0]) if rows else None
 
     async def add_home_rows(self, owner_id: int, rows: Sequence[tuple[Tweet, int]]) -> None:
-        await self.cql.run_batch(
-            "INSERT INTO home_timeline (user_id, tweet_id, author_id, body) VALUES (?, ?, ?, ?) "
-            "USING TIMESTAMP ?",
-            [(owner_id, t.id, t.author_id, pack_tweet(t), ts) for t, ts in rows],
-            op="home_write",
+        params = [(owner_id, t.id, t.author_id, pack_tweet(t), ts) for t, ts in rows]
+        await asyncio.gather(
+            *(
+                self.cql.run_batch(
+                    "INSERT INTO home_timeline (user_id, tweet_id, author_id, body) "
+                    "VALUES (?, ?, ?, ?) USING TIMESTAMP ?",
+                    params[i : i + HOME_ROWS_PER_BATCH],
+                    op="home_write",
+                )
+                for i in range(0, len(params), HOME_ROWS_PER_BATCH)
+            )
         )
 
     async def remove_home_rows(self, owner_id: int, tweet_ids: Sequence[int], ts_us: int) -> None:

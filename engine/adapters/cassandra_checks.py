@@ -14,6 +14,9 @@ from engine.records import Tweet
 class CassandraChecks(OnSession, CheckStore):
     """Tweets, follow edges and list owners for ingest's checks."""
 
+    async def clear(self) -> None:
+        await self._truncate("check_tweets", "check_follows", "check_lists")
+
     async def put_tweets(self, tweets: Sequence[Tweet]) -> None:
         await asyncio.gather(
             *(

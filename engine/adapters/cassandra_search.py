@@ -52,6 +52,9 @@ class CassandraSearch(OnSession, SearchIndex):
 
     _oldest: tuple[float, int] | None = None  # (when read, the oldest hour with rows)
 
+    async def clear(self) -> None:
+        await self._truncate("search_tweets", "search_buckets")
+
     async def add(self, entries: Sequence[SearchEntry]) -> None:
         rows = sorted((_row(e) for e in entries), key=lambda r: r[0])
         hours = {r[0] for r in rows}

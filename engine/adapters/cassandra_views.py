@@ -74,6 +74,11 @@ class CassandraPhones(OnSession, PhoneBook):
 class CassandraLists(CassandraListTables, ListStore):
     """Lists, and (in CassandraListTables) members in both directions and list timelines."""
 
+    async def clear(self) -> None:
+        await self._truncate(
+            "lists", "list_members", "lists_by_member", "list_timeline", "list_author_tweets"
+        )
+
     async def put_list(self, user_list: UserList) -> None:
         await self.cql.run(
             "INSERT INTO lists (list_id, owner_id, name, created_ms) VALUES (?, ?, ?, ?)",
@@ -92,6 +97,9 @@ class CassandraLists(CassandraListTables, ListStore):
 
 class CassandraIndex(OnSession, IndexStore):
     """Hashtag timelines bucketed by UTC day, and mention timelines."""
+
+    async def clear(self) -> None:
+        await self._truncate("hashtag_timeline", "hashtag_days", "mention_timeline")
 
     async def add_tag_rows(self, tag_key: str, rows: Sequence[tuple[Tweet, int]]) -> None:
         by_day: dict[int, list[tuple[Tweet, int]]] = {}
@@ -168,6 +176,9 @@ class CassandraIndex(OnSession, IndexStore):
 class CassandraMessages(OnSession, MessageStore):
     """Each participant's messages, and each conversation, newest first."""
 
+    async def clear(self) -> None:
+        await self._truncate("messages_by_user", "conversations")
+
     async def put_message(self, message: DirectMessage, ts_us: int) -> None:
         body = pack_message(message)
         a, b = message.sender_id, message.recipient_id
@@ -210,6 +221,9 @@ class CassandraMessages(OnSession, MessageStore):
 class CassandraTrends(OnSession, TrendStore):
     """Per-minute hashtag counts, one row per minute and partition, and the tweets each row
     counted (trend_tweets, one partition per row)."""
+
+    async def clear(self) -> None:
+        await self._truncate("trend_minutes", "trend_tweets")
 
     async def rows(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], TrendRow]:
         found = await asyncio.gather(*(self._row(key) for key in keys))

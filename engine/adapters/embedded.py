@@ -22,7 +22,7 @@ from pathlib import Path
 
 from engine.adapters.embedded_checks import CHECKS_SCHEMA, EmbeddedChecks
 from engine.adapters.embedded_leases import EmbeddedLeases
-from engine.adapters.embedded_lists import LISTS_SCHEMA, companions
+from engine.adapters.embedded_lists import LISTS_SCHEMA
 from engine.adapters.embedded_log import LOG_SCHEMA, EmbeddedConsumer, EmbeddedLog
 from engine.adapters.embedded_search import SEARCH_SCHEMA, EmbeddedSearch
 from engine.adapters.embedded_sqlite import SqliteDb
@@ -32,7 +32,6 @@ from engine.adapters.embedded_store import (
     EmbeddedRegistry,
     EmbeddedTimelines,
     EmbeddedUsers,
-    empty_tables,
 )
 from engine.adapters.embedded_tail import EmbeddedTail
 from engine.adapters.embedded_views import (
@@ -48,10 +47,6 @@ from engine.config import Settings
 from engine.errors import LogUnavailable, StoreUnavailable
 from engine.metrics import Metrics
 from engine.ports import Backend, LogConsumer, LogTail, RevokeHook
-from engine.tables import PROJECTION_TABLES
-
-# partitioning aids of the Cassandra schema: the store here derives what they hold
-CASSANDRA_ONLY = ("hashtag_days", "follow_changes", "search_buckets")
 
 
 class EmbeddedBackend(Backend):
@@ -105,14 +100,6 @@ class EmbeddedBackend(Backend):
 
     async def ping_store(self) -> bool:
         return await self.store_db.ping()
-
-    async def truncate(self, tables: Sequence[str]) -> None:
-        unknown = set(tables) - set(PROJECTION_TABLES)
-        if unknown:
-            raise ValueError(f"not projection tables: {sorted(unknown)}")
-        names = [t for t in tables if t not in CASSANDRA_ONLY]
-        names += companions(names)
-        await self.store_db.write("truncate", lambda c: empty_tables(c, names))
 
 
 def create_backend(settings: Settings, metrics: Metrics) -> Backend:

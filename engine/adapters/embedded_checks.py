@@ -38,6 +38,9 @@ _DELETE_TWEET = (
 class EmbeddedChecks(OnDb, CheckStore):
     """Tweets, follow edges and list owners for ingest's checks, on the shared store file."""
 
+    async def clear(self) -> None:
+        await self._empty("check_tweets", "check_follows", "check_lists")
+
     async def put_tweets(self, tweets: Sequence[Tweet]) -> None:
         await self._tweets(_PUT_TWEET, tweets)
 

@@ -46,12 +46,6 @@ CREATE TABLE IF NOT EXISTS list_author_trims (
     PRIMARY KEY (author_id, bound)) WITHOUT ROWID;
 COMMIT;
 """
-# what emptying a table also empties: state that only this backend keeps beside it
-LIST_COMPANIONS = {
-    "list_members": ("list_counts",),
-    "list_timeline": ("list_trims",),
-    "list_author_tweets": ("list_author_trims",),
-}
 LIST_MEMBERS = Table("list_members", ("list_id", "member_id"))
 LISTS_BY_MEMBER = Table("lists_by_member", ("member_id", "list_id"))
 LIST_TIMELINE = Table(
@@ -68,11 +62,6 @@ RECENT = Table(
     trimmed=True,
     trims="list_author_trims",
 )
-
-
-def companions(tables: Sequence[str]) -> list[str]:
-    """The tables to empty with these ones."""
-    return [c for t in tables for c in LIST_COMPANIONS.get(t, ())]
 
 
 class EmbeddedListTables(OnDb):

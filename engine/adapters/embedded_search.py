@@ -53,6 +53,9 @@ def match_expression(terms: Sequence[str]) -> str:
 class EmbeddedSearch(OnDb, SearchIndex):
     """Tweets by term in one FTS5 table, newest first."""
 
+    async def clear(self) -> None:
+        await self._empty("search_tweets")
+
     async def add(self, entries: Sequence[SearchEntry]) -> None:
         rows = [(e.tweet.id, " ".join(e.terms), pack_tweet(e.tweet), e.ts_us) for e in entries]
         if rows:

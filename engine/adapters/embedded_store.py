@@ -212,6 +212,10 @@ class OnDb(Service):
     async def stop(self) -> None:
         """The shared file is closed by the backend that owns it."""
 
+    async def _empty(self, *tables: str) -> None:
+        """Empty these tables with their tombstones and trims, as Cassandra's TRUNCATE does."""
+        await self.db.write("truncate", lambda c: empty_tables(c, tables))
+
 
 class EmbeddedRegistry(OwnedKeyUpdates, OnDb, IngestRegistry):
     """Handle claims, the user registry and idempotency keys, each change one transaction."""
@@ -329,6 +333,9 @@ def _upgrade(conn: Conn) -> None:
 class EmbeddedUsers(OnDb, UserStore):
     """The users projection, with counts summed from graph_counts."""
 
+    async def clear(self) -> None:
+        await self._empty("users", "users_by_handle")
+
     async def put_user(self, user: User, ts_us: int) -> None:
         await self.db.write("put_user", lambda c: _put_user(c, user, ts_us))
 
@@ -371,6 +378,9 @@ def _user_by_handle(conn: Conn, key: str) -> User | None:
 
 class EmbeddedGraph(OnDb, FollowGraph):
     """The follow graph in two tables (following, followers) and its count rows."""
+
+    async def clear(self) -> None:
+        await self._empty("following", "followers", "graph_counts")
 
     async def edges_exist(self, pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bool]:
         sql = "SELECT 1 FROM following WHERE user_id = ? AND followee_id = ?"
@@ -482,6 +492,9 @@ def _among(conn: Conn, user_id: int, candidates: Sequence[int]) -> list[int]:
 
 class EmbeddedTimelines(OnDb, TimelineStore):
     """The tweet store and the user and home timelines."""
+
+    async def clear(self) -> None:
+        await self._empty("tweets", "user_timeline", "home_timeline", "celebrities")
 
     async def put_tweets(self, tweets: Sequence[Tweet], ts_us: Sequence[int]) -> None:
         rows = [(t, pack_tweet(t), ts) for t, ts in zip(tweets, ts_us, strict=True)]

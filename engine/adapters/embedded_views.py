@@ -127,6 +127,18 @@ def _claim_phone(conn: Conn, event: PhoneRegistered) -> tuple[int, bytes | None,
 class EmbeddedLists(EmbeddedListTables, ListStore):
     """Lists, and (in EmbeddedListTables) their members and timelines, by event time."""
 
+    async def clear(self) -> None:
+        await self._empty(
+            "lists",
+            "list_members",
+            "list_counts",
+            "lists_by_member",
+            "list_timeline",
+            "list_trims",
+            "list_author_tweets",
+            "list_author_trims",
+        )
+
     async def put_list(self, user_list: UserList) -> None:
         params = (user_list.id, user_list.owner_id, user_list.name, user_list.created_ms)
         sql = (
@@ -142,6 +154,9 @@ class EmbeddedLists(EmbeddedListTables, ListStore):
 
 class EmbeddedIndex(OnDb, IndexStore):
     """Hashtag and mention timelines, newest first."""
+
+    async def clear(self) -> None:
+        await self._empty("hashtag_timeline", "mention_timeline")
 
     async def add_tag_rows(self, tag_key: str, rows: Sequence[tuple[Tweet, int]]) -> None:
         params = [(tag_key, t.id, pack_tweet(t), ts) for t, ts in rows]
@@ -176,6 +191,9 @@ class EmbeddedIndex(OnDb, IndexStore):
 class EmbeddedMessages(OnDb, MessageStore):
     """Each participant's messages, and each conversation, newest first."""
 
+    async def clear(self) -> None:
+        await self._empty("messages_by_user", "conversations")
+
     async def put_message(self, message: DirectMessage, ts_us: int) -> None:
         body, a, b = pack_message(message), message.sender_id, message.recipient_id
         mine = [(a, message.id, body, ts_us), (b, message.id, body, ts_us)]
@@ -203,6 +221,9 @@ def _put_message(conn: Conn, mine: Rows, ours: Rows) -> None:
 class EmbeddedTrends(OnDb, TrendStore):
     """Per-minute hashtag counts, one row per minute and partition, and the tweets each row
     counted (trend_tweets), kept two days."""
+
+    async def clear(self) -> None:
+        await self._empty("trend_minutes", "trend_tweets")
 
     async def start(self) -> None:
         await super().start()

@@ -73,10 +73,6 @@ class KafkaCassandraBackend(Backend):
     async def ping_store(self) -> bool:
         return await self.cql.ping()
 
-    async def truncate(self, tables: Sequence[str]) -> None:
-        for table in tables:
-            await self.cql.run(f"TRUNCATE {table}", op="truncate")
-
 
 def create_backend(settings: Settings, metrics: Metrics) -> Backend:
     """The factory of this backend."""

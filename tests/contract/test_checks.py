@@ -54,12 +54,12 @@ async def test_list_owners_read_back_and_replay(backend: Backend) -> None:
     assert await backend.checks.list_owner(new_id()) is None
 
 
-async def test_a_truncate_empties_the_checks(backend: Backend) -> None:
+async def test_clear_empties_the_checks(backend: Backend) -> None:
     posted, (list_id, owner) = tweet(new_id()), new_ids(2)
     await backend.checks.put_tweets([posted])
     await backend.checks.put_list_owners([(list_id, owner)])
     await backend.checks.set_edges([(owner, list_id)], True, [now_us()])
-    await backend.truncate(["check_tweets", "check_follows", "check_lists"])
+    await backend.checks.clear()
     assert await backend.checks.tweet(posted.id) is None
     assert await backend.checks.list_owner(list_id) is None
     assert not await backend.checks.follows(owner, list_id)

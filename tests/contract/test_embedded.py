@@ -143,11 +143,6 @@ async def append_until_killed(data_dir: Path) -> dict[tuple[str, int, int], int]
     return acked
 
 
-async def test_truncate_touches_projection_tables_only(embedded: EmbeddedBackend) -> None:
-    with pytest.raises(ValueError):
-        await embedded.truncate(["handle_claims"])
-
-
 async def test_a_log_short_of_free_space_takes_no_writes(tmp_path: Path) -> None:
     settings = dataclasses.replace(embedded_settings(tmp_path), log_min_free_bytes=2**62)
     async with EmbeddedBackend(settings, Metrics()) as backend:

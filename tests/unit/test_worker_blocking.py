@@ -10,7 +10,7 @@ import pytest
 
 from engine.events import TWEETS_TOPIC, Followed, encode
 from engine.metrics import Metrics
-from engine.ports import LogRecord
+from engine.ports import LogRecord, ProjectionStore
 from fanout.projection import Decoded, Projector
 from fanout.worker import ConsumerWorker
 
@@ -22,6 +22,9 @@ NEWER = msgpack.packb({"v": 1, "type": "followed", "sv": 9, "id": 1, "ts": 1, "d
 class Recorder(Projector):
     def __init__(self) -> None:
         self.applied: list[int] = []
+
+    def stores(self) -> tuple[ProjectionStore, ...]:
+        return ()
 
     async def apply(self, batch: Sequence[Decoded]) -> None:
         self.applied += [r.offset for r, _ in batch]
