@@ -12,8 +12,9 @@ from aiohttp import web
 from engine import registrations
 from engine.config import Settings
 from engine.errors import NotFound
-from engine.http import METRICS_KEY, page_query, path_id, respond, tweet_json, user_json
+from engine.http import page_query, path_id, respond, tweet_json, user_json
 from engine.merge import merge
+from engine.metrics import Metrics
 from engine.ports import Backend
 from engine.records import PageQuery, Tweet, User
 from readers.activity import HomeActivity
@@ -26,15 +27,16 @@ FOLLOWED_CACHE_USERS = 100_000
 class ReadersService:
     """Serves timelines, users and tweets from the projections."""
 
-    def __init__(self, settings: Settings, backend: Backend) -> None:
+    def __init__(self, settings: Settings, backend: Backend, metrics: Metrics) -> None:
         self.settings = settings
         self.backend = backend
+        self.metrics = metrics
         self._celebrities: set[int] = set()
         self._celebrities_at = float("-inf")
         self._celebrities_lock = asyncio.Lock()
         self._celebrity_ttl = settings.celebrity_cache_s
         self._followed: OrderedDict[int, tuple[float, set[int], list[int]]] = OrderedDict()
-        self.activity = HomeActivity(settings, backend)
+        self.activity = HomeActivity(settings, backend, metrics)
 
     def routes(self) -> list[web.RouteDef]:
         """The read routes of API.md."""
@@ -77,7 +79,7 @@ class ReadersService:
         user_id, query = path_id(request, "id"), page_query(request)
         if not self.activity.fresh(user_id):  # a return, a rebuild still due, or a read to record
             await self._require_user(user_id)
-            await self.activity.before_read(user_id, request.app[METRICS_KEY])
+            await self.activity.before_read(user_id)
         _, tweets = await asyncio.gather(
             self._require_user(user_id), self.home_tweets(user_id, query.probe())
         )
