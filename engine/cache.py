@@ -1,8 +1,9 @@
-"""Small bounded caches: facts that never change once true (a registered user, a handle), and
-the rows a projection keeps between batches."""
+"""Small bounded caches: facts that never change once true (a registered user, a handle), the
+rows a projection keeps between batches, and values that may change, kept for a time."""
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Generic, TypeVar
@@ -78,3 +79,48 @@ class BoundedRows(Generic[K, V]):
         """Let the least recently used rows go, down to `size`."""
         while len(self._items) > self.size:
             self._items.popitem(last=False)
+
+
+class TtlCache(Generic[K, V]):
+    """Values that may change, each used for `ttl_s` seconds after the read that found it was
+    *issued* (so a value is never older than that), at most `size` of them, least recently
+    used out. A ttl of 0 keeps nothing."""
+
+    def __init__(
+        self, ttl_s: float, size: int = 100_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ttl_s = ttl_s
+        self.size = size
+        self.clock = clock
+        self._items: OrderedDict[K, tuple[float, V]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def now(self) -> float:
+        """The clock reading to stamp a read with: take it before the read is issued."""
+        return self.clock()
+
+    def peek(self, key: K) -> V | None:
+        """The value while it is fresh (it counts as just used), else None."""
+        hit = self._items.get(key)
+        if hit is None or self.clock() - hit[0] >= self.ttl_s:
+            return None
+        self._items.move_to_end(key)
+        return hit[1]
+
+    def put(self, key: K, value: V, issued_at: float) -> None:
+        """Hold the value found by a read issued at `issued_at` (a reading of now())."""
+        self._items[key] = (issued_at, value)
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    async def get(self, key: K, load: Callable[[K], Awaitable[V]]) -> V:
+        """The fresh value, or load(key), held from the time the load was issued."""
+        value = self.peek(key)
+        if value is None:
+            issued_at = self.clock()
+            value = await load(key)
+            self.put(key, value, issued_at)
+        return value

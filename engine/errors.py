@@ -102,6 +102,13 @@ class StoreUnavailable(Unavailable):
     code = "store_unavailable"
 
 
+class StoreRejected(TimelineError):
+    """The projection store refused a statement for good (syntax, schema, permissions):
+    trying it again cannot succeed, so no consumer retries it."""
+
+    code = "store_rejected"
+
+
 class ClockMovedBackwards(Unavailable):
     """The wall clock went back; no id is issued until it catches up."""
 

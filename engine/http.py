@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 MSGPACK = "application/msgpack"
 JSON = "application/json"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-METRICS_KEY = web.AppKey("metrics", Metrics)
 CALLER_KEY = web.RequestKey("caller", str)
 MAX_PAGE = 200
 MAX_BODY_DEPTH = 32  # arrays and objects within each other; API bodies need 3
@@ -230,31 +229,36 @@ def error_response(request: web.Request, err: TimelineError) -> web.Response:
     return response
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn errors into API.md's error shape, and count every answer."""
-    metrics = request.app[METRICS_KEY]
-    started = time.perf_counter()
-    route = request.match_info.route.resource
-    route_name = route.canonical if route is not None else "unmatched"
-    try:
-        response = await handler(request)
-    except TimelineError as err:
-        response = error_response(request, err)
-        metrics.errors.labels(err.code).inc()
-    except ConnectionResetError:  # the client went away mid-request: no answer, no error
-        response = web.Response(status=CLIENT_CLOSED)
-    except web.HTTPException as exc:
-        code = _HTTP_CODES.get(exc.status, "http_error")
-        response = respond(request, error_payload(code, exc.reason), exc.status)
-        metrics.errors.labels(code).inc()
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        response = respond(request, error_payload("internal_error", "internal error"), 500)
-        metrics.errors.labels("internal_error").inc()
-    metrics.http_requests.labels(request.method, route_name, str(response.status)).inc()
-    metrics.http_seconds.labels(request.method, route_name).observe(time.perf_counter() - started)
-    return response
+def error_middleware(metrics: Metrics) -> web.middleware:  # type: ignore[valid-type]
+    """Turn errors into API.md's error shape, and count every answer in `metrics`."""
+
+    @web.middleware
+    async def answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        route = request.match_info.route.resource
+        route_name = route.canonical if route is not None else "unmatched"
+        try:
+            response = await handler(request)
+        except TimelineError as err:
+            response = error_response(request, err)
+            metrics.errors.labels(err.code).inc()
+        except ConnectionResetError:  # the client went away mid-request: no answer, no error
+            response = web.Response(status=CLIENT_CLOSED)
+        except web.HTTPException as exc:
+            code = _HTTP_CODES.get(exc.status, "http_error")
+            response = respond(request, error_payload(code, exc.reason), exc.status)
+            metrics.errors.labels(code).inc()
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            response = respond(request, error_payload("internal_error", "internal error"), 500)
+            metrics.errors.labels("internal_error").inc()
+        metrics.http_requests.labels(request.method, route_name, str(response.status)).inc()
+        metrics.http_seconds.labels(request.method, route_name).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+    return answer
 
 
 _HTTP_CODES = {

@@ -29,9 +29,10 @@ def now_us() -> int:
 class HomeActivity:
     """Records home reads and rebuilds the home timeline of a user who returns."""
 
-    def __init__(self, settings: Settings, backend: Backend) -> None:
+    def __init__(self, settings: Settings, backend: Backend, metrics: Metrics) -> None:
         self.settings = settings
         self.backend = backend
+        self.metrics = metrics
         s = settings
         self.enabled = s.inactive_after_s > 0
         self.returning_us = returning_after_us(s)
@@ -55,33 +56,33 @@ class HomeActivity:
         """False while a rebuild may still be needed after the user's last return."""
         return row.reactivated_us == 0 or row.rebuilt_us > row.reactivated_us + self.settle_us
 
-    async def before_read(self, user_id: int, metrics: Metrics) -> None:
+    async def before_read(self, user_id: int) -> None:
         """Record the read; on a return, or while settling, rebuild the home timeline first."""
         if len(self._locks) >= MAX_KNOWN:
             self._locks.clear()  # at worst two reads of one user visit at once: idempotent
         async with self._locks.setdefault(user_id, asyncio.Lock()):
             if not self.fresh(user_id):
-                self._remember(await self._visit(user_id, metrics))
+                self._remember(await self._visit(user_id))
 
-    async def _visit(self, user_id: int, metrics: Metrics) -> Activity:
+    async def _visit(self, user_id: int) -> Activity:
         now = now_us()
         row = await self.backend.activity.activity(user_id)
         if row is None or now - row.last_read_us > self.returning_us:
             await self.backend.activity.mark_read(user_id, now, reactivated=True)
             rebuilt = row.rebuilt_us if row is not None else 0
-            return await self._rebuild(Activity(user_id, now, now, rebuilt), "returned", metrics)
+            return await self._rebuild(Activity(user_id, now, now, rebuilt), "returned")
         if not self.settled(row):
-            row = await self._rebuild(row, "settling", metrics)
+            row = await self._rebuild(row, "settling")
         if now - row.last_read_us >= self.touch_us:
             await self.backend.activity.mark_read(user_id, now)
             row = dataclasses.replace(row, last_read_us=now)
         return row
 
-    async def _rebuild(self, row: Activity, reason: str, metrics: Metrics) -> Activity:
+    async def _rebuild(self, row: Activity, reason: str) -> Activity:
         started = now_us()
         await rebuild_home(self.backend, self.settings, row.user_id)
         await self.backend.activity.mark_rebuilt(row.user_id, started)
-        metrics.home_rebuilds.labels(reason).inc()
+        self.metrics.home_rebuilds.labels(reason).inc()
         return dataclasses.replace(row, rebuilt_us=max(row.rebuilt_us, started))
 
     def _remember(self, row: Activity) -> None:

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections import OrderedDict
 from typing import Any
 
 from aiohttp import web
 
 from engine import registrations
+from engine.cache import TtlCache
 from engine.config import Settings
 from engine.errors import NotFound
-from engine.http import METRICS_KEY, page_query, path_id, respond, tweet_json, user_json
+from engine.http import page_query, path_id, respond, tweet_json, user_json
 from engine.merge import merge
+from engine.metrics import Metrics
 from engine.ports import Backend
 from engine.records import PageQuery, Tweet, User
 from readers.activity import HomeActivity
@@ -26,15 +26,18 @@ FOLLOWED_CACHE_USERS = 100_000
 class ReadersService:
     """Serves timelines, users and tweets from the projections."""
 
-    def __init__(self, settings: Settings, backend: Backend) -> None:
+    def __init__(self, settings: Settings, backend: Backend, metrics: Metrics) -> None:
         self.settings = settings
         self.backend = backend
-        self._celebrities: set[int] = set()
-        self._celebrities_at = float("-inf")
+        self.metrics = metrics
+        ttl_s = settings.celebrity_cache_s
+        self._celebrities: TtlCache[None, set[int]] = TtlCache(ttl_s, size=1)
         self._celebrities_lock = asyncio.Lock()
-        self._celebrity_ttl = settings.celebrity_cache_s
-        self._followed: OrderedDict[int, tuple[float, set[int], list[int]]] = OrderedDict()
-        self.activity = HomeActivity(settings, backend)
+        # per reader: the high-follower set it was computed against, and those it follows
+        self._followed: TtlCache[int, tuple[set[int], list[int]]] = TtlCache(
+            ttl_s, size=FOLLOWED_CACHE_USERS
+        )
+        self.activity = HomeActivity(settings, backend, metrics)
 
     def routes(self) -> list[web.RouteDef]:
         """The read routes of API.md."""
@@ -77,7 +80,7 @@ class ReadersService:
         user_id, query = path_id(request, "id"), page_query(request)
         if not self.activity.fresh(user_id):  # a return, a rebuild still due, or a read to record
             await self._require_user(user_id)
-            await self.activity.before_read(user_id, request.app[METRICS_KEY])
+            await self.activity.before_read(user_id)
         _, tweets = await asyncio.gather(
             self._require_user(user_id), self.home_tweets(user_id, query.probe())
         )
@@ -108,24 +111,20 @@ class ReadersService:
     async def _followed_celebrities(self, user_id: int, celebrities: set[int]) -> list[int]:
         """Which high-follower authors the user follows, remembered for as long as the set of
         those authors is (TIMELINE_CELEBRITY_CACHE_S): a page costs no graph read then."""
-        now = time.monotonic()
-        hit = self._followed.get(user_id)
-        if hit is not None and hit[1] is celebrities and now - hit[0] < self._celebrity_ttl:
-            return hit[2]
+        hit = self._followed.peek(user_id)
+        if hit is not None and hit[0] is celebrities:
+            return hit[1]
+        issued_at = self._followed.now()
         followed = await self.backend.graph.followed_among(user_id, sorted(celebrities))
-        self._followed[user_id] = (now, celebrities, followed)
-        self._followed.move_to_end(user_id)
-        if len(self._followed) > FOLLOWED_CACHE_USERS:
-            self._followed.popitem(last=False)
+        self._followed.put(user_id, (celebrities, followed), issued_at)
         return followed
 
     async def _celebrity_set(self) -> set[int]:
         async with self._celebrities_lock:
-            now = time.monotonic()
-            if now - self._celebrities_at >= self.settings.celebrity_cache_s:
-                self._celebrities = await self.backend.timelines.celebrities()
-                self._celebrities_at = now
-            return self._celebrities
+            return await self._celebrities.get(None, self._load_celebrities)
+
+    async def _load_celebrities(self, _: None) -> set[int]:
+        return await self.backend.timelines.celebrities()
 
     async def user_timeline(self, request: web.Request) -> web.Response:
         user_id, query = path_id(request, "id"), page_query(request)

@@ -157,7 +157,7 @@ class StreamService:
         await require_user(self.backend, user_id)
         activity = self.home_reader.activity
         if not activity.fresh(user_id):  # opening a stream reads the home timeline
-            await activity.before_read(user_id, self.metrics)
+            await activity.before_read(user_id)
         await self._ready(self.home_feed)
         sub = Subscriber("home", self.settings.stream_queue_max)
         await self.home.add(user_id, sub)

@@ -14,6 +14,8 @@ import heapq
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
+from engine.cache import TtlCache
+
 Ranked = list[tuple[str, int]]
 Sum = Callable[[Sequence[int]], Awaitable[dict[str, int]]]
 
@@ -31,7 +33,7 @@ class TopTrends:
         self.window_sum = window_sum
         self.keep = keep
         self.cache_s = cache_s
-        self._ranked: dict[int, tuple[float, Ranked]] = {}
+        self._ranked: TtlCache[int, Ranked] = TtlCache(cache_s)
         self._locks: dict[int, asyncio.Lock] = {}
 
     async def top(self, window_min: int, count: int) -> Ranked:
@@ -39,16 +41,14 @@ class TopTrends:
         return (await self._ranking(window_min))[:count]
 
     async def _ranking(self, window_min: int) -> Ranked:
-        cached = self._ranked.get(window_min)
-        if cached is not None and time.monotonic() - cached[0] < self.cache_s:
-            return cached[1]
+        cached = self._ranked.peek(window_min)
+        if cached is not None:
+            return cached
         async with self._locks.setdefault(window_min, asyncio.Lock()):
-            cached = self._ranked.get(window_min)  # another request may have computed it
-            if cached is not None and time.monotonic() - cached[0] < self.cache_s:
-                return cached[1]
-            started = time.monotonic()
-            this_minute = int(time.time() // 60)
-            counts = await self.window_sum(range(this_minute - window_min + 1, this_minute + 1))
-            ranked = await asyncio.to_thread(top, counts, self.keep)
-            self._ranked[window_min] = (started, ranked)
-            return ranked
+            # another request may have computed it meanwhile
+            return await self._ranked.get(window_min, self._rank)
+
+    async def _rank(self, window_min: int) -> Ranked:
+        this_minute = int(time.time() // 60)
+        counts = await self.window_sum(range(this_minute - window_min + 1, this_minute + 1))
+        return await asyncio.to_thread(top, counts, self.keep)

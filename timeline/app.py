@@ -17,7 +17,7 @@ from engine.auth import auth_middleware, parse_tokens
 from engine.config import Settings
 from engine.deadlines import body_deadline, server_options
 from engine.groups import CHECKS, FANOUT, INDEXERS, group_name
-from engine.http import METRICS_KEY, error_middleware, ops_routes
+from engine.http import error_middleware, ops_routes
 from engine.ids import IdGenerator
 from engine.metrics import Metrics
 from engine.ports import Backend
@@ -92,7 +92,7 @@ class Engine:
         )
         middlewares = [
             admission.middleware,  # first: turning a request away must cost little
-            error_middleware,
+            error_middleware(self.metrics),
             auth_middleware(tokens),
             body_deadline(s.request_read_timeout_s, self.metrics),
         ]
@@ -102,7 +102,6 @@ class Engine:
             middlewares=middlewares,
             client_max_size=s.max_body_bytes,
         )
-        app[METRICS_KEY] = self.metrics
         admission.install(app)
         app.add_routes(ops_routes(self.metrics, self.ready))
         if "ingest" in self.parts:
@@ -110,7 +109,7 @@ class Engine:
             ingest = IngestService(self.settings, self.backend, self._ids(), progress, checks_group)
             app.add_routes(ingest.routes())
         if "readers" in self.parts:
-            readers = ReadersService(self.settings, self.backend)
+            readers = ReadersService(self.settings, self.backend, self.metrics)
             app.add_routes(readers.routes())
             StreamService(self.settings, self.backend, self.metrics, readers).install(app)
             app.add_routes(ViewReaders(self.settings, self.backend).routes())

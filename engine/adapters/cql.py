@@ -7,10 +7,10 @@ import logging
 import re
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from cassandra import ConsistencyLevel, InvalidRequest
+from cassandra import ConsistencyLevel
 from cassandra.cluster import (
     EXEC_PROFILE_DEFAULT,
     Cluster,
@@ -25,8 +25,9 @@ from cassandra.policies import (
 )
 from cassandra.query import BatchStatement, BatchType, PreparedStatement, tuple_factory
 
+from engine.adapters.cql_errors import store_error
 from engine.config import Settings
-from engine.errors import StoreUnavailable
+from engine.errors import StoreUnavailable, TimelineError
 from engine.metrics import Metrics
 from engine.ports import Service
 from schemas import cql_migrations
@@ -102,17 +103,21 @@ class CqlSession(Service):
 
     async def run(self, cql: str, params: Sequence[Any] = (), *, op: str = "query") -> Rows:
         """Execute one prepared statement and return its rows."""
-        return await self._execute(self.prepare(cql).bind(params), op)
+        return await self._execute(lambda: self.prepare(cql).bind(params), op)
 
     async def run_batch(self, cql: str, rows: Sequence[Sequence[Any]], *, op: str) -> None:
         """Execute one statement for many rows of one partition as an unlogged batch."""
         if len(rows) == 1:
             await self.run(cql, rows[0], op=op)
             return
-        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
-        stmt = self.prepare(cql)
-        for params in rows:
-            batch.add(stmt, params)
+
+        def batch() -> BatchStatement:
+            statement = BatchStatement(batch_type=BatchType.UNLOGGED)
+            stmt = self.prepare(cql)
+            for params in rows:
+                statement.add(stmt, params)
+            return statement
+
         await self._execute(batch, op)
 
     async def run_together(
@@ -120,28 +125,35 @@ class CqlSession(Service):
     ) -> Rows:
         """Execute statements on one partition as one batch; with a condition (IF) in one of
         them, a lightweight transaction whose first row says whether it applied."""
-        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
-        for cql, params in statements:
-            batch.add(self.prepare(cql), params)
+
+        def batch() -> BatchStatement:
+            statement = BatchStatement(batch_type=BatchType.UNLOGGED)
+            for cql, params in statements:
+                statement.add(self.prepare(cql), params)
+            return statement
+
         return await self._execute(batch, op)
 
     async def ping(self) -> bool:
         """True when Cassandra answers a query."""
         try:
-            await self._execute("SELECT release_version FROM system.local", "ping")
-        except StoreUnavailable:
+            await self._execute(lambda: "SELECT release_version FROM system.local", "ping")
+        except TimelineError:
             return False
         return True
 
-    async def _execute(self, statement: Any, op: str) -> Rows:
+    async def _execute(self, statement: Callable[[], Any], op: str) -> Rows:
+        """Build (prepare, bind) and run one statement; a driver error, from either step, is
+        converted once: retriable StoreUnavailable or permanent StoreRejected."""
         async with self._slots:
             try:
-                return await self._bridge(self.session.execute_async(statement))
-            except InvalidRequest:
+                return await self._bridge(self.session.execute_async(statement()))
+            except TimelineError:
+                self.metrics.store_errors.labels(op).inc()
                 raise
             except Exception as e:
                 self.metrics.store_errors.labels(op).inc()
-                raise StoreUnavailable(f"Cassandra {op} failed: {e}") from e
+                raise store_error(e, op) from e
 
     def _bridge(self, rf: ResponseFuture) -> asyncio.Future[Rows]:
         loop = self._loop or asyncio.get_running_loop()

@@ -181,27 +181,27 @@ async def test_a_tweet_fanned_out_on_a_stale_view_after_a_return_still_reaches_t
     await backend.graph.put_edges([(idle, author)], [long_ago])
     await backend.activity.mark_read(idle, long_ago)
     fanout = TimelineProjector(stale, backend, metrics)
-    readers = HomeActivity(stale, backend)
+    readers = HomeActivity(stale, backend, metrics)
     home = lambda: backend.timelines.home_page(idle, PageQuery(50))  # noqa: E731
 
     before = a_tweet(author)
     await fanout.apply_posts([before])  # idle is inactive: skipped, and cached as inactive
     assert await home() == []
-    await readers.before_read(idle, metrics)  # the return: marked active, rebuilt
+    await readers.before_read(idle)  # the return: marked active, rebuilt
     assert await home() == [before.tweet]
 
     during = a_tweet(author)
     await fanout.apply_posts([during])  # fan-out still holds the view from before the return
     assert await home() == [before.tweet]  # skipped on the stale view...
     assert not readers.fresh(idle)
-    await readers.before_read(idle, metrics)  # ...so the next read rebuilds again
+    await readers.before_read(idle)  # ...so the next read rebuilds again
     assert await home() == [during.tweet, before.tweet]
 
-    quick = HomeActivity(dataclasses.replace(stale, activity_cache_s=0.2), backend)
-    await quick.before_read(idle, metrics)  # within the window: rebuilds, not yet settled
+    quick = HomeActivity(dataclasses.replace(stale, activity_cache_s=0.2), backend, metrics)
+    await quick.before_read(idle)  # within the window: rebuilds, not yet settled
     assert not quick.fresh(idle)
     await asyncio.sleep(0.3)
-    await quick.before_read(idle, metrics)  # after it: the last rebuild, then settled
+    await quick.before_read(idle)  # after it: the last rebuild, then settled
     assert quick.fresh(idle)
 
 
@@ -229,7 +229,7 @@ async def test_without_an_activity_row_fan_out_writes_and_a_read_rebuilds(engine
     earlier = a_tweet(author).tweet
     await backend.timelines.put_tweets([earlier], [id_ms(earlier.id) * 1000])  # never fanned out
     rebuilds = metric(engine, "timeline_home_rebuilds_total", reason="returned")
-    await HomeActivity(engine.settings, backend).before_read(reader, metrics)
+    await HomeActivity(engine.settings, backend, metrics).before_read(reader)
     assert metric(engine, "timeline_home_rebuilds_total", reason="returned") == rebuilds + 1
     assert await backend.timelines.home_page(reader, PageQuery()) == [earlier]
     row = await backend.activity.activity(reader)

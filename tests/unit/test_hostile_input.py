@@ -11,7 +11,7 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from engine.auth import auth_middleware, parse_tokens
-from engine.http import MAX_BODY_DEPTH, METRICS_KEY, error_middleware, page_query, read_body
+from engine.http import MAX_BODY_DEPTH, error_middleware, page_query, read_body
 from engine.ids import decimal
 from engine.metrics import Metrics
 from ingest.service import idempotency_key
@@ -35,8 +35,9 @@ async def keyed(request: web.Request) -> web.Response:
 
 @pytest_asyncio.fixture
 async def client() -> AsyncIterator[TestClient]:
-    app = web.Application(middlewares=[error_middleware, auth_middleware(parse_tokens(""))])
-    app[METRICS_KEY] = Metrics()
+    app = web.Application(
+        middlewares=[error_middleware(Metrics()), auth_middleware(parse_tokens(""))]
+    )
     app.add_routes([web.post("/body", body), web.get("/page", page), web.post("/key", keyed)])
     async with TestClient(TestServer(app)) as c:
         yield c
@@ -89,9 +90,8 @@ async def test_idempotency_keys_are_printable_ascii(client: TestClient) -> None:
 
 async def test_an_authorization_header_that_is_not_utf8_is_refused() -> None:
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware(parse_tokens(f"t={TOKEN}:write"))]
+        middlewares=[error_middleware(Metrics()), auth_middleware(parse_tokens(f"t={TOKEN}:write"))]
     )
-    app[METRICS_KEY] = Metrics()
     app.add_routes([web.post("/key", keyed)])
     async with TestClient(TestServer(app)) as c:
         head = b"POST /key HTTP/1.1\nHost: t\nContent-Length: 0\n"
@@ -99,3 +99,13 @@ async def test_an_authorization_header_that_is_not_utf8_is_refused() -> None:
         assert (status, data["error"]["code"]) == (400, "invalid_header")
         status, _ = await raw_request(c, head + f"Authorization: Bearer {TOKEN}\n".encode())
         assert status == 200
+
+
+async def test_the_error_middleware_counts_into_the_metrics_it_is_given() -> None:
+    metrics = Metrics()
+    app = web.Application(middlewares=[error_middleware(metrics)])
+    app.add_routes([web.get("/page", page)])
+    async with TestClient(TestServer(app)) as c:
+        assert await answer(await c.get("/page?count=x")) == (400, "invalid_count")
+    sample = metrics.registry.get_sample_value
+    assert sample("timeline_errors_total", {"code": "invalid_count"}) == 1.0
