@@ -239,30 +239,21 @@ class CassandraGraph(OnSession, FollowGraph):
         await self._truncate("following", "followers", "follow_changes", "graph_counts")
 
     async def edges_exist(self, pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bool]:
-        found = await asyncio.gather(
-            *(
-                self.cql.run(
-                    "SELECT followee_id FROM following WHERE user_id = ? AND followee_id = ?",
-                    pair,
-                    op="edge_exists",
-                )
-                for pair in pairs
-            )
-        )
-        return {pair: bool(rows) for pair, rows in zip(pairs, found, strict=True)}
+        cql = "SELECT followee_id FROM following WHERE user_id = ? AND followee_id = ?"
+        found = await self._per_pair(cql, pairs, "edge_exists")
+        return {pair: bool(rows) for pair, rows in found.items()}
 
     async def edges_changed(self, pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], int]:
-        found = await asyncio.gather(
-            *(
-                self.cql.run(
-                    "SELECT changed_us FROM follow_changes WHERE user_id = ? AND followee_id = ?",
-                    pair,
-                    op="edges_changed",
-                )
-                for pair in pairs
-            )
-        )
-        return {pair: rows[0][0] if rows else 0 for pair, rows in zip(pairs, found, strict=True)}
+        cql = "SELECT changed_us FROM follow_changes WHERE user_id = ? AND followee_id = ?"
+        found = await self._per_pair(cql, pairs, "edges_changed")
+        return {pair: rows[0][0] if rows else 0 for pair, rows in found.items()}
+
+    async def _per_pair(
+        self, cql: str, pairs: Sequence[tuple[int, int]], op: str
+    ) -> dict[tuple[int, int], Rows]:
+        """One read of a (user, followee) row per pair, concurrently."""
+        found = await asyncio.gather(*(self.cql.run(cql, pair, op=op) for pair in pairs))
+        return dict(zip(pairs, found, strict=True))
 
     async def put_edges(self, pairs: Sequence[tuple[int, int]], ts_us: Sequence[int]) -> None:
         await asyncio.gather(

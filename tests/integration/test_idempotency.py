@@ -181,9 +181,9 @@ async def test_an_abandoned_lease_frees_the_key_within_the_lease(api: Api, engin
     await api.call("POST", "/v1/tweets", 202, data=raw, headers=send)
 
 
-async def test_a_retry_after_a_503_posts_one_tweet_in_every_view(
-    api: Api, engine: Engine, tweets_tail: LogTail, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def landing_but_unacknowledged(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Arms the log so its next append lands but answers 503 (no acknowledgement in time);
+    the append after it goes through, as a retry's would."""
     assert engine.backend is not None
     log = engine.backend.log
     real = log.append_many
@@ -193,12 +193,19 @@ async def test_a_retry_after_a_503_posts_one_tweet_in_every_view(
         await real(events)  # the record lands, but the API never hears of it
         return [LogUnavailable("no acknowledgement in time") for _ in events]
 
+    return lambda: monkeypatch.setattr(log, "append_many", lands_but_fails)
+
+
+async def test_a_retry_after_a_503_posts_one_tweet_in_every_view(
+    api: Api, engine: Engine, tweets_tail: LogTail, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lands_but_fails = landing_but_unacknowledged(engine, monkeypatch)
     author, fan, named = await api.user(), await api.user(), await api.user()
     await api.follow(fan, author)
     hashtag, word = tag("once"), tag("word")
     text = f"#{hashtag} {word} @{named['handle']}"
     body, headers = {"author_id": author["id"], "text": text}, key()
-    monkeypatch.setattr(log, "append_many", lands_but_fails)
+    lands_but_fails()
     unavailable = await post(api, body, headers)
     assert unavailable.status == 503
     retried = await post(api, body, headers)
@@ -226,18 +233,10 @@ async def test_a_retry_after_a_503_posts_one_tweet_in_every_view(
 async def test_a_retried_follow_counts_once_even_after_an_unfollow(
     api: Api, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert engine.backend is not None
-    log = engine.backend.log
-    real = log.append_many
-
-    async def lands_but_fails(events: Sequence[Event]) -> list[BaseException | None]:
-        monkeypatch.undo()
-        await real(events)
-        return [LogUnavailable("no acknowledgement in time") for _ in events]
-
+    lands_but_fails = landing_but_unacknowledged(engine, monkeypatch)
     fan, star, headers = await api.user(), await api.user(), key()
     path = f"/v1/users/{fan['id']}/following/{star['id']}"
-    monkeypatch.setattr(log, "append_many", lands_but_fails)
+    lands_but_fails()
     assert (await api.client.put(path, headers=headers)).status == 503
     await api.unfollow(fan, star)  # the client changed its mind before retrying
     await api.call("PUT", path, 200, headers=headers)  # the retry re-appends the follow
@@ -291,17 +290,9 @@ async def test_a_batch_retried_after_a_partial_503_posts_each_tweet_once(
 async def test_a_registration_retried_after_a_503_is_one_user(
     api: Api, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert engine.backend is not None
-    log = engine.backend.log
-    real = log.append_many
-
-    async def lands_but_fails(events: Sequence[Event]) -> list[BaseException | None]:
-        monkeypatch.undo()
-        await real(events)
-        return [LogUnavailable("no acknowledgement in time") for _ in events]
-
+    lands_but_fails = landing_but_unacknowledged(engine, monkeypatch)
     handle, headers = f"r{uuid.uuid4().hex[:10]}", key()
-    monkeypatch.setattr(log, "append_many", lands_but_fails)
+    lands_but_fails()
     failed = await api.client.post("/v1/users", json={"handle": handle}, headers=headers)
     assert failed.status == 503
     user = await api.call("POST", "/v1/users", 201, json={"handle": handle}, headers=headers)
