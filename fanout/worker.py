@@ -17,7 +17,7 @@ from engine.errors import EventTooNew, PoisonEvent, TimelineError
 from engine.events import Event, decode
 from engine.metrics import Metrics
 from engine.ports import Backend, LogConsumer, LogRecord
-from fanout.projection import Decoded, Projector
+from fanout.projector import Decoded, Projector
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 5.0

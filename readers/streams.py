@@ -62,7 +62,7 @@ class HomeReader(Protocol):
         ...
 
 
-class StreamService:
+class StreamRoutes:
     """The stream routes, their two feeds, and every open stream of this process."""
 
     def __init__(

@@ -25,10 +25,10 @@ from engine.progress import LogProgress
 from engine.worker_ids import LeasedIds
 from fanout.projections import PROJECTIONS
 from fanout.worker import ConsumerWorker
-from ingest.service import IngestService
+from ingest.service import IngestRoutes
 from readers.consistency import consistency_middleware
-from readers.service import ReadersService
-from readers.streams import StreamService
+from readers.service import ReadersRoutes
+from readers.streams import StreamRoutes
 from readers.views import ViewReaders
 from timeline.readiness import is_ready
 
@@ -106,12 +106,12 @@ class Engine:
         app.add_routes(ops_routes(self.metrics, self.ready))
         if "ingest" in self.parts:
             checks_group = group_name(self.settings, "checks")
-            ingest = IngestService(self.settings, self.backend, self._ids(), progress, checks_group)
+            ingest = IngestRoutes(self.settings, self.backend, self._ids(), progress, checks_group)
             app.add_routes(ingest.routes())
         if "readers" in self.parts:
-            readers = ReadersService(self.settings, self.backend, self.metrics)
+            readers = ReadersRoutes(self.settings, self.backend, self.metrics)
             app.add_routes(readers.routes())
-            StreamService(self.settings, self.backend, self.metrics, readers).install(app)
+            StreamRoutes(self.settings, self.backend, self.metrics, readers).install(app)
             app.add_routes(ViewReaders(self.settings, self.backend).routes())
         return app
 
