@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine.adapters.cassandra import (
+from engine.adapters.cassandra.checks import CassandraChecks
+from engine.adapters.cassandra.leases import CassandraLeases
+from engine.adapters.cassandra.search import CassandraSearch
+from engine.adapters.cassandra.session import CqlSession
+from engine.adapters.cassandra.store import (
     CassandraGraph,
     CassandraRegistry,
     CassandraTimelines,
     CassandraUsers,
 )
-from engine.adapters.cassandra_checks import CassandraChecks
-from engine.adapters.cassandra_leases import CassandraLeases
-from engine.adapters.cassandra_search import CassandraSearch
-from engine.adapters.cassandra_views import (
+from engine.adapters.cassandra.views import (
     CassandraActivity,
     CassandraIndex,
     CassandraLists,
@@ -21,9 +22,8 @@ from engine.adapters.cassandra_views import (
     CassandraPhones,
     CassandraTrends,
 )
-from engine.adapters.cql import CqlSession
-from engine.adapters.kafka import KafkaConsumer, KafkaLog
-from engine.adapters.kafka_tail import KafkaTail
+from engine.adapters.kafka.log import KafkaConsumer, KafkaLog
+from engine.adapters.kafka.tail import KafkaTail
 from engine.config import Settings
 from engine.metrics import Metrics
 from engine.ports import Backend, LogConsumer, LogTail, RevokeHook

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from engine.adapters.embedded_keys import KEYS_SCHEMA, claim_key, purge_keys, update_owned
-from engine.adapters.embedded_sqlite import SqliteDb
+from engine.adapters.embedded.keys import KEYS_SCHEMA, claim_key, purge_keys, update_owned
+from engine.adapters.embedded.sqlite import SqliteDb
 from engine.config import Settings
 from engine.events import UserRegistered, encode, pack_tweet, unpack_tweet
 from engine.idempotency import OwnedKeyUpdates

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine.adapters.embedded_store import Conn, OnDb, Table, decode_tweet, fetch_all, fetch_one
+from engine.adapters.embedded.store import Conn, OnDb, Table, decode_tweet, fetch_all, fetch_one
 from engine.events import pack_tweet
 from engine.ports import CheckedTweet, CheckStore
 from engine.records import Tweet

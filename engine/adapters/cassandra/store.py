@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 from collections.abc import Sequence
 
-from engine.adapters.cql import CqlSession, Rows
+from engine.adapters.cassandra.session import CqlSession, Rows
 from engine.events import UserRegistered, encode, pack_tweet, unpack_tweet
 from engine.idempotency import OwnedKeyUpdates, claimable, lease_deadline, now_ms
 from engine.ids import id_ms

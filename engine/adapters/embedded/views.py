@@ -16,8 +16,8 @@ from typing import Any
 
 import msgpack
 
-from engine.adapters.embedded_lists import EmbeddedListTables
-from engine.adapters.embedded_store import (
+from engine.adapters.embedded.lists import EmbeddedListTables
+from engine.adapters.embedded.store import (
     IN_CHUNK,
     Conn,
     OnDb,

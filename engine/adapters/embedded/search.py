@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine.adapters.embedded_store import Conn, OnDb, decode_tweet, fetch_all
+from engine.adapters.embedded.store import Conn, OnDb, decode_tweet, fetch_all
 from engine.events import pack_tweet
 from engine.ports import SearchEntry, SearchIndex
 from engine.records import PageQuery, Tweet

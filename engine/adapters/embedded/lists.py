@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from engine.adapters.embedded_store import (
+from engine.adapters.embedded.store import (
     Conn,
     OnDb,
     Table,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine.adapters.embedded_log import EmbeddedLog, PositionedReader, _committed, _end
+from engine.adapters.embedded.log import EmbeddedLog, PositionedReader, _committed, _end
 from engine.errors import LogUnavailable
 from engine.ports import LogTail
 

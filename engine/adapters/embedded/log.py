@@ -20,8 +20,8 @@ from pathlib import Path
 
 from aiokafka.partitioner import murmur2
 
-from engine.adapters.embedded_sqlite import SqliteDb
-from engine.adapters.kafka import TOPICS, key_bytes
+from engine.adapters.embedded.sqlite import SqliteDb
+from engine.adapters.kafka.log import TOPICS, key_bytes
 from engine.config import Settings
 from engine.errors import LogUnavailable
 from engine.events import DEAD_LETTER_TOPIC, Event, dead_letter_value, encode

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from engine.adapters.cassandra import OnSession
+from engine.adapters.cassandra.store import OnSession
 from engine.events import pack_tweet, unpack_tweet
 from engine.ports import ListCount
 from engine.records import PageQuery, Tweet, upper_bound

@@ -20,21 +20,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.adapters.embedded_checks import CHECKS_SCHEMA, EmbeddedChecks
-from engine.adapters.embedded_leases import EmbeddedLeases
-from engine.adapters.embedded_lists import LISTS_SCHEMA
-from engine.adapters.embedded_log import LOG_SCHEMA, EmbeddedConsumer, EmbeddedLog
-from engine.adapters.embedded_search import SEARCH_SCHEMA, EmbeddedSearch
-from engine.adapters.embedded_sqlite import SqliteDb
-from engine.adapters.embedded_store import (
+from engine.adapters.embedded.checks import CHECKS_SCHEMA, EmbeddedChecks
+from engine.adapters.embedded.leases import EmbeddedLeases
+from engine.adapters.embedded.lists import LISTS_SCHEMA
+from engine.adapters.embedded.log import LOG_SCHEMA, EmbeddedConsumer, EmbeddedLog
+from engine.adapters.embedded.search import SEARCH_SCHEMA, EmbeddedSearch
+from engine.adapters.embedded.sqlite import SqliteDb
+from engine.adapters.embedded.store import (
     STORE_SCHEMA,
     EmbeddedGraph,
     EmbeddedRegistry,
     EmbeddedTimelines,
     EmbeddedUsers,
 )
-from engine.adapters.embedded_tail import EmbeddedTail
-from engine.adapters.embedded_views import (
+from engine.adapters.embedded.tail import EmbeddedTail
+from engine.adapters.embedded.views import (
     VIEWS_SCHEMA,
     EmbeddedActivity,
     EmbeddedIndex,

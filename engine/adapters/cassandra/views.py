@@ -6,8 +6,8 @@ import asyncio
 from collections import Counter
 from collections.abc import Sequence
 
-from engine.adapters.cassandra import OnSession
-from engine.adapters.cassandra_lists import CassandraListTables
+from engine.adapters.cassandra.lists import CassandraListTables
+from engine.adapters.cassandra.store import OnSession
 from engine.events import (
     PhoneRegistered,
     encode,

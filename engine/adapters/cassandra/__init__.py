@@ -1,0 +1,1 @@
+"""The Cassandra adapters: the CQL session and the stores and views on it."""

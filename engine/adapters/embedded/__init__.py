@@ -1,0 +1,1 @@
+"""The embedded backend: every port on SQLite files in one data folder."""

@@ -1,0 +1,1 @@
+"""The Kafka adapters: the event log, its consumers and the tail reader."""
