@@ -4,26 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine.adapters.cassandra.checks import CassandraChecks
-from engine.adapters.cassandra.leases import CassandraLeases
-from engine.adapters.cassandra.search import CassandraSearch
-from engine.adapters.cassandra.session import CqlSession
-from engine.adapters.cassandra.store import (
-    CassandraGraph,
-    CassandraRegistry,
-    CassandraTimelines,
-    CassandraUsers,
-)
-from engine.adapters.cassandra.views import (
+from engine.adapters.cassandra import (
     CassandraActivity,
+    CassandraChecks,
+    CassandraGraph,
     CassandraIndex,
+    CassandraLeases,
     CassandraLists,
     CassandraMessages,
     CassandraPhones,
+    CassandraRegistry,
+    CassandraSearch,
+    CassandraTimelines,
     CassandraTrends,
+    CassandraUsers,
+    CqlSession,
 )
-from engine.adapters.kafka.log import KafkaConsumer, KafkaLog
-from engine.adapters.kafka.tail import KafkaTail
+from engine.adapters.kafka import KafkaConsumer, KafkaLog, KafkaTail
 from engine.config import Settings
 from engine.metrics import Metrics
 from engine.ports import Backend, LogConsumer, LogTail, RevokeHook

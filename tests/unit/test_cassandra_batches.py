@@ -6,7 +6,7 @@ from typing import Any, cast
 import pytest
 
 from engine.adapters.cassandra.session import CqlSession
-from engine.adapters.cassandra.store import HOME_ROWS_PER_BATCH, CassandraTimelines
+from engine.adapters.cassandra.timelines import HOME_ROWS_PER_BATCH, CassandraTimelines
 from engine.records import Tweet
 
 pytestmark = pytest.mark.unit
