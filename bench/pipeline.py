@@ -25,8 +25,8 @@ from bench.seeds import seed_texts, tweet_event
 from bench.stack import EngineProcess, metric_sum
 from bench.stack import producer as bare_producer
 from bench.stats import latency_summary, per_second
-from engine.adapters.cassandra.session import CqlSession
-from engine.adapters.kafka.log import key_bytes
+from engine.adapters.cassandra import CqlSession
+from engine.adapters.kafka import key_bytes
 from engine.config import Settings
 from engine.events import TweetPosted, encode
 from engine.ids import IdGenerator

@@ -184,7 +184,7 @@ async def search_index(kind: str, args: argparse.Namespace) -> AsyncIterator[Sea
     """A started search adapter on an empty store of this backend."""
     metrics = Metrics()
     if kind == "embedded":
-        from engine.adapters.embedded.backend import EmbeddedBackend
+        from engine.adapters.embedded import EmbeddedBackend
 
         with tempfile.TemporaryDirectory(prefix="bench-search-") as folder:
             backend = EmbeddedBackend(Settings.from_env({}, data_dir=folder), metrics)
@@ -195,8 +195,7 @@ async def search_index(kind: str, args: argparse.Namespace) -> AsyncIterator[Sea
                 await backend.store_db.stop()
         return
     from deploy.local import infra
-    from engine.adapters.cassandra.search import CassandraSearch
-    from engine.adapters.cassandra.session import CqlSession
+    from engine.adapters.cassandra import CassandraSearch, CqlSession
 
     infra.ensure_up()
     host, port = infra.cassandra_contact()

@@ -150,7 +150,7 @@ async def append_raw(engine: Any, topic: str, value: bytes, key: int | None = No
         return
     from aiokafka import AIOKafkaProducer
 
-    from engine.adapters.kafka.log import key_bytes
+    from engine.adapters.kafka import key_bytes
 
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
     await producer.start()

@@ -14,7 +14,7 @@ def open_backend(settings: Settings, metrics: Metrics) -> Backend:
 
         return create_backend(settings, metrics)
     if settings.backend == "embedded":
-        from engine.adapters.embedded.backend import create_backend as create_embedded
+        from engine.adapters.embedded import create_backend as create_embedded
 
         return create_embedded(settings, metrics)
     raise ValueError(f"unknown backend {settings.backend!r}")

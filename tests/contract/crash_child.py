@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from engine.adapters.embedded.backend import EmbeddedBackend
+from engine.adapters.embedded import EmbeddedBackend
 from engine.config import Settings
 from engine.metrics import Metrics
 from tests.contract.conftest import PARTITIONS

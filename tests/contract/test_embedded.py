@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from engine.adapters.embedded.backend import EmbeddedBackend
+from engine.adapters.embedded import EmbeddedBackend
 from engine.config import Settings
 from engine.errors import LogUnavailable, Unavailable
 from engine.events import GRAPH_TOPIC, TWEETS_TOPIC, decode

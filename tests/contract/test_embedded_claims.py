@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from engine import registrations
-from engine.adapters.embedded.backend import EmbeddedBackend
+from engine.adapters.embedded import EmbeddedBackend
 from engine.config import Settings
 from engine.metrics import Metrics
 from engine.ports import Claim

@@ -5,7 +5,7 @@ from typing import Any, cast
 
 import pytest
 
-from engine.adapters.cassandra.session import CqlSession
+from engine.adapters.cassandra import CqlSession
 from engine.adapters.cassandra.timelines import HOME_ROWS_PER_BATCH, CassandraTimelines
 from engine.records import Tweet
 

@@ -15,16 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine.adapters.embedded.store import Conn, OnDb, decode_tweet, fetch_all
+from engine.adapters.embedded.base import OnDb
+from engine.adapters.embedded.rows import (
+    Conn,
+    decode_tweet,
+    fetch_all,
+)
 from engine.events import pack_tweet
 from engine.ports import SearchEntry, SearchIndex
 from engine.records import PageQuery, Tweet
 
-SEARCH_SCHEMA = """
-CREATE VIRTUAL TABLE IF NOT EXISTS search_tweets USING fts5(
-    terms, body UNINDEXED, ts UNINDEXED,
-    tokenize = "unicode61 remove_diacritics 0 tokenchars '_#@'");
-"""
 _TOMBSTONED = (
     "EXISTS (SELECT 1 FROM tombstones WHERE tbl = 'search_tweets' AND k1 = ?1 AND k2 = '' "
     "AND ts >= ?4)"
