@@ -1,4 +1,4 @@
-"""Cassandra list tables: members both ways, counts, list timelines and recent tweets.
+"""Cassandra lists: the lists, members both ways, counts, list timelines and recent tweets.
 
 Every write carries `USING TIMESTAMP` = the time the caller gives, so replays rewrite the
 same cells. A list's member count and the offset of the last membership change applied

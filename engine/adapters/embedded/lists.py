@@ -1,7 +1,7 @@
-"""The embedded list tables: members both ways, counts, list timelines and recent tweets.
+"""The embedded lists: the lists, members both ways, counts, list timelines and recent tweets.
 
-The tables of schemas/cql/005_list_timelines.cql on the store file of embedded_store, with
-its rules: every row carries its write time, the newest write wins, deletes leave tombstones,
+The tables of schemas/cql/005_list_timelines.cql on the shared store file, with the rules of
+lww: every row carries its write time, the newest write wins, deletes leave tombstones,
 and a trim is a range tombstone kept in a trims table. Cassandra keeps a list's count in
 static columns of its `list_members` partition; here it is the `list_counts` row, written in
 the same transaction as the member's row, so the two never disagree.

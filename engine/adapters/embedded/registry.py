@@ -124,6 +124,6 @@ def _put_registry(conn: Conn, event: UserRegistered, blob: bytes, state: str) ->
 
 def _upgrade(conn: Conn) -> None:
     """Claims made before claims kept their event get the columns, and count as registered
-    (the phone claims of embedded_views too: they live in this file)."""
+    (the phone claims of the phones adapter too: they live in this file)."""
     for table in ("handle_claims", "user_registry", "phones"):
         add_columns(conn, table, CLAIM_COLUMNS)

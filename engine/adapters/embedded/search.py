@@ -7,7 +7,7 @@ a word, `#tag` and `@<user id>` stay one token each, and diacritics are kept (`Ð
 A query is every term as a quoted phrase joined by AND; FTS5 walks its doclists in rowid
 order, so `ORDER BY rowid DESC` with the cursor bounds is a page newest first without a sort.
 
-Writes follow embedded_store's rules: the newest event time wins, and a delete leaves a
+Writes follow the rules of lww: the newest event time wins, and a delete leaves a
 tombstone (in the shared `tombstones` table) that keeps any write at or before its time out.
 """
 
