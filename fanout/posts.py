@@ -9,6 +9,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 
+from engine.cache import TtlCache
 from engine.config import Settings
 from engine.events import TweetDeleted, TweetPosted, UserRegistered
 from engine.metrics import Metrics
@@ -30,14 +31,20 @@ class PostFanout:
     Followers who have not read their home timeline for `inactive_after_s` are skipped (the
     author's own home timeline is always written); engine/home_rebuild.py rebuilds a returning
     user's home timeline from the user timelines, which are written before any follower is.
+
+    An author with more than `celebrity_threshold` followers is marked high-follower for good
+    and fanned out to no home timeline (readers merge their tweets). The set of marked authors
+    is held as readers hold it, for `celebrity_cache_s` after the read that found it was issued,
+    and this process's own marks join it at once. An author missing from the held set costs one
+    follower read, which finds them over the threshold again: no tweet of a high-follower
+    author is fanned out, however stale the set.
     """
 
     def __init__(self, settings: Settings, backend: Backend, metrics: Metrics) -> None:
         self.settings = settings
         self.backend = backend
         self.metrics = metrics
-        self._celebrities: set[int] = set()
-        self._celebrities_loaded = False
+        self._celebrities: TtlCache[None, set[int]] = TtlCache(settings.celebrity_cache_s, size=1)
         self.activity = ActivityView(settings, backend.activity)
 
     async def apply_posts(self, events: Sequence[TweetPosted]) -> None:
@@ -85,9 +92,9 @@ class PostFanout:
 
     async def _home_rows(self, events: Sequence[TweetPosted]) -> HomeRows:
         authors = list(dict.fromkeys(e.tweet.author_id for e in events))
-        audiences = dict(
-            zip(authors, await asyncio.gather(*map(self._audience, authors)), strict=True)
-        )
+        celebrities = await self._celebrities.get(None, self._load_celebrities)
+        found = await asyncio.gather(*(self._audience(a, celebrities) for a in authors))
+        audiences = dict(zip(authors, found, strict=True))
         followers = {owner for audience in audiences.values() for owner in audience[1:]}
         inactive = await self.activity.inactive_among(followers)
         rows: HomeRows = defaultdict(list)
@@ -101,26 +108,20 @@ class PostFanout:
         self.metrics.home_rows_skipped.inc(skipped)
         return rows
 
-    async def _audience(self, author_id: int) -> list[int]:
+    async def _audience(self, author_id: int, celebrities: set[int]) -> list[int]:
         """The home timelines a tweet goes to: the author's and every follower's, or none."""
-        if await self._is_celebrity(author_id):
+        if author_id in celebrities:
             return []  # merged by readers from the author's own timeline
         threshold = self.settings.celebrity_threshold
         followers = await self.backend.graph.follower_ids(author_id, threshold + 1)
         if len(followers) > threshold:
-            await self._mark_celebrity(author_id)
+            await self.backend.timelines.mark_celebrity(author_id)
+            celebrities.add(author_id)  # the held set: known at once to later batches
             return []
         return [author_id, *followers]
 
-    async def _is_celebrity(self, author_id: int) -> bool:
-        if not self._celebrities_loaded:
-            self._celebrities = await self.backend.timelines.celebrities()
-            self._celebrities_loaded = True
-        return author_id in self._celebrities
-
-    async def _mark_celebrity(self, author_id: int) -> None:
-        await self.backend.timelines.mark_celebrity(author_id)
-        self._celebrities.add(author_id)
+    async def _load_celebrities(self, _: None) -> set[int]:
+        return await self.backend.timelines.celebrities()
 
     async def _trim(self, rows: HomeRows) -> None:
         every = self.settings.home_trim_every
