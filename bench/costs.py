@@ -29,7 +29,8 @@ from bench.cpu import process_cpu_s
 from bench.stack import Samples
 
 REQUESTS = "timeline_cassandra_requests_total"
-IDLE_CORES = 0.15  # Cassandra under this share of a core for a second counts as idle
+IDLE_CORES = 0.1  # Cassandra within this share of a core of its background rate is idle
+BACKGROUND_S = 5.0  # seconds of one-second readings of the servers' rate before a window
 IDLE_TIMEOUT_S = 60.0
 PEAK_TWEETS_S = 3085.0  # the seeds' peak (NBA finals 2010)
 PEAK_FANOUT = 24.0  # home rows per tweet at that peak
@@ -141,22 +142,44 @@ async def wait_idle(
 
 @dataclass
 class CostWindow:
-    """The CPU of one measured piece of work: the client side and the servers, from `open`
-    to `done` (client side, and the rate) and to Cassandra's idle (servers)."""
+    """The CPU of one measured piece of work: the client side from `open` to `done` (which
+    also ends the rate's time), the servers from `open` to `close`.
+
+    The servers are shared: what they spend on others meanwhile is taken out by reading
+    their background rate (the lowest of BACKGROUND_S one-second readings) before the
+    window opens and subtracting that rate times the window's length (never below zero).
+    After a write load `close` waits until Cassandra is back within IDLE_CORES of its
+    background rate, so its flushes and compactions are charged to the work."""
 
     client: dict[str, int]
     servers: dict[str, int]
-    cassandra_pid: int | None = None
+    cassandra: str = "cassandra"
+    background: dict[str, float] = field(default_factory=dict)  # cores per server
     _client0: dict[str, float] = field(default_factory=dict)
     _servers0: dict[str, float] = field(default_factory=dict)
     _client1: dict[str, float] = field(default_factory=dict)
     _t0: float = 0.0
     _t1: float = 0.0
+    _ts0: float = 0.0
 
-    def open(self) -> None:
-        self._t0 = time.perf_counter()
+    async def open(self, background_s: float = BACKGROUND_S) -> None:
+        readings: list[dict[str, float]] = []
+        for _ in range(int(background_s)):
+            a, started = cpu_seconds(self.servers), time.perf_counter()
+            await asyncio.sleep(1.0)
+            b, wall = cpu_seconds(self.servers), time.perf_counter() - started
+            readings.append({k: v / wall for k, v in delta(a, b).items()})
+        self.background = background_floor(readings)
+        self._t0 = self._ts0 = time.perf_counter()
         self._client0 = cpu_seconds(self.client)
         self._servers0 = cpu_seconds(self.servers)
+
+    def add_client(self, name: str, pid: int) -> None:
+        """A client-side process started after `open`: counted from now, and the work's
+        time (the rate's denominator) starts now too; the servers' window stays open."""
+        self.client[name] = pid
+        self._client0.update(cpu_seconds({name: pid}))
+        self._t0 = time.perf_counter()
 
     def done(self) -> None:
         """The work is finished: read the client side now."""
@@ -167,11 +190,34 @@ class CostWindow:
         """Wait for Cassandra to be idle (when `wait`), read the servers, and the cost."""
         if not self._client1:
             self.done()
-        idle = await wait_idle(self.cassandra_pid) if wait else {"waited_s": 0.0, "idle": None}
-        servers = delta(self._servers0, cpu_seconds(self.servers))
+        idle: dict[str, Any] = {"waited_s": 0.0, "idle": None}
+        if wait:
+            threshold = self.background.get(self.cassandra, 0.0) + IDLE_CORES
+            idle = await wait_idle(self.servers.get(self.cassandra), threshold)
+        wall = time.perf_counter() - self._ts0
+        raw = delta(self._servers0, cpu_seconds(self.servers))
+        servers = subtract_background(raw, self.background, wall)
         out = cost(delta(self._client0, self._client1), servers, units, self._t1 - self._t0)
         out["cassandra_idle_wait"] = idle
+        out["servers_background_cores"] = {k: round(v, 3) for k, v in self.background.items()}
+        out["servers_cpu_s_before_background"] = {k: round(v, 3) for k, v in raw.items()}
+        out["servers_window_s"] = round(wall, 2)
         return out
+
+
+def background_floor(readings: list[dict[str, float]]) -> dict[str, float]:
+    """Each process's lowest rate (cores) among one-second readings: what others keep it
+    busy with at the least. The lowest, not the mean, so a burst just before a window (the
+    tail of the previous measurement, say) is never subtracted from the work."""
+    names = set().union(*readings) if readings else set()
+    return {k: min(r[k] for r in readings if k in r) for k in sorted(names)}
+
+
+def subtract_background(
+    used: Mapping[str, float], background: Mapping[str, float], seconds: float
+) -> dict[str, float]:
+    """CPU seconds per process less its background rate (cores) over `seconds`, floored at 0."""
+    return {k: max(0.0, v - background.get(k, 0.0) * seconds) for k, v in used.items()}
 
 
 def table_bytes(data_dir: Path, keyspace: str, table: str) -> int | None:

@@ -89,7 +89,7 @@ class Run:
 
     def window(self, client: dict[str, int]) -> CostWindow:
         """A CPU-per-unit window over these client-side processes and the servers."""
-        return CostWindow(client, dict(self.servers), self.servers.get("cassandra"))
+        return CostWindow(client, dict(self.servers))
 
     def cost(self, path: str, side: str, value: dict[str, Any]) -> None:
         """Record one side (`engine` or `bare`) of a path's cost per unit, and print it."""
@@ -170,10 +170,10 @@ async def baselines_phase(run: Run, user_ids: Any) -> None:
     out: dict[str, Any] = {}
     size = round(sum(map(len, baselines.sample_events(1000))) / 1000)
     window = run.window(this_process())
-    window.open()
+    await window.open()
     out["raw_aiokafka"] = await baselines.raw_aiokafka(run.settings, s.kafka_records)
     window.done()
-    run.cost("batch_ingest", "bare", await window.close(s.kafka_records))
+    run.cost("batch_ingest", "bare", await window.close(s.kafka_records, wait=False))
     print("   raw aiokafka", out["raw_aiokafka"]["records_s"], "records/s", flush=True)
     out["producer_performance"] = await baselines.producer_performance(
         run.settings, s.kafka_records, size
@@ -211,7 +211,7 @@ async def ingest_phase(run: Run, user_ids: Any) -> None:
     proc = await run.started(run.engine("ingest", own_topics, "ingest_batch"), "ingest")
     try:
         window = run.window({"ingest": proc.pid})
-        window.open()
+        await window.open()
         measure = asyncio.create_task(
             ingest.batch_ingest(proc.url, user_ids, run.scale.ingest_tweets)
         )
@@ -219,7 +219,7 @@ async def ingest_phase(run: Run, user_ids: Any) -> None:
         await run.profiled("ingest_batch", proc.pid, run.scale.profile_seconds)
         batch = run.results["ingest_batch"] = await measure
         window.done()
-        run.cost("batch_ingest", "engine", await window.close(batch["accepted"]))
+        run.cost("batch_ingest", "engine", await window.close(batch["accepted"], wait=False))
         print("   batch ingest", batch["tweets_s"], "tweets/s", flush=True)
         await posts_costs(run, proc, own_topics, user_ids)
     finally:
@@ -272,12 +272,12 @@ async def post_loop(
     try:
         await rawhttp.closed_loop(pool, requests, min(500, s.cost_posts), s.cost_clients)
         window = run.window({name: pid})
-        window.open()
+        await window.open()
         loop = await rawhttp.closed_loop(pool, requests, s.cost_posts, s.cost_clients)
         window.done()
     finally:
         pool.close()
-    run.cost("post", side, {**await window.close(loop["ok"]), "load": loop})
+    run.cost("post", side, {**await window.close(loop["ok"], wait=False), "load": loop})
 
 
 async def fanout_phase(run: Run, backend: Backend, tweets: pipeline.Tweets) -> None:
@@ -291,12 +291,12 @@ async def fanout_phase(run: Run, backend: Backend, tweets: pipeline.Tweets) -> N
     fanout = run.engine("fanout", label="fanout")
     async with run.phase("pipeline:drain"):
         started = asyncio.Event()
-        window: list[CostWindow] = []
+        window = run.window({})
+        await window.open()
 
         def on_start(proc: EngineProcess) -> None:
             run.sampler.watch("fanout", proc.pid)
-            window.append(run.window({"fanout": proc.pid}))
-            window[0].open()
+            window.add_client("fanout", proc.pid)
             started.set()
 
         drain = asyncio.create_task(
@@ -311,9 +311,9 @@ async def fanout_phase(run: Run, backend: Backend, tweets: pipeline.Tweets) -> N
         if not drain.done():
             await run.profiled("fanout_drain", fanout.pid, s.profile_seconds)
         result = run.results["pipeline_throughput"] = await drain
-        window[0].done()
+        window.done()
         print("   fan-out", result["rows_s"], "home rows/s", flush=True)
-        run.cost("fanout", "engine", await window[0].close(result["window_home_rows"]))
+        run.cost("fanout", "engine", await window.close(result["window_home_rows"]))
         costs = run.results["costs"]["fanout"]
         costs["requests_per_tweet"] = result["cassandra_requests_per_tweet"]
         print(
@@ -327,7 +327,7 @@ async def fanout_phase(run: Run, backend: Backend, tweets: pipeline.Tweets) -> N
         raw = await asyncio.to_thread(baselines.RawCassandra, run.settings)
         try:
             bare_window = run.window(this_process())
-            bare_window.open()
+            await bare_window.open()
             bare = await asyncio.to_thread(raw.bare_fanout, groups)
             bare_window.done()
             run.cost("fanout", "bare", {**await bare_window.close(bare["rows"]), "load": bare})
@@ -377,7 +377,7 @@ async def pages_phase(run: Run, user_ids: Any) -> None:
             await rawhttp.closed_loop(pool, requests[-500:], 500, s.cost_clients)  # warm-up
             before = requests_by_op(await readers.metrics())
             window = run.window({"readers": readers.pid})
-            window.open()
+            await window.open()
             loop = await rawhttp.closed_loop(pool, requests, len(requests), s.cost_clients)
             window.done()
             after = requests_by_op(await readers.metrics())
@@ -393,7 +393,7 @@ async def pages_phase(run: Run, user_ids: Any) -> None:
     try:
         await asyncio.to_thread(raw.page_reads, users[-500:])  # warm-up
         window = run.window(this_process())
-        window.open()
+        await window.open()
         bare = await asyncio.to_thread(raw.page_reads, users)
         window.done()
         run.cost("page", "bare", {**await window.close(bare["reads"] - bare["failed"], wait=False),

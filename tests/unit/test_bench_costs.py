@@ -100,14 +100,11 @@ def test_fanout_groups_hold_each_tweets_rows_once_per_owner_partition() -> None:
     groups = fanout_groups(Tweets(g, user_ids, 10, seed=3), n, chunk=8)
     rows_per_author = g.home_rows(10)
     assert sum(len(rows) for _, rows in groups) == int(rows_per_author[authors].sum())
-    for lo in range(0, len(groups)):
-        owner, rows = groups[lo]
-        assert owner in set(user_ids.tolist())
+    for owner, rows in groups:
         for _, author in rows:
             a = int(np.flatnonzero(user_ids == author)[0])
-            assert owner == author or owner in {
-                int(user_ids[f]) for f in g.follower[g.followee == a]
-            }
+            followers = {int(user_ids[f]) for f in g.follower[g.followee == a]}
+            assert owner == author or owner in followers
 
 
 def test_fanout_groups_leave_out_celebrities() -> None:
@@ -176,3 +173,17 @@ def test_summary_prints_the_cost_table() -> None:
     assert "3.00x" in text
     assert "0.400 Cassandra requests per tweet" in text
     assert "Cores for the seeds' peak" in text
+
+
+def test_background_is_the_lowest_reading_per_process() -> None:
+    readings = [{"cassandra": 0.9, "kafka": 0.1}, {"cassandra": 0.2, "kafka": 0.3}, {"kafka": 0.05}]
+    assert costs.background_floor(readings) == {"cassandra": 0.2, "kafka": 0.05}
+    assert costs.background_floor([]) == {}
+
+
+def test_background_is_subtracted_over_the_window_never_below_zero() -> None:
+    used = {"cassandra": 10.0, "kafka": 0.5}
+    assert costs.subtract_background(used, {"cassandra": 0.2, "kafka": 0.1}, 20.0) == {
+        "cassandra": 6.0,
+        "kafka": 0.0,
+    }
