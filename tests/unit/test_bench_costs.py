@@ -13,6 +13,8 @@ from bench.pipeline import Tweets, fanout_groups
 from bench.run import selected_phases
 from bench.stack import parse_metrics
 
+pytestmark = pytest.mark.unit
+
 
 def test_cost_divides_cpu_seconds_by_units_per_side() -> None:
     c = costs.cost({"fanout": 2.0}, {"cassandra": 5.0, "kafka": 1.0}, units=100_000, seconds=4.0)
