@@ -227,7 +227,12 @@ def _costs(r: Result) -> list[str]:
     per_page = dig(costs, "page", "requests_per_page") or {}
     sizes = dig(costs, "fanout", "bytes_per_row") or {}
     lines += [""]
-    for name, req, unit in (("fan-out", per_tweet, "tweet"), ("home page", per_page, "page")):
+    per_post = dig(costs, "post", "requests_per_post") or {}
+    for name, req, unit in (
+        ("fan-out", per_tweet, "tweet"),
+        ("home page", per_page, "page"),
+        ("single post", per_post, "post"),
+    ):
         if req:
             ops = ", ".join(f"{op} {n:g}" for op, n in list(req["by_op_per_unit"].items())[:8])
             lines.append(

@@ -238,7 +238,7 @@ async def posts_costs(run: Run, proc: EngineProcess, settings: Settings, user_id
     process, then against the bare handler, each with its CPU per post."""
     s = run.scale
     bodies = post_bodies(user_ids, s.seed)
-    await post_loop(run, proc.url, proc.pid, "ingest", bodies, "engine")
+    await post_loop(run, proc.url, proc.pid, "ingest", bodies, "engine", proc)
     topic = settings.kafka_topic_prefix + "baseline-post"
     await baselines.create_topic(settings, topic)
     bare = BarePostProcess(
@@ -271,20 +271,33 @@ def post_bodies(user_ids: Any, seed: int, count: int = 1000) -> list[bytes]:
 
 
 async def post_loop(
-    run: Run, url: str, pid: int, name: str, requests: list[bytes], side: str
+    run: Run,
+    url: str,
+    pid: int,
+    name: str,
+    requests: list[bytes],
+    side: str,
+    engine: EngineProcess | None = None,
 ) -> None:
+    """Single posts from the closed loop against one server, with its CPU per post; for the
+    engine's process, its Cassandra requests per post too."""
     s = run.scale
     host, port = url.removeprefix("http://").split(":")
     pool = rawhttp.Pool(host, int(port), s.cost_clients)
     try:
         await rawhttp.closed_loop(pool, requests, min(500, s.cost_posts), s.cost_clients)
+        before = requests_by_op(await engine.metrics()) if engine else {}
         window = run.window({name: pid})
         await window.open()
         loop = await rawhttp.closed_loop(pool, requests, s.cost_posts, s.cost_clients)
         window.done()
+        after = requests_by_op(await engine.metrics()) if engine else {}
     finally:
         pool.close()
     run.cost("post", side, {**await window.close(loop["ok"], wait=False), "load": loop})
+    if engine is not None:
+        per_post = requests_per_unit(before, after, loop["ok"])
+        run.results["costs"]["post"]["requests_per_post"] = per_post
 
 
 async def fanout_phase(run: Run, backend: Backend, tweets: pipeline.Tweets) -> None:
