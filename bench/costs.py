@@ -253,4 +253,5 @@ def capacity(costs: Mapping[str, float | None]) -> dict[str, Any]:
 
 
 def this_process() -> dict[str, int]:
+    """The benchmark process as the client side of a window (a bare client runs in it)."""
     return {"bench": os.getpid()}
