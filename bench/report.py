@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.chart import draw
 from bench.config import NBA_FINALS_TWEETS_S, RESULTS_DIR
 from bench.costs import PEAK_FANOUT, PEAK_READS_S, PEAK_TWEETS_S, capacity, cost_ratio
 from bench.levers import evidence, levers_for
@@ -283,6 +282,8 @@ def write(out: Path, r: Result) -> None:
     """results.json, chart.png and SUMMARY.md in `out`; the summary again as LATEST.md."""
     r["goals"] = goals(r)
     try:
+        from bench.chart import draw  # matplotlib, the bench extra: only when a run is written
+
         draw(r, out / "chart.png")
     except Exception as e:  # a chart must never lose the figures
         r.setdefault("errors", []).append(f"chart: {e!r}")

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from engine.adapters.cql import CqlSession
+from engine.adapters.cassandra.session import CqlSession
 from engine.config import Settings
 from engine.metrics import Metrics
 
