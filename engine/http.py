@@ -6,7 +6,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import msgpack
@@ -62,6 +62,16 @@ def tweet_json(tweet: Tweet) -> dict[str, Any]:
     }
 
 
+def encode_json(payload: Any) -> bytes:
+    """JSON as every answer is written: compact, UTF-8, non-ASCII text as is."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def tweet_bytes(tweet: Tweet) -> bytes:
+    """A tweet's JSON (tweet_json) encoded as in an answer: what a page of tweets is made of."""
+    return encode_json(tweet_json(tweet))
+
+
 def user_json(user: User) -> dict[str, Any]:
     """A user in the shape of API.md."""
     return {
@@ -96,7 +106,7 @@ def encode_body(payload: Any, as_msgpack: bool) -> tuple[bytes, str]:
     """Payload bytes and their content type."""
     if as_msgpack:
         return msgpack.packb(payload, use_bin_type=True), MSGPACK
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode(), JSON
+    return encode_json(payload), JSON
 
 
 def respond(request: web.Request, payload: Any, status: int = 200) -> web.Response:
@@ -211,6 +221,22 @@ def page_json(items: list[Any], count: int, key: str, last_id: int | None) -> di
     if len(items) > count and last_id is not None:
         page["next_max_id"] = str(last_id - 1)
     return page
+
+
+def respond_tweets(
+    request: web.Request, tweets: Sequence[bytes], count: int, last_id: int | None
+) -> web.Response:
+    """A page of tweets already encoded (tweet_bytes), newest first, with count + 1 of them
+    when there is more: the answer respond() gives for the page_json of their tweet_json, the
+    JSON joined from the encoded tweets without encoding any of them again."""
+    if wants_msgpack(request):
+        return respond(
+            request, page_json([json.loads(t) for t in tweets], count, "tweets", last_id)
+        )
+    body = b'{"tweets":[' + b",".join(tweets[:count]) + b"]"
+    if len(tweets) > count and last_id is not None:
+        body += b',"next_max_id":"%d"' % (last_id - 1)
+    return web.Response(body=body + b"}", content_type=JSON)
 
 
 def error_payload(code: str, message: str) -> dict[str, Any]:

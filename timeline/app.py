@@ -110,7 +110,7 @@ class Engine:
             app.add_routes(ingest.routes())
         if "readers" in self.parts:
             readers = ReadersService(self.settings, self.backend, self.metrics)
-            app.add_routes(readers.routes())
+            readers.install(app)
             StreamService(self.settings, self.backend, self.metrics, readers).install(app)
             app.add_routes(ViewReaders(self.settings, self.backend).routes())
         return app
