@@ -4,16 +4,17 @@ Fan-out writes no home rows for an author with more than TIMELINE_CELEBRITY_THRE
 followers; readers merge such an author's own timeline into their followers' home pages. What
 a page needs for that is held in memory, each part with a bounded staleness:
 
-- the set of those authors: read at most once per C = TIMELINE_CELEBRITY_CACHE_S;
+- the set of those authors: used while read less than C = TIMELINE_CELEBRITY_CACHE_S ago;
 - the ones each reader follows: read when a page of theirs first needs them, then trusted for
   F = TIMELINE_FOLLOWED_CELEBRITIES_CACHE_S, or until the set of authors changes: a follow or
   unfollow of a high-follower author shows in the reader's home page within F of its
   projection;
 - each such author's newest RECENT_DEPTH tweets: a page uses them while they were read less
-  than C ago, and while pages use them they are read again in the background every C / 2 (an
-  author no page asked for in IDLE_S is let go): a high-follower author's new tweet shows in,
-  and a deleted one leaves, the home pages within C of the timelines projection writing it.
-  A page whose range the held tweets do not cover reads the author's timeline instead.
+  than C ago, and while pages use them they (and the set of authors) are read again in the
+  background every C / 2 (an author no page asked for in IDLE_S is let go): a high-follower
+  author's new tweet shows in, and a deleted one leaves, the home pages within C of the
+  timelines projection writing it. A page whose range the held tweets do not cover reads the
+  author's timeline instead.
 
 So in the steady state a page costs no read for any of them. A read that presents a
 Consistency-Token reads all three from the store (and holds what it found): a client that
@@ -61,7 +62,7 @@ def answer(recent: Recent, query: PageQuery) -> list[ReadyTweet] | None:
 
     They hold every tweet of the author no older than the oldest of them, so the newest
     `count` of the range found among them are its page, as are fewer when the held tweets reach
-    down to the range's lower bound or are all the author has."""
+    down to the range's lower bound (since_id) or are all the author has."""
     upper, lower = query.bounds
     found: list[ReadyTweet] = []
     for tweet in recent.tweets:
@@ -71,7 +72,8 @@ def answer(recent: Recent, query: PageQuery) -> list[ReadyTweet] | None:
             found.append(tweet)
             if len(found) == query.count:
                 return found
-    return found if recent.complete else None
+    held = recent.tweets
+    return found if recent.complete or (held and held[-1].id - 1 <= lower) else None
 
 
 class HighFollowers:
@@ -153,13 +155,18 @@ class HighFollowers:
             held = None if fresh else self._authors.peek(None)
             if held is not None:
                 return held  # another page read them meanwhile
-            issued_at = self._authors.now()
-            found = frozenset(await self.backend.timelines.celebrities())
-            if found == self._last_authors:
-                found = self._last_authors  # the same set: what readers follow among it holds
-            self._last_authors = found
-            self._authors.put(None, found, issued_at)
-            return found
+            return await self._read_authors()
+
+    async def _read_authors(self) -> frozenset[int]:
+        """Read the set of authors (holding the lock); the same set keeps its identity, so
+        what readers follow among it stays held."""
+        issued_at = self._authors.now()
+        found = frozenset(await self.backend.timelines.celebrities())
+        if found == self._last_authors:
+            found = self._last_authors
+        self._last_authors = found
+        self._authors.put(None, found, issued_at)
+        return found
 
     async def _followed_by(self, user_id: int, authors: frozenset[int], fresh: bool) -> list[int]:
         if not fresh:
@@ -206,9 +213,15 @@ class HighFollowers:
         return recent
 
     async def _refresh(self) -> None:
-        """Read the held authors' tweets again every C / 2 while pages use them."""
+        """Read the set of authors and the held authors' tweets again every C / 2 while pages
+        use them."""
         while self.recent:
             await asyncio.sleep(max(self.ttl_s / 2, MIN_REFRESH_S))
+            try:
+                async with self._authors_lock:
+                    await self._read_authors()
+            except Exception as e:  # the set goes stale: pages read it meanwhile
+                log.warning("refreshing the high-follower authors failed: %s", e)
             now = self.clock()
             for author in [a for a, r in self.recent.items() if now - r.used_at > IDLE_S]:
                 del self.recent[author]
