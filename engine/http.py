@@ -11,6 +11,7 @@ from typing import Any
 
 import msgpack
 from aiohttp import web
+from prometheus_client import Counter, Histogram
 
 from engine.errors import (
     Busy,
@@ -256,7 +257,10 @@ def error_response(request: web.Request, err: TimelineError) -> web.Response:
 
 
 def error_middleware(metrics: Metrics) -> web.middleware:  # type: ignore[valid-type]
-    """Turn errors into API.md's error shape, and count every answer in `metrics`."""
+    """Turn errors into API.md's error shape, and count every answer in `metrics` (each
+    series looked up once, as the same labels give the same series)."""
+    timers: dict[tuple[str, str], Histogram] = {}
+    counters: dict[tuple[tuple[str, str], int], Counter] = {}
 
     @web.middleware
     async def answer(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -278,10 +282,16 @@ def error_middleware(metrics: Metrics) -> web.middleware:  # type: ignore[valid-
             log.exception("unhandled error on %s %s", request.method, request.path)
             response = respond(request, error_payload("internal_error", "internal error"), 500)
             metrics.errors.labels("internal_error").inc()
-        metrics.http_requests.labels(request.method, route_name, str(response.status)).inc()
-        metrics.http_seconds.labels(request.method, route_name).observe(
-            time.perf_counter() - started
-        )
+        key = (request.method, route_name)
+        timer = timers.get(key)
+        if timer is None:
+            timer = timers[key] = metrics.http_seconds.labels(*key)
+        counter = counters.get((key, response.status))
+        if counter is None:
+            labels = (*key, str(response.status))
+            counter = counters[key, response.status] = metrics.http_requests.labels(*labels)
+        counter.inc()
+        timer.observe(time.perf_counter() - started)
         return response
 
     return answer
