@@ -25,7 +25,6 @@ just followed such an author, or is one and just posted, sees its own write. Wit
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from dataclasses import dataclass
 
 from engine.cache import TtlCache
 from engine.config import Settings
+from engine.lifecycle import Background
 from engine.ports import Backend
 from engine.records import PageQuery
 from readers.tweets import ReadyTweet, TweetJson
@@ -76,8 +76,11 @@ def answer(recent: Recent, query: PageQuery) -> list[ReadyTweet] | None:
     return found if recent.complete or (held and held[-1].id - 1 <= lower) else None
 
 
-class HighFollowers:
-    """The high-follower authors whose tweets this process merges into home pages."""
+class HighFollowers(Background):
+    """The high-follower authors whose tweets this process merges into home pages; between
+    start() and stop() a task refreshes what is held (with C = 0 it has nothing to do)."""
+
+    task_name = "high-follower-refresh"
 
     def __init__(
         self,
@@ -97,7 +100,6 @@ class HighFollowers:
             settings.followed_celebrities_cache_s, FOLLOWED_USERS, clock
         )
         self.recent: dict[int, Recent] = {}
-        self._refresher: asyncio.Task[None] | None = None
 
     def held(self, user_id: int, query: PageQuery) -> list[list[ReadyTweet]] | None:
         """The pages of pages() when everything they need is held and fresh, else None."""
@@ -137,14 +139,6 @@ class HighFollowers:
         if due:
             pages += await asyncio.gather(*(self._read(author, query) for author in due))
         return pages
-
-    async def stop(self) -> None:
-        """Stop refreshing held tweets."""
-        refresher, self._refresher = self._refresher, None
-        if refresher is not None:
-            refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresher
 
     async def _authors_now(self, fresh: bool) -> frozenset[int]:
         if not fresh:
@@ -208,15 +202,17 @@ class HighFollowers:
         elif held is not None and held.issued_at <= issued_at:
             recent.used_at = max(recent.used_at, held.used_at)
             self.recent[author] = recent
-        if self._refresher is None or self._refresher.done():
-            self._refresher = asyncio.create_task(self._refresh(), name="celebrity-refresh")
         return recent
 
-    async def _refresh(self) -> None:
+    async def _run(self) -> None:
         """Read the set of authors and the held authors' tweets again every C / 2 while pages
         use them."""
-        while self.recent:
+        if self.ttl_s <= 0:
+            return  # nothing is held
+        while True:
             await asyncio.sleep(max(self.ttl_s / 2, MIN_REFRESH_S))
+            if not self.recent:
+                continue
             try:
                 async with self._authors_lock:
                     await self._read_authors()
@@ -226,8 +222,8 @@ class HighFollowers:
             for author in [a for a, r in self.recent.items() if now - r.used_at > IDLE_S]:
                 del self.recent[author]
             authors = list(self.recent)
-            for start in range(0, len(authors), REFRESH_CONCURRENCY):
-                chunk = authors[start : start + REFRESH_CONCURRENCY]
+            for first in range(0, len(authors), REFRESH_CONCURRENCY):
+                chunk = authors[first : first + REFRESH_CONCURRENCY]
                 found = await asyncio.gather(*map(self._load, chunk), return_exceptions=True)
                 failed = [e for e in found if isinstance(e, Exception)]
                 if failed:  # the held tweets go stale: pages read the authors meanwhile

@@ -25,8 +25,9 @@ from readers.search import SearchReaders
 from readers.tweets import ReadyTweet, TweetJson, tweets_answer
 
 
-class ReadersService:
-    """Serves timelines, users and tweets from the projections."""
+class ReadersRoutes:
+    """The read routes: timelines, users and tweets from the projections, over a backend
+    whose connections it does not own."""
 
     def __init__(self, settings: Settings, backend: Backend, metrics: Metrics) -> None:
         self.settings = settings
@@ -37,12 +38,10 @@ class ReadersService:
         self.activity = HomeActivity(settings, backend, metrics)
 
     def install(self, app: web.Application) -> None:
-        """Add the routes, and stop the background reads with the application."""
+        """Add the routes, and run the high-follower refresh with the application."""
         app.add_routes(self.routes())
-        app.on_cleanup.append(self._stop)
-
-    async def _stop(self, app: web.Application) -> None:
-        await self.high_followers.stop()
+        app.on_startup.append(lambda _: self.high_followers.start())
+        app.on_cleanup.append(lambda _: self.high_followers.stop())
 
     def routes(self) -> list[web.RouteDef]:
         """The read routes of API.md."""

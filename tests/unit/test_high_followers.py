@@ -140,6 +140,7 @@ async def test_nothing_is_held_with_a_time_of_zero() -> None:
 async def test_held_tweets_are_refreshed_in_the_background_while_pages_use_them() -> None:
     store = Store()
     high = high_followers(store, asyncio.get_running_loop().time, c=0.2)
+    await high.start()
     await high.pages(READER, PageQuery(3))
     store.tweets[STAR].insert(0, Tweet(501, STAR, "star", "new", 0))
     for _ in range(6):  # 0.6 s: three times C
