@@ -98,15 +98,26 @@ class ReadersRoutes:
         authors' tweets, newest first (also the backlog a resumed stream sends). With `fresh`,
         nothing about high-follower authors comes from memory (readers/celebrities.py)."""
         held = None if fresh else self.high_followers.held(user_id, query)
-        if held is not None:  # the steady state: one read
-            own = await self.backend.timelines.home_page(user_id, query)
+        if held is not None:  # the steady state: the page's rows, and tweets held
+            own = await self._own(user_id, query)
             merged = held
         else:
             own, merged = await asyncio.gather(
-                self.backend.timelines.home_page(user_id, query),
-                self.high_followers.pages(user_id, query, fresh),
+                self._own(user_id, query), self.high_followers.pages(user_id, query, fresh)
             )
-        return merge([self.tweets.ready_all(own), *merged], query.count)
+        return merge([own, *merged], query.count)
+
+    async def _own(self, user_id: int, query: PageQuery) -> list[ReadyTweet]:
+        """The home timeline's own rows made whole: one read, and one more for the tweets this
+        process holds no copy of; rows of deleted tweets (not removed yet) are read past."""
+        timelines, want = self.backend.timelines, query.count
+        found: list[ReadyTweet] = []
+        while True:
+            rows = await timelines.home_rows(user_id, query)
+            found += await self.tweets.hydrate(rows, timelines)
+            if len(rows) < query.count or len(found) >= want:
+                return found
+            query = PageQuery(want - len(found), rows[-1].tweet_id - 1, query.since_id)
 
     async def user_timeline(self, request: web.Request) -> web.Response:
         user_id, query = path_id(request, "id"), page_query(request)
