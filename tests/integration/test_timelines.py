@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -132,6 +133,42 @@ async def test_a_consistency_token_reads_past_held_high_follower_tweets(
         assert await api.home_ids(reader) == [second["id"], first["id"]]
         home = await api.home(reader, consistency_token=third_token)
         assert [t["id"] for t in home["tweets"]] == [third["id"], second["id"], first["id"]]
+
+
+async def test_a_steady_home_page_is_one_store_read(
+    backend_kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend_kind != "embedded":
+        pytest.skip("an engine of its own, with readers that hold: the embedded one suffices")
+    settings = Settings.from_env(
+        {},
+        data_dir=str(tmp_path),
+        celebrity_threshold=CELEBRITY_THRESHOLD,
+        celebrity_cache_s=60.0,
+        followed_celebrities_cache_s=60.0,
+    )
+    async with running_engine(settings) as engine, api_of(engine) as api:
+        star, friend, reader = await api.user(), await api.user(), await api.user()
+        for fan in [reader, *[await api.user() for _ in range(CELEBRITY_THRESHOLD)]]:
+            await api.follow(fan, star)
+        await api.follow(reader, friend)
+        posted = [await _tweet_with_token(api, a, "hello") for a in (friend, star, friend)]
+        token = ",".join(t for _, t in posted)
+        want = [p["id"] for p, _ in posted[::-1]]
+        assert [
+            t["id"] for t in (await api.home(reader, consistency_token=token))["tweets"]
+        ] == want
+        reads: list[str] = []
+        store = engine.backend.store_db
+        read = store.read
+
+        async def counted(op: str, job: Any) -> Any:
+            reads.append(op)
+            return await read(op, job)
+
+        monkeypatch.setattr(store, "read", counted)
+        assert await api.home_ids(reader, count=20) == want
+        assert reads == ["page"]  # the rows; the star, whom the reader follows, held
 
 
 async def _tweet_with_token(api: Api, author: dict, text: str) -> tuple[dict, str]:
