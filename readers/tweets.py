@@ -44,10 +44,6 @@ class TweetJson:
     def __len__(self) -> int:
         return len(self._ready)
 
-    def cached(self, tweet_id: int) -> ReadyTweet | None:
-        """The tweet's encoding if this process holds it."""
-        return self._ready.get(tweet_id)
-
     def ready(self, tweet: Tweet) -> ReadyTweet:
         """The tweet with its answer JSON, encoded only if not held already."""
         found = self._ready.get(tweet.id)
