@@ -3,7 +3,7 @@
 A skewed follow graph (bench/graph.py: log-normal following counts, 30% of edges Zipf by
 popularity) is written straight into a backend's stores, with a last home-timeline read for
 every user drawn from a stated assumption (below). Then the same stream of tweets is fanned
-out with the engine's own TimelineProjector, in batches as the fan-out group applies them,
+out with the engine's own PostFanout, in batches as the fan-out group applies them,
 with skipping off (TIMELINE_INACTIVE_AFTER_S=0) and on (30 days), alternating for `--rounds`
 rounds (the fastest round of each is reported). Printed, and written to
 bench/results/inactive-<UTC timestamp>/results.json: home rows written in each mode, their
@@ -50,7 +50,7 @@ from engine.ids import IdGenerator, id_ms
 from engine.metrics import Metrics
 from engine.ports import Backend
 from engine.records import Tweet
-from fanout.timelines import TimelineProjector
+from fanout.posts import PostFanout
 
 DAY_US = 86_400 * 1_000_000
 SHARES = {"daily": 0.25, "monthly": 0.30, "inactive": 0.45}
@@ -131,7 +131,7 @@ async def fan_out(
     settings: Settings, backend: Backend, events: list[TweetPosted], batch: int
 ) -> dict[str, float]:
     metrics = Metrics()
-    projector = TimelineProjector(settings, backend, metrics)
+    projector = PostFanout(settings, backend, metrics)
     random.seed(7)  # the sampled trims
     started = time.perf_counter()
     for start in range(0, len(events), batch):

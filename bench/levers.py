@@ -37,7 +37,7 @@ LEVERS = (
         ("fanout", "e2e"),
         ("CqlSession._execute", "CqlSession.run_batch", "CqlSession._bridge"),
         "Each follower's rows of a consumer batch are one driver request "
-        "(`TimelineProjector.apply_posts` → `CassandraTimelines.add_home_rows` → "
+        "(`PostFanout.apply_posts` → `CassandraTimelines.add_home_rows` → "
         "`CqlSession.run_batch` → `_execute` → `_bridge`), so a tweet with 25 followers costs "
         "about 26 requests, and the Python around each request (binding every row into a "
         "`BatchStatement`, the driver's query plan, the asyncio bridge, protocol-v5 framing) "
@@ -48,8 +48,8 @@ LEVERS = (
     ),
     Lever(
         ("fanout", "e2e"),
-        ("TimelineProjector._audience", "follower_ids"),
-        "`TimelineProjector._audience` (fanout/timelines.py) reads each author's followers "
+        ("PostFanout._audience", "follower_ids"),
+        "`PostFanout._audience` (fanout/posts.py) reads each author's followers "
         "(up to threshold + 1 ids) again for every batch; an audience cache in the consumer, "
         "dropped for the authors whose follow events it applies, would skip those reads.",
     ),
@@ -74,7 +74,7 @@ LEVERS = (
     Lever(
         ("reads",),
         ("followed_among", "_celebrity_pages"),
-        "The read-time merge (`ReadersService._celebrity_pages`) asks `followed_among` on "
+        "The read-time merge (`ReadersRoutes._celebrity_pages`) asks `followed_among` on "
         "every page once any celebrity exists, and reads each followed celebrity's timeline: "
         "caching who follows which celebrity (it changes only by follow events) saves the "
         "first read.",
@@ -144,7 +144,7 @@ def _cpu_note(r: dict[str, Any], phase_name: str, part: str, latency: bool) -> l
     if latency:
         return [
             f"Nothing was saturated (`{part}` {used:.2f} cores, {cpu['idle']:.2f} idle): the "
-            "p99 is the request's own path. `ReadersService.home_timeline` awaits the registry "
+            "p99 is the request's own path. `ReadersRoutes.home_timeline` awaits the registry "
             "check, the page and the celebrity merge together (`asyncio.gather`), so a page "
             "costs the slowest of two or three reads where the baseline makes one, plus HTTP "
             "and JSON; the read levers below are what shorten that path."

@@ -25,7 +25,7 @@ from bench.seeds import seed_texts, tweet_event
 from bench.stack import EngineProcess, metric_sum
 from bench.stack import producer as bare_producer
 from bench.stats import latency_summary, per_second
-from engine.adapters.cql import CqlSession
+from engine.adapters.cassandra import CqlSession
 from engine.adapters.kafka import key_bytes
 from engine.config import Settings
 from engine.events import TweetPosted, encode

@@ -195,8 +195,7 @@ async def search_index(kind: str, args: argparse.Namespace) -> AsyncIterator[Sea
                 await backend.store_db.stop()
         return
     from deploy.local import infra
-    from engine.adapters.cassandra_search import CassandraSearch
-    from engine.adapters.cql import CqlSession
+    from engine.adapters.cassandra import CassandraSearch, CqlSession
 
     infra.ensure_up()
     host, port = infra.cassandra_contact()

@@ -63,7 +63,7 @@ def bench_settings(run_id: str, scale: Scale, **overrides: object) -> Settings:
 
 
 def producer(settings: Settings) -> AIOKafkaProducer:
-    """A bare producer set up as the engine's EventLog (engine/adapters/kafka.py): idempotent,
+    """A bare producer set up as the engine's EventLog (engine/adapters/kafka/log.py): idempotent,
     acks=all, the same linger, request timeout and batch size."""
     return AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,

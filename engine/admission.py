@@ -17,12 +17,12 @@ request away costs as little as the stack allows. Health, readiness, metrics and
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 
 from aiohttp import web
 
 from engine.http import MSGPACK, Handler, encode_body, error_payload
+from engine.lifecycle import Background
 from engine.metrics import Metrics
 
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -34,8 +34,11 @@ LAG_BUSY_SHARE = 8
 MESSAGE = "the server is busy; retry after the Retry-After delay"
 
 
-class Admission:
-    """The in-flight slots of one process, and the middleware that hands them out."""
+class Admission(Background):
+    """The in-flight slots of one process, and the middleware that hands them out; between
+    start() and stop() (the application's startup and cleanup), a task watches the loop's lag."""
+
+    task_name = "admission-lag"
 
     def __init__(
         self, max_in_flight: int, wait_ms: int, metrics: Metrics, max_lag_ms: int = 0
@@ -45,7 +48,6 @@ class Admission:
         self.max_lag_s = max_lag_ms / 1000
         self.lag_s = 0.0  # how late the event loop runs callbacks, smoothed
         self.in_flight = 0
-        self._watcher: asyncio.Task[None] | None = None
         self._queue: deque[asyncio.Future[None]] = deque()  # waiters, oldest first
         self._shed = metrics.requests_shed
         metrics.requests_in_flight.set_function(lambda: self.in_flight)
@@ -56,21 +58,15 @@ class Admission:
 
     def install(self, app: web.Application) -> None:
         """Watch the event loop's lag while the application runs."""
-        app.on_startup.append(self._start)
-        app.on_cleanup.append(self._stop)
+        app.on_startup.append(lambda _: self.start())
+        app.on_cleanup.append(lambda _: self.stop())
 
-    async def _start(self, app: web.Application) -> None:
+    async def start(self) -> None:
+        """Watch the lag, when a lag bound is set (and admission is on)."""
         if self.max_in_flight > 0 and self.max_lag_s > 0:
-            self._watcher = asyncio.create_task(self._watch(), name="admission-lag")
+            await super().start()
 
-    async def _stop(self, app: web.Application) -> None:
-        watcher, self._watcher = self._watcher, None
-        if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-
-    async def _watch(self) -> None:
+    async def _run(self) -> None:
         """Every tick, how much later than asked the loop woke up: the time a callback, and
         so a request just read, waits for the loop (smoothed over a few ticks)."""
         loop = asyncio.get_running_loop()
@@ -79,11 +75,6 @@ class Admission:
             await asyncio.sleep(LAG_TICK_S)
             lag = max(0.0, loop.time() - asked - LAG_TICK_S)
             self.lag_s = LAG_SMOOTHING * lag + (1 - LAG_SMOOTHING) * self.lag_s
-
-    @property
-    def watching(self) -> bool:
-        """True while the lag watcher runs."""
-        return self._watcher is not None and not self._watcher.done()
 
     def waiting(self) -> int:
         """Requests waiting for a slot now."""

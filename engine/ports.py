@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Generic, Self, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 from engine.events import Event, PhoneRegistered, UserRegistered
+from engine.lifecycle import Lifecycle
 from engine.records import DirectMessage, PageQuery, Tweet, User, UserList
 
 
@@ -81,23 +82,9 @@ class CountRow:
     applied_offset: int = -1
 
 
-class Service(ABC):
-    """Anything that owns connections: start, an idempotent stop, and `async with`."""
-
-    @abstractmethod
-    async def start(self) -> None:
-        """Open connections."""
-
-    @abstractmethod
-    async def stop(self) -> None:
-        """Close connections; calling it twice is fine."""
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+class Service(Lifecycle):
+    """Anything that owns connections: start() opens them, an idempotent stop() closes them,
+    `async with` does both (engine/lifecycle.py)."""
 
 
 class ProjectionStore(Service):

@@ -36,7 +36,6 @@ whose mark has passed, so a restarted process does not wait for its old lease's 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -47,8 +46,9 @@ from collections.abc import Callable
 from engine.config import Settings
 from engine.errors import LeaseLost, Unavailable
 from engine.ids import IdGenerator
+from engine.lifecycle import Background
 from engine.metrics import Metrics
-from engine.ports import Service, WorkerLease, WorkerLeases
+from engine.ports import WorkerLease, WorkerLeases
 
 log = logging.getLogger(__name__)
 RETRY_S = 5.0  # how soon a failed renewal or take is tried again (at most the renewal interval)
@@ -58,8 +58,11 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class LeasedIds(Service):
-    """Holds one worker-id lease for this process and keeps its IdGenerator inside it."""
+class LeasedIds(Background):
+    """Holds one worker-id lease for this process and keeps its IdGenerator inside it: the
+    lease is taken by start(), renewed by the background task, and released by stop()."""
+
+    task_name = "worker-lease"
 
     def __init__(
         self,
@@ -75,7 +78,6 @@ class LeasedIds(Service):
         self.owner = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
         self.lease: WorkerLease | None = None
         self._generator: IdGenerator | None = None
-        self._task: asyncio.Task[None] | None = None
 
     @property
     def generator(self) -> IdGenerator:
@@ -84,23 +86,15 @@ class LeasedIds(Service):
             raise RuntimeError("LeasedIds is not started")
         return self._generator
 
-    async def start(self) -> None:
-        if self._task is not None:
-            return
+    async def _open(self) -> None:
         lease = await self.leases.acquire(self.owner, self.clock_ms())
         self._generator = IdGenerator(
             lease.worker, self.clock_ms, floor_ms=lease.floor_ms, mark_ms=lease.mark_ms
         )
         self._hold(lease)
         log.info("leased worker id %s, above mark %s", lease.worker, lease.floor_ms)
-        self._task = asyncio.create_task(self._keep(), name="worker-lease")
 
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async def _close(self) -> None:
         lease, self.lease = self.lease, None
         if lease is not None:
             try:
@@ -126,7 +120,8 @@ class LeasedIds(Service):
         self._count("ok")
         self._hold(lease)
 
-    async def _keep(self) -> None:
+    async def _run(self) -> None:
+        """Renew every renewal interval; after a failure, again within RETRY_S."""
         wait = self.renew_s
         while True:
             await asyncio.sleep(wait)

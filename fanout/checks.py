@@ -18,7 +18,7 @@ from engine.events import (
 )
 from engine.groups import PROJECTION_TOPICS
 from engine.ports import Backend, ProjectionStore
-from fanout.projection import Decoded, Projector, of_type
+from fanout.projector import Decoded, Projector, of_type
 
 
 class ChecksProjector(Projector):

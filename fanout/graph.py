@@ -1,4 +1,5 @@
-"""The follow graph projection: edges, exactly-once counts, backfill and unfollow cleanup."""
+"""The follow part of the `timelines` projection (fanout/timelines.py): users, edges,
+exactly-once counts, backfill and unfollow cleanup."""
 
 from __future__ import annotations
 
@@ -27,8 +28,10 @@ def _newer(items: Sequence[FollowItem], changed: dict[tuple[int, int], int]) -> 
     return newer
 
 
-class GraphProjector:
+class GraphApplier:
     """Applies user and follow events; counts are guarded by the offset of the last event applied.
+
+    A part of TimelinesProjector, not a Projector of its own: it owns no store alone.
 
     Follow events are keyed by the follower, so one partition's consumer is the only writer
     of a follower's edges and of the (user, partition) count rows. Counts are written before

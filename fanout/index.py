@@ -11,7 +11,7 @@ from engine.groups import PROJECTION_TOPICS
 from engine.ports import Backend, ProjectionStore
 from engine.records import Tweet
 from engine.text import normalize_tag
-from fanout.projection import Decoded, Projector, of_type
+from fanout.projector import Decoded, Projector, of_type
 
 Rows = dict[object, list[tuple[Tweet, int]]]
 

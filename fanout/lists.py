@@ -20,7 +20,7 @@ from engine.ports import Backend, ProjectionStore
 from engine.records import UserList
 from fanout.list_members import ListMembership
 from fanout.list_timelines import ListTimelines
-from fanout.projection import Decoded, Projector, items_of, of_type
+from fanout.projector import Decoded, Projector, items_of, of_type
 
 
 class ListProjector(Projector):

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from engine.events import DirectMessageSent
 from engine.groups import PROJECTION_TOPICS
 from engine.ports import Backend, ProjectionStore
-from fanout.projection import Decoded, Projector, of_type
+from fanout.projector import Decoded, Projector, of_type
 
 
 class MessageProjector(Projector):

@@ -9,18 +9,18 @@ from engine.groups import CHECKS_PROJECTION, INDEX, LISTS, MESSAGES, SEARCH, TIM
 from engine.metrics import Metrics
 from engine.ports import Backend
 from fanout.checks import ChecksProjector
-from fanout.home import HomeProjector
 from fanout.index import IndexProjector
 from fanout.lists import ListProjector
 from fanout.messages import MessageProjector
-from fanout.projection import Projector
+from fanout.projector import Projector
 from fanout.search import SearchProjector
+from fanout.timelines import TimelinesProjector
 from fanout.trends import TrendProjector
 
 Factory = Callable[[Settings, Backend, Metrics], Projector]
 
 PROJECTIONS: dict[str, Factory] = {
-    TIMELINES: HomeProjector,
+    TIMELINES: TimelinesProjector,
     INDEX: lambda s, b, m: IndexProjector(b),
     LISTS: lambda s, b, m: ListProjector(s, b),
     MESSAGES: lambda s, b, m: MessageProjector(b),

@@ -8,7 +8,7 @@ from engine.events import TweetDeleted, TweetPosted
 from engine.groups import PROJECTION_TOPICS
 from engine.ports import Backend, ProjectionStore, SearchEntry
 from engine.terms import tweet_terms
-from fanout.projection import Decoded, Projector, of_type
+from fanout.projector import Decoded, Projector, of_type
 
 
 class SearchProjector(Projector):

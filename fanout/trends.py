@@ -11,7 +11,7 @@ from engine.groups import PROJECTION_TOPICS
 from engine.ids import id_ms
 from engine.ports import Backend, LogRecord, ProjectionStore, TrendRow, TrendTweet
 from engine.text import normalize_tag
-from fanout.projection import Decoded, Projector, items_of
+from fanout.projector import Decoded, Projector, items_of
 
 MINUTE_MS = 60_000
 Key = tuple[int, int]

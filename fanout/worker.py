@@ -15,18 +15,27 @@ from typing import TypeVar
 
 from engine.errors import EventTooNew, PoisonEvent, TimelineError
 from engine.events import Event, decode
+from engine.lifecycle import Background
 from engine.metrics import Metrics
 from engine.ports import Backend, LogConsumer, LogRecord
-from fanout.projection import Decoded, Projector
+from fanout.projector import Decoded, Projector
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 5.0
 LAG_EVERY_S = 5.0
+STOP_GRACE_S = 30.0
+RESTART_S = 1.0
 T = TypeVar("T")
 
 
-class ConsumerWorker:
-    """One member of a consumer group; a batch is retried until its writes succeed."""
+class ConsumerWorker(Background):
+    """One member of a consumer group; a batch is retried until its writes succeed.
+
+    Between start() and stop() it consumes in a task, started again a second after any error.
+    stop() lets the batch in hand finish and commit (up to STOP_GRACE_S), then cancels.
+    """
+
+    stop_grace_s = STOP_GRACE_S
 
     def __init__(
         self,
@@ -43,14 +52,33 @@ class ConsumerWorker:
         self.projector = projector
         self.batch_max_records = batch_max_records
         self.poll_timeout_ms = poll_timeout_ms
+        self.task_name = group
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._lag_at = 0.0
         self.idle_since: float | None = None  # monotonic time of the first empty poll in a row
         self.blocked: dict[tuple[str, int], int] = {}  # partition -> offset of an event too new
 
-    async def run(self) -> None:
-        """Consume until stop() is called; the batch in hand is finished and committed."""
+    async def _open(self) -> None:
+        self._stopping.clear()
+
+    def _finish(self) -> None:
+        self._stopping.set()  # the loop returns after the batch in hand
+
+    async def _run(self) -> None:
+        """Consume; if it fails, log the error and consume again."""
+        while True:
+            try:
+                await self._consume()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("consumer %s failed; restarting in %.0f s", self.group, RESTART_S)
+                await asyncio.sleep(RESTART_S)
+
+    async def _consume(self) -> None:
+        """Consume until asked to finish; the batch in hand is finished and committed."""
         consumer = self.backend.consumer(self.group, self.projector.topics, self._revoked)
         async with consumer:
             while not self._stopping.is_set():
@@ -68,10 +96,6 @@ class ConsumerWorker:
             self.idle_since = None
         elif self.idle_since is None:
             self.idle_since = time.monotonic()
-
-    def stop(self) -> None:
-        """Ask the loop to stop after the batch in hand."""
-        self._stopping.set()
 
     async def _revoked(self) -> None:
         async with self._lock:  # the batch in hand finishes and commits first

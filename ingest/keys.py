@@ -37,6 +37,7 @@ from engine.errors import Busy, InvalidInput, TimelineError, Unavailable, Unproc
 from engine.events import Event, decode, encode
 from engine.http import CALLER_KEY, error_payload, respond
 from engine.idempotency import now_ms
+from engine.lifecycle import Background
 from engine.ports import (
     Backend,
     EventLog,
@@ -163,17 +164,30 @@ class KeyedWrites:
     @contextlib.asynccontextmanager
     async def _leased(self, scope: str, key: str, owner: str) -> AsyncIterator[None]:
         """Renew the lease while the request runs; end it at once if the request fails."""
-        renewer = asyncio.create_task(self._renew(scope, key, owner))
         try:
-            yield
+            async with LeaseRenewal(self.registry, (scope, key, owner), self.lease_s):
+                yield
         except BaseException:
             with contextlib.suppress(TimelineError):  # it expires on its own anyway
                 await self.registry.release_idempotent(scope, key, owner)
             raise
-        finally:
-            renewer.cancel()
 
-    async def _renew(self, scope: str, key: str, owner: str) -> None:
+
+class LeaseRenewal(Background):
+    """Renews one Idempotency-Key lease every third of its length, from start() until stop()
+    or until the registry answers that the lease is no longer this owner's."""
+
+    task_name = "idempotency-lease"
+
+    def __init__(
+        self, registry: IngestRegistry, lease: tuple[str, str, str], lease_s: float
+    ) -> None:
+        self.registry = registry
+        self.lease = lease
+        self.lease_s = lease_s
+
+    async def _run(self) -> None:
+        scope, key, owner = self.lease
         while True:
             await asyncio.sleep(self.lease_s / 3)
             with contextlib.suppress(TimelineError):

@@ -43,8 +43,9 @@ def event_json(event: Event) -> dict[str, Any]:
     return tweet_json(event.tweet)
 
 
-class IngestService:
-    """Validates each write, assigns ids, and answers only after the log acknowledged it."""
+class IngestRoutes:
+    """The write routes: validates each write, assigns ids, and answers only after the log
+    acknowledged it; the backend they write through owns the connections."""
 
     def __init__(
         self,

@@ -23,8 +23,9 @@ from readers.search import SearchReaders
 FOLLOWED_CACHE_USERS = 100_000
 
 
-class ReadersService:
-    """Serves timelines, users and tweets from the projections."""
+class ReadersRoutes:
+    """The read routes: timelines, users and tweets from the projections, over a backend
+    whose connections it does not own."""
 
     def __init__(self, settings: Settings, backend: Backend, metrics: Metrics) -> None:
         self.settings = settings

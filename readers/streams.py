@@ -30,6 +30,7 @@ from engine.events import Followed, TweetDeleted, TweetPosted, Unfollowed
 from engine.groups import INDEX, PROJECTION_TOPICS, TIMELINES, group_name
 from engine.http import MAX_PAGE, path_id
 from engine.ids import parse_id
+from engine.lifecycle import Background
 from engine.metrics import Metrics
 from engine.ports import Backend
 from engine.records import PageQuery, Tweet
@@ -62,8 +63,12 @@ class HomeReader(Protocol):
         ...
 
 
-class StreamService:
-    """The stream routes, their two feeds, and every open stream of this process."""
+class StreamRoutes(Background):
+    """The stream routes, their two feeds, and every open stream of this process; between
+    start() and stop() (the application's startup and cleanup) a task wakes the streams for
+    their heartbeats, and stop() stops the feeds."""
+
+    task_name = "stream-heartbeats"
 
     def __init__(
         self, settings: Settings, backend: Backend, metrics: Metrics, home: HomeReader
@@ -76,7 +81,6 @@ class StreamService:
         self.tags = TagRouter()
         self.open: set[Subscriber] = set()
         self.taken = 0  # streams opening or open: at most TIMELINE_STREAM_MAX
-        self._ticker: asyncio.Task[None] | None = None
         kinds = (Followed, Unfollowed, TweetPosted, TweetDeleted)
         self.home_feed = AppliedFeed(
             settings,
@@ -103,16 +107,13 @@ class StreamService:
                 web.get("/v1/hashtags/{tag}/stream", self.hashtag_stream),
             ]
         )
-        app.on_startup.append(self._start)
-        app.on_shutdown.append(self._close_streams)
-        app.on_cleanup.append(self._stop)
-
-    async def _start(self, app: web.Application) -> None:
         # The feeds start with the first stream of their kind: a readers process that serves
         # no stream does not read the log at all.
-        self._ticker = asyncio.create_task(self._beat(), name="stream-heartbeats")
+        app.on_startup.append(lambda _: self.start())
+        app.on_shutdown.append(self._close_streams)
+        app.on_cleanup.append(lambda _: self.stop())
 
-    async def _beat(self) -> None:
+    async def _run(self) -> None:
         """Wake every stream once a heartbeat period, so idle ones write a comment line."""
         while True:
             await asyncio.sleep(self.settings.stream_heartbeat_s)
@@ -123,12 +124,7 @@ class StreamService:
         for sub in list(self.open):
             sub.end("shutting_down")
 
-    async def _stop(self, app: web.Application) -> None:
-        ticker, self._ticker = self._ticker, None
-        if ticker is not None:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+    async def _close(self) -> None:
         await asyncio.gather(self.home_feed.stop(), self.tag_feed.stop())
 
     @contextlib.contextmanager
@@ -182,7 +178,7 @@ class StreamService:
             self.tags.remove(key, sub)
 
     async def _ready(self, feed: AppliedFeed) -> None:
-        feed.start()  # once; later streams find it running
+        await feed.start()  # once; later streams find it running
         try:
             async with asyncio.timeout(READY_WAIT_S):
                 await feed.ready.wait()

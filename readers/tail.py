@@ -16,7 +16,6 @@ starts again exactly where it stopped releasing, so nothing is missed or release
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from engine.config import Settings
 from engine.errors import PoisonEvent
 from engine.events import Event, TweetPosted, decode
+from engine.lifecycle import Background
 from engine.ports import Backend, LogRecord, LogTail
 
 log = logging.getLogger(__name__)
@@ -46,8 +46,9 @@ class _Held:
     applied_at: float | None = None  # monotonic time its group was seen to have written it
 
 
-class AppliedFeed:
-    """One consumer group's events, each released once the group has written it."""
+class AppliedFeed(Background):
+    """One consumer group's events, each released once the group has written it; it follows
+    the log from start() until stop()."""
 
     def __init__(
         self,
@@ -70,20 +71,9 @@ class AppliedFeed:
         self._read: dict[TopicPartition, int] = {}  # next offset the tail reads
         self._released: dict[TopicPartition, int] = {}  # every offset below was released
         self._checked_at = 0.0
-        self._task: asyncio.Task[None] | None = None
+        self.task_name = f"feed-{group}"
 
-    def start(self) -> None:
-        """Begin following the log in the background."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=f"feed-{self.group}")
-
-    async def stop(self) -> None:
-        """Stop following; calling it twice is fine."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async def _close(self) -> None:
         self.ready.clear()
 
     @property

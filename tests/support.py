@@ -142,7 +142,7 @@ async def append_raw(engine: Any, topic: str, value: bytes, key: int | None = No
     with a key, in the partition an event with that key goes to."""
     settings = engine.settings
     if settings.backend == "embedded":
-        from engine.adapters.embedded_log import partition_for
+        from engine.adapters.embedded.log import partition_for
 
         log = engine.backend.log
         partition = 0 if key is None else partition_for(key, log.partitions[topic])

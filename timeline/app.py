@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -25,10 +23,10 @@ from engine.progress import LogProgress
 from engine.worker_ids import LeasedIds
 from fanout.projections import PROJECTIONS
 from fanout.worker import ConsumerWorker
-from ingest.service import IngestService
+from ingest.service import IngestRoutes
 from readers.consistency import consistency_middleware
-from readers.service import ReadersService
-from readers.streams import StreamService
+from readers.service import ReadersRoutes
+from readers.streams import StreamRoutes
 from readers.views import ViewReaders
 from timeline.readiness import is_ready
 
@@ -47,7 +45,6 @@ class Engine:
     metrics: Metrics = field(default_factory=Metrics)
     backend: Backend | None = None
     workers: list[ConsumerWorker] = field(default_factory=list)
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
     app: web.Application | None = None
     ids: LeasedIds | None = None
     progress: LogProgress | None = None
@@ -62,11 +59,11 @@ class Engine:
             await self.ids.start()
         for part in self.parts:
             for name in CONSUMERS.get(part, ()):
-                self._start_consumer(name)
+                await self._start_consumer(name)
         self.app = self.web_app()
         return self.app
 
-    def _start_consumer(self, projection: str) -> None:
+    async def _start_consumer(self, projection: str) -> None:
         assert self.backend is not None
         s = self.settings
         projector = PROJECTIONS[projection](s, self.backend, self.metrics)
@@ -79,7 +76,7 @@ class Engine:
             s.fanout_poll_timeout_ms,
         )
         self.workers.append(worker)
-        self.tasks.append(asyncio.create_task(_supervise(worker.run), name=projection))
+        await worker.start()
 
     def web_app(self) -> web.Application:
         """The HTTP routes of this process's parts, with the ops routes."""
@@ -106,12 +103,12 @@ class Engine:
         app.add_routes(ops_routes(self.metrics, self.ready))
         if "ingest" in self.parts:
             checks_group = group_name(self.settings, "checks")
-            ingest = IngestService(self.settings, self.backend, self._ids(), progress, checks_group)
+            ingest = IngestRoutes(self.settings, self.backend, self._ids(), progress, checks_group)
             app.add_routes(ingest.routes())
         if "readers" in self.parts:
-            readers = ReadersService(self.settings, self.backend, self.metrics)
+            readers = ReadersRoutes(self.settings, self.backend, self.metrics)
             app.add_routes(readers.routes())
-            StreamService(self.settings, self.backend, self.metrics, readers).install(app)
+            StreamRoutes(self.settings, self.backend, self.metrics, readers).install(app)
             app.add_routes(ViewReaders(self.settings, self.backend).routes())
         return app
 
@@ -133,37 +130,20 @@ class Engine:
         checks = dict(zip(("log", "store", "log_writable"), found, strict=False))
         if "log_writable" in checks:
             self.metrics.log_writable.set(1 if checks["log_writable"] else 0)
-        if self.tasks:
-            checks["consumers"] = all(not t.done() for t in self.tasks)
+        if self.workers:
+            checks["consumers"] = all(w.running for w in self.workers)
             checks["consumers_unblocked"] = not any(w.blocked for w in self.workers)
         return is_ready(self.parts, checks), checks
 
     async def stop(self) -> None:
         """Finish the batches in hand, commit, and close every connection."""
-        for worker in self.workers:
-            worker.stop()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, timeout=30)
+        await asyncio.gather(*(worker.stop() for worker in self.workers))
         if self.ids is not None:
             await self.ids.stop()
         if self.progress is not None:
             await self.progress.stop()
         if self.backend is not None:
             await self.backend.stop()
-
-
-async def _supervise(run: Callable[[], Awaitable[None]]) -> None:
-    """Run a consumer; if it dies of an error, log it and start it again."""
-    while True:
-        try:
-            await run()
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("consumer failed; restarting in 1 s")
-            await asyncio.sleep(1)
 
 
 async def serve(settings: Settings, parts: tuple[str, ...]) -> None:

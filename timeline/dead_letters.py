@@ -26,8 +26,8 @@ from engine.events import DEAD_LETTER_TOPIC, decode
 from engine.groups import group_name
 from engine.metrics import Metrics
 from engine.ports import Backend, LogConsumer, LogRecord, LogTail
-from fanout.projection import Decoded
 from fanout.projections import PROJECTIONS
+from fanout.projector import Decoded
 from fanout.worker import ConsumerWorker, next_positions
 
 POLL_RECORDS = 5000

@@ -1,4 +1,5 @@
-"""Adapters behind the ports, one module per backend, each with one factory."""
+"""Adapters behind the ports, one package per technology (kafka, cassandra, embedded) and one
+factory per backend: kafka_cassandra composes the first two, embedded stands alone."""
 
 from __future__ import annotations
 

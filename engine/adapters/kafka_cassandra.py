@@ -5,25 +5,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from engine.adapters.cassandra import (
-    CassandraGraph,
-    CassandraRegistry,
-    CassandraTimelines,
-    CassandraUsers,
-)
-from engine.adapters.cassandra_checks import CassandraChecks
-from engine.adapters.cassandra_leases import CassandraLeases
-from engine.adapters.cassandra_search import CassandraSearch
-from engine.adapters.cassandra_views import (
     CassandraActivity,
+    CassandraChecks,
+    CassandraGraph,
     CassandraIndex,
+    CassandraLeases,
     CassandraLists,
     CassandraMessages,
     CassandraPhones,
+    CassandraRegistry,
+    CassandraSearch,
+    CassandraTimelines,
     CassandraTrends,
+    CassandraUsers,
+    CqlSession,
 )
-from engine.adapters.cql import CqlSession
-from engine.adapters.kafka import KafkaConsumer, KafkaLog
-from engine.adapters.kafka_tail import KafkaTail
+from engine.adapters.kafka import KafkaConsumer, KafkaLog, KafkaTail
 from engine.config import Settings
 from engine.metrics import Metrics
 from engine.ports import Backend, LogConsumer, LogTail, RevokeHook

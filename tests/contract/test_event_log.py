@@ -10,7 +10,7 @@ from collections import Counter, defaultdict
 import msgpack
 import pytest
 
-from engine.adapters.embedded_log import partition_for
+from engine.adapters.embedded.log import partition_for
 from engine.dead_letters import parse_letter
 from engine.errors import LogUnavailable
 from engine.events import DEAD_LETTER_TOPIC, GRAPH_TOPIC, TWEETS_TOPIC, Event, decode

@@ -18,7 +18,7 @@ from engine.events import (
 from engine.ports import Backend, LogRecord
 from engine.records import PageQuery
 from fanout.lists import ListProjector
-from fanout.projection import Decoded
+from fanout.projector import Decoded
 from tests.contract.helpers import ids_of, new_id, new_ids, now_us, tweet
 
 CAP = 2

@@ -11,7 +11,7 @@ from engine.config import Settings
 from engine.events import GRAPH_TOPIC, TWEETS_TOPIC, Followed, TweetPosted
 from engine.ids import make_id
 from engine.ports import Backend, LogRecord
-from fanout.graph import GraphProjector
+from fanout.graph import GraphApplier
 from fanout.trends import MINUTE_MS, TrendProjector
 from tests.contract.helpers import followed, new_id, new_ids, now_us, tweet
 
@@ -45,7 +45,7 @@ async def test_trend_rows_held_stay_bounded_and_a_replay_counts_once(backend: Ba
 async def test_count_rows_held_stay_bounded_and_a_replay_counts_once(
     backend: Backend, settings: Settings
 ) -> None:
-    projector = GraphProjector(dataclasses.replace(settings, projection_cache_rows=HELD), backend)
+    projector = GraphApplier(dataclasses.replace(settings, projection_cache_rows=HELD), backend)
     follower, *followees = new_ids(5)
     items: list[tuple[LogRecord, Followed]] = [
         (record(GRAPH_TOPIC, offset), followed(follower, followee))

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine.adapters import cassandra_search
+from engine.adapters.cassandra import search as cassandra_search
 from engine.ids import make_id
 from engine.ports import Backend, SearchEntry
 from engine.records import Mention, PageQuery, Tweet

@@ -9,7 +9,7 @@ import uuid
 
 from engine.events import Event, TweetDeleted, TweetPosted
 from engine.ports import Backend, LogRecord
-from fanout.projection import Decoded
+from fanout.projector import Decoded
 from fanout.trends import TrendProjector, minute_of
 from tests.contract.helpers import new_id, now_us, tweet
 

@@ -23,7 +23,7 @@ from engine.home_rebuild import newest_of
 from engine.ids import IdGenerator, id_ms
 from engine.ports import Backend
 from engine.records import PageQuery, Tweet
-from fanout.timelines import TimelineProjector
+from fanout.posts import PostFanout
 from readers.activity import HomeActivity
 from tests.integration.conftest import api_of, running_engine
 from tests.support import Api, eventually, settled
@@ -180,7 +180,7 @@ async def test_a_tweet_fanned_out_on_a_stale_view_after_a_return_still_reaches_t
     long_ago = time.time_ns() // 1000 - 2 * INACTIVE_S * 1_000_000
     await backend.graph.put_edges([(idle, author)], [long_ago])
     await backend.activity.mark_read(idle, long_ago)
-    fanout = TimelineProjector(stale, backend, metrics)
+    fanout = PostFanout(stale, backend, metrics)
     readers = HomeActivity(stale, backend, metrics)
     home = lambda: backend.timelines.home_page(idle, PageQuery(50))  # noqa: E731
 
@@ -224,7 +224,7 @@ async def test_without_an_activity_row_fan_out_writes_and_a_read_rebuilds(engine
     backend, metrics = backend_of(engine), engine.metrics
     author, reader = IDS.next_id(), IDS.next_id()
     await backend.graph.put_edges([(reader, author)], [time.time_ns() // 1000])
-    fanout = TimelineProjector(engine.settings, backend, metrics)
+    fanout = PostFanout(engine.settings, backend, metrics)
     assert await fanout.activity.inactive_among([reader]) == set()  # unknown counts as active
     earlier = a_tweet(author).tweet
     await backend.timelines.put_tweets([earlier], [id_ms(earlier.id) * 1000])  # never fanned out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from engine.events import GRAPH_TOPIC, TWEETS_TOPIC
 from engine.ports import LogRecord
-from fanout.home import HomeProjector
+from fanout.timelines import TimelinesProjector
 from fanout.worker import ConsumerWorker
 from tests.support import Api, eventually, table_rows
 
@@ -36,7 +36,7 @@ async def test_replaying_the_same_batch_twice_changes_nothing(api: Api, engine) 
 
     records = await _read_whole_log(engine, f"{engine.settings.consumer_group_prefix}replay")
     assert sum(r.topic == TWEETS_TOPIC for r in records) >= len(ids)
-    projector = HomeProjector(engine.settings, engine.backend, engine.metrics)
+    projector = TimelinesProjector(engine.settings, engine.backend, engine.metrics)
     worker = ConsumerWorker(engine.backend, engine.metrics, "replay", projector)
     await worker.apply(records)
     await worker.apply(records)

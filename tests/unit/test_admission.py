@@ -123,5 +123,5 @@ async def test_the_lag_watcher_runs_with_the_application() -> None:
     held = Held(max_in_flight=100, wait_ms=0, max_lag_ms=50)
     held.admission.install(held.app)
     async with TestClient(TestServer(held.app)):
-        assert held.admission.watching
-    assert not held.admission.watching
+        assert held.admission.running
+    assert not held.admission.running

@@ -5,8 +5,8 @@ from typing import Any, cast
 
 import pytest
 
-from engine.adapters.cassandra import HOME_ROWS_PER_BATCH, CassandraTimelines
-from engine.adapters.cql import CqlSession
+from engine.adapters.cassandra import CqlSession
+from engine.adapters.cassandra.timelines import HOME_ROWS_PER_BATCH, CassandraTimelines
 from engine.records import Tweet
 
 pytestmark = pytest.mark.unit

@@ -25,8 +25,8 @@ from cassandra.protocol import (
     SyntaxException,
 )
 
-from engine.adapters.cql import CqlSession
-from engine.adapters.cql_errors import store_error
+from engine.adapters.cassandra import CqlSession
+from engine.adapters.cassandra.errors import store_error
 from engine.config import Settings
 from engine.errors import LeaseLost, StoreRejected, StoreUnavailable
 from engine.metrics import Metrics

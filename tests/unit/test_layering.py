@@ -3,6 +3,9 @@
 ingest/, fanout/ and readers/ each import only themselves and engine/; engine/ imports none of
 the three, nor the composition root (timeline/), bench/ or tests/. Every import statement of
 every module counts, at any depth (inside functions and `if TYPE_CHECKING:` too).
+
+No module imports another module's private (`_underscore`) names: what neighbours share is
+public in the module that owns it (the adapters' packages most of all).
 """
 
 import ast
@@ -42,6 +45,21 @@ def violations(root: Path) -> list[str]:
     return found
 
 
+def private_imports(root: Path) -> list[str]:
+    """`path imports module._name` for every private name imported from another module."""
+    found = []
+    for package in ("engine", *SERVICES, "timeline"):
+        for path in sorted((root / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+                if isinstance(node, ast.ImportFrom):
+                    found += [
+                        f"{path.relative_to(root)} imports {node.module}.{alias.name}"
+                        for alias in node.names
+                        if alias.name.startswith("_")
+                    ]
+    return found
+
+
 def test_no_service_imports_another_and_the_engine_imports_no_service() -> None:
     assert violations(ROOT) == []
 
@@ -63,4 +81,20 @@ def test_a_cross_import_is_found(tmp_path: Path) -> None:
         "engine/b.py imports readers",
         "ingest/d.py imports timeline",
         "readers/a.py imports fanout",
+    ]
+
+
+def test_no_module_imports_a_private_name_of_another() -> None:
+    assert private_imports(ROOT) == []
+
+
+def test_a_private_import_is_found(tmp_path: Path) -> None:
+    for package in ("engine", *SERVICES, "timeline"):
+        (tmp_path / package).mkdir()
+    (tmp_path / "engine" / "a.py").write_text("from engine.adapters.log import _end, offsets\n")
+    (tmp_path / "fanout" / "b.py").write_text("def f():\n    from .c import _g\n")
+    (tmp_path / "readers" / "c.py").write_text("from __future__ import annotations\n")
+    assert private_imports(tmp_path) == [
+        "engine/a.py imports engine.adapters.log._end",
+        "fanout/b.py imports c._g",
     ]

@@ -85,7 +85,7 @@ async def feed_of(log: MemoryLog) -> tuple[AppliedFeed, list[int]]:
     backend: Any = log
     settings = Settings(stream_commit_poll_ms=1)
     feed = AppliedFeed(settings, backend, GROUP, ("tweets",), (TweetPosted,), deliver)
-    feed.start()
+    await feed.start()
     await asyncio.wait_for(feed.ready.wait(), 5)
     return feed, got
 

@@ -11,7 +11,7 @@ import pytest
 from engine.events import TWEETS_TOPIC, Followed, encode
 from engine.metrics import Metrics
 from engine.ports import LogRecord, ProjectionStore
-from fanout.projection import Decoded, Projector
+from fanout.projector import Decoded, Projector
 from fanout.worker import ConsumerWorker
 
 pytestmark = pytest.mark.unit

@@ -20,33 +20,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.adapters.embedded_checks import CHECKS_SCHEMA, EmbeddedChecks
-from engine.adapters.embedded_leases import EmbeddedLeases
-from engine.adapters.embedded_lists import LISTS_SCHEMA
-from engine.adapters.embedded_log import LOG_SCHEMA, EmbeddedConsumer, EmbeddedLog
-from engine.adapters.embedded_search import SEARCH_SCHEMA, EmbeddedSearch
-from engine.adapters.embedded_sqlite import SqliteDb
-from engine.adapters.embedded_store import (
-    STORE_SCHEMA,
-    EmbeddedGraph,
-    EmbeddedRegistry,
-    EmbeddedTimelines,
-    EmbeddedUsers,
-)
-from engine.adapters.embedded_tail import EmbeddedTail
-from engine.adapters.embedded_views import (
-    VIEWS_SCHEMA,
-    EmbeddedActivity,
-    EmbeddedIndex,
-    EmbeddedLists,
-    EmbeddedMessages,
-    EmbeddedPhones,
-    EmbeddedTrends,
-)
+from engine.adapters.embedded.activity import EmbeddedActivity
+from engine.adapters.embedded.checks import EmbeddedChecks
+from engine.adapters.embedded.graph import EmbeddedGraph
+from engine.adapters.embedded.index import EmbeddedIndex
+from engine.adapters.embedded.leases import EmbeddedLeases
+from engine.adapters.embedded.lists import EmbeddedLists
+from engine.adapters.embedded.log import EmbeddedConsumer, EmbeddedLog
+from engine.adapters.embedded.messages import EmbeddedMessages
+from engine.adapters.embedded.phones import EmbeddedPhones
+from engine.adapters.embedded.registry import EmbeddedRegistry
+from engine.adapters.embedded.search import EmbeddedSearch
+from engine.adapters.embedded.sqlite import SqliteDb
+from engine.adapters.embedded.tail import EmbeddedTail
+from engine.adapters.embedded.timelines import EmbeddedTimelines
+from engine.adapters.embedded.trends import EmbeddedTrends
+from engine.adapters.embedded.users import EmbeddedUsers
 from engine.config import Settings
 from engine.errors import LogUnavailable, StoreUnavailable
 from engine.metrics import Metrics
 from engine.ports import Backend, LogConsumer, LogTail, RevokeHook
+from schemas import sqlite_schema
+
+STORE_SCHEMAS = ("store", "keys", "views", "search", "lists", "checks")  # store.sqlite3's, in order
 
 
 class EmbeddedBackend(Backend):
@@ -57,10 +53,10 @@ class EmbeddedBackend(Backend):
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self.settings = settings
         root = Path(settings.data_dir)
-        self.log_db = SqliteDb(root / "log.sqlite3", LOG_SCHEMA, LogUnavailable)
+        self.log_db = SqliteDb(root / "log.sqlite3", sqlite_schema("log"), LogUnavailable)
         self.store_db = SqliteDb(
             root / "store.sqlite3",
-            STORE_SCHEMA + VIEWS_SCHEMA + SEARCH_SCHEMA + LISTS_SCHEMA + CHECKS_SCHEMA,
+            sqlite_schema(*STORE_SCHEMAS),
             StoreUnavailable,
             lambda op: metrics.store_errors.labels(op).inc(),
         )

@@ -9,21 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine.adapters.embedded_store import Conn, OnDb, Table, decode_tweet, fetch_all, fetch_one
+from engine.adapters.embedded.base import OnDb
+from engine.adapters.embedded.lww import Table
+from engine.adapters.embedded.rows import (
+    Conn,
+    decode_tweet,
+    fetch_all,
+    fetch_one,
+)
 from engine.events import pack_tweet
 from engine.ports import CheckedTweet, CheckStore
 from engine.records import Tweet
 
-CHECKS_SCHEMA = """
-BEGIN;
-CREATE TABLE IF NOT EXISTS check_tweets (
-    tweet_id INTEGER PRIMARY KEY, body BLOB NOT NULL, deleted INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS check_follows (
-    follower_id INTEGER, followee_id INTEGER, ts INTEGER NOT NULL,
-    PRIMARY KEY (follower_id, followee_id)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS check_lists (list_id INTEGER PRIMARY KEY, owner_id INTEGER NOT NULL);
-COMMIT;
-"""
 FOLLOWS = Table("check_follows", ("follower_id", "followee_id"))
 _PUT_TWEET = (
     "INSERT INTO check_tweets (tweet_id, body, deleted) VALUES (?, ?, 0) "

@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from engine.adapters.cassandra import OnSession
-from engine.adapters.cql import CqlSession
+from engine.adapters.cassandra.base import OnSession
+from engine.adapters.cassandra.session import CqlSession
 from engine.errors import IdsUnavailable, LeaseLost
 from engine.ids import MAX_WORKER
 from engine.ports import WorkerLease, WorkerLeases

@@ -1,7 +1,7 @@
-"""The embedded list tables: members both ways, counts, list timelines and recent tweets.
+"""The embedded lists: the lists, members both ways, counts, list timelines and recent tweets.
 
-The tables of schemas/cql/005_list_timelines.cql on the store file of embedded_store, with
-its rules: every row carries its write time, the newest write wins, deletes leave tombstones,
+The tables of schemas/cql/005_list_timelines.cql on the shared store file, with the rules of
+lww: every row carries its write time, the newest write wins, deletes leave tombstones,
 and a trim is a range tombstone kept in a trims table. Cassandra keeps a list's count in
 static columns of its `list_members` partition; here it is the `list_counts` row, written in
 the same transaction as the member's row, so the two never disagree.
@@ -12,40 +12,19 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from engine.adapters.embedded_store import (
+from engine.adapters.embedded.base import OnDb
+from engine.adapters.embedded.lww import Table
+from engine.adapters.embedded.rows import (
     Conn,
-    OnDb,
-    Table,
     decode_tweet,
     fetch_all,
     fetch_one,
     page_sql,
 )
 from engine.events import pack_tweet
-from engine.ports import ListCount
-from engine.records import PageQuery, Tweet, upper_bound
+from engine.ports import ListCount, ListStore
+from engine.records import PageQuery, Tweet, UserList, upper_bound
 
-LISTS_SCHEMA = """
-BEGIN;
-CREATE TABLE IF NOT EXISTS list_counts (
-    list_id INTEGER PRIMARY KEY, members INTEGER NOT NULL, applied_offset INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS lists_by_member (
-    member_id INTEGER, list_id INTEGER, ts INTEGER NOT NULL,
-    PRIMARY KEY (member_id, list_id)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS list_timeline (
-    list_id INTEGER, tweet_id INTEGER, author_id INTEGER NOT NULL, body BLOB NOT NULL,
-    ts INTEGER NOT NULL, PRIMARY KEY (list_id, tweet_id)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS list_trims (
-    list_id INTEGER, bound INTEGER, ts INTEGER NOT NULL,
-    PRIMARY KEY (list_id, bound)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS list_author_tweets (
-    author_id INTEGER, tweet_id INTEGER, body BLOB NOT NULL, ts INTEGER NOT NULL,
-    PRIMARY KEY (author_id, tweet_id)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS list_author_trims (
-    author_id INTEGER, bound INTEGER, ts INTEGER NOT NULL,
-    PRIMARY KEY (author_id, bound)) WITHOUT ROWID;
-COMMIT;
-"""
 LIST_MEMBERS = Table("list_members", ("list_id", "member_id"))
 LISTS_BY_MEMBER = Table("lists_by_member", ("member_id", "list_id"))
 LIST_TIMELINE = Table(
@@ -194,3 +173,31 @@ def trim(conn: Conn, table: Table, key: int, keep: int) -> int:
     run(f"DELETE FROM {table.trims} WHERE {first} = ?1 AND bound <= ?2 AND ts <= ?3", params)
     run(f"INSERT OR REPLACE INTO {table.trims} ({first}, bound, ts) VALUES (?1, ?2, ?3)", params)
     return 1
+
+
+class EmbeddedLists(EmbeddedListTables, ListStore):
+    """Lists, and (in EmbeddedListTables) their members and timelines, by event time."""
+
+    async def clear(self) -> None:
+        await self._empty(
+            "lists",
+            "list_members",
+            "list_counts",
+            "lists_by_member",
+            "list_timeline",
+            "list_trims",
+            "list_author_tweets",
+            "list_author_trims",
+        )
+
+    async def put_list(self, user_list: UserList) -> None:
+        params = (user_list.id, user_list.owner_id, user_list.name, user_list.created_ms)
+        sql = (
+            "INSERT OR REPLACE INTO lists (list_id, owner_id, name, created_ms) VALUES (?, ?, ?, ?)"
+        )
+        await self.db.write("lists", lambda c: c.execute(sql, params))
+
+    async def get_list(self, list_id: int) -> UserList | None:
+        sql = "SELECT owner_id, name, created_ms FROM lists WHERE list_id = ?"
+        row = await self.db.read("lists", lambda c: fetch_one(c, sql, (list_id,)))
+        return UserList(list_id, row[0], row[1], row[2]) if row else None

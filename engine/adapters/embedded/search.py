@@ -7,7 +7,7 @@ a word, `#tag` and `@<user id>` stay one token each, and diacritics are kept (`Ğ
 A query is every term as a quoted phrase joined by AND; FTS5 walks its doclists in rowid
 order, so `ORDER BY rowid DESC` with the cursor bounds is a page newest first without a sort.
 
-Writes follow embedded_store's rules: the newest event time wins, and a delete leaves a
+Writes follow the rules of lww: the newest event time wins, and a delete leaves a
 tombstone (in the shared `tombstones` table) that keeps any write at or before its time out.
 """
 
@@ -15,16 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine.adapters.embedded_store import Conn, OnDb, decode_tweet, fetch_all
+from engine.adapters.embedded.base import OnDb
+from engine.adapters.embedded.rows import (
+    Conn,
+    decode_tweet,
+    fetch_all,
+)
 from engine.events import pack_tweet
 from engine.ports import SearchEntry, SearchIndex
 from engine.records import PageQuery, Tweet
 
-SEARCH_SCHEMA = """
-CREATE VIRTUAL TABLE IF NOT EXISTS search_tweets USING fts5(
-    terms, body UNINDEXED, ts UNINDEXED,
-    tokenize = "unicode61 remove_diacritics 0 tokenchars '_#@'");
-"""
 _TOMBSTONED = (
     "EXISTS (SELECT 1 FROM tombstones WHERE tbl = 'search_tweets' AND k1 = ?1 AND k2 = '' "
     "AND ts >= ?4)"

@@ -25,7 +25,7 @@ from cassandra.policies import (
 )
 from cassandra.query import BatchStatement, BatchType, PreparedStatement, tuple_factory
 
-from engine.adapters.cql_errors import store_error
+from engine.adapters.cassandra.errors import store_error
 from engine.config import Settings
 from engine.errors import StoreUnavailable, TimelineError
 from engine.metrics import Metrics

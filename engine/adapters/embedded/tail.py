@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine.adapters.embedded_log import EmbeddedLog, PositionedReader, _committed, _end
+from engine.adapters.embedded.log import (
+    EmbeddedLog,
+    PositionedReader,
+    committed_offsets,
+    end_offset,
+)
 from engine.errors import LogUnavailable
 from engine.ports import LogTail
 
@@ -48,9 +53,11 @@ class EmbeddedTail(PositionedReader, LogTail):
     async def end_offsets(self) -> Positions:
         self._require()
         assigned = self.log.assignment(self.topics)
-        return await self.log.db.read("tail_end", lambda c: {tp: _end(c, *tp) for tp in assigned})
+        return await self.log.db.read(
+            "tail_end", lambda c: {tp: end_offset(c, *tp) for tp in assigned}
+        )
 
     async def committed(self, group: str) -> Positions:
         self._require()
-        rows = await self.log.db.read("tail_committed", lambda c: _committed(c, group))
+        rows = await self.log.db.read("tail_committed", lambda c: committed_offsets(c, group))
         return {tp: offset for tp, offset in rows.items() if tp[0] in self.topics}

@@ -1,4 +1,4 @@
-"""Cassandra list tables: members both ways, counts, list timelines and recent tweets.
+"""Cassandra lists: the lists, members both ways, counts, list timelines and recent tweets.
 
 Every write carries `USING TIMESTAMP` = the time the caller gives, so replays rewrite the
 same cells. A list's member count and the offset of the last membership change applied
@@ -12,10 +12,10 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from engine.adapters.cassandra import OnSession
+from engine.adapters.cassandra.base import OnSession
 from engine.events import pack_tweet, unpack_tweet
-from engine.ports import ListCount
-from engine.records import PageQuery, Tweet, upper_bound
+from engine.ports import ListCount, ListStore
+from engine.records import PageQuery, Tweet, UserList, upper_bound
 
 _PAGE = "SELECT body FROM {table} WHERE {key} = ? AND tweet_id <= ? AND tweet_id > ? LIMIT ?"
 Statement = tuple[str, Sequence[Any]]
@@ -197,3 +197,27 @@ class CassandraListTables(OnSession):
             _PAGE.format(table=table, key=key), (value, *query.bounds, query.count), op="page"
         )
         return [unpack_tweet(r[0]) for r in rows]
+
+
+class CassandraLists(CassandraListTables, ListStore):
+    """Lists, and (in CassandraListTables) members in both directions and list timelines."""
+
+    async def clear(self) -> None:
+        await self._truncate(
+            "lists", "list_members", "lists_by_member", "list_timeline", "list_author_tweets"
+        )
+
+    async def put_list(self, user_list: UserList) -> None:
+        await self.cql.run(
+            "INSERT INTO lists (list_id, owner_id, name, created_ms) VALUES (?, ?, ?, ?)",
+            (user_list.id, user_list.owner_id, user_list.name, user_list.created_ms),
+            op="lists",
+        )
+
+    async def get_list(self, list_id: int) -> UserList | None:
+        rows = await self.cql.run(
+            "SELECT owner_id, name, created_ms FROM lists WHERE list_id = ?",
+            (list_id,),
+            op="lists",
+        )
+        return UserList(list_id, *rows[0]) if rows else None

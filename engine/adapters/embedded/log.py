@@ -20,8 +20,8 @@ from pathlib import Path
 
 from aiokafka.partitioner import murmur2
 
-from engine.adapters.embedded_sqlite import SqliteDb
-from engine.adapters.kafka import TOPICS, key_bytes
+from engine.adapters.embedded.sqlite import SqliteDb
+from engine.adapters.kafka.log import TOPICS, key_bytes
 from engine.config import Settings
 from engine.errors import LogUnavailable
 from engine.events import DEAD_LETTER_TOPIC, Event, dead_letter_value, encode
@@ -32,20 +32,6 @@ TopicPartition = tuple[str, int]
 Position = tuple[str, int, int]
 Row = tuple[str, int, bytes]
 WRITE_PROBE = ".write-probe"
-LOG_SCHEMA = """
-BEGIN;
-CREATE TABLE IF NOT EXISTS topics (name TEXT PRIMARY KEY, partitions INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS records (
-    topic TEXT NOT NULL, part INTEGER NOT NULL, log_offset INTEGER NOT NULL, value BLOB NOT NULL,
-    PRIMARY KEY (topic, part, log_offset)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS group_offsets (
-    group_id TEXT NOT NULL, topic TEXT NOT NULL, part INTEGER NOT NULL,
-    next_offset INTEGER NOT NULL,
-    PRIMARY KEY (group_id, topic, part)
-) WITHOUT ROWID;
-COMMIT;
-"""
 _END = (
     "SELECT log_offset FROM records WHERE topic = ? AND part = ? ORDER BY log_offset DESC LIMIT 1"
 )
@@ -229,7 +215,8 @@ def _ensure(conn: sqlite3.Connection, wanted: dict[str, int]) -> dict[str, int]:
     return dict(conn.execute("SELECT name, partitions FROM topics").fetchall())
 
 
-def _end(conn: sqlite3.Connection, topic: str, part: int) -> int:
+def end_offset(conn: sqlite3.Connection, topic: str, part: int) -> int:
+    """The offset the next record of this topic partition gets (0 while it is empty)."""
     row = conn.execute(_END, (topic, part)).fetchone()
     return 0 if row is None else int(row[0]) + 1
 
@@ -240,7 +227,7 @@ def _insert(conn: sqlite3.Connection, rows: list[Row]) -> list[Position]:
     for topic, part, value in rows:
         offset = ends.get((topic, part))
         if offset is None:
-            offset = _end(conn, topic, part)
+            offset = end_offset(conn, topic, part)
         ends[(topic, part)] = offset + 1
         params.append((topic, part, offset, value))
     conn.executemany(
@@ -249,7 +236,8 @@ def _insert(conn: sqlite3.Connection, rows: list[Row]) -> list[Position]:
     return [(topic, part, offset) for topic, part, offset, _ in params]
 
 
-def _committed(conn: sqlite3.Connection, group: str) -> dict[TopicPartition, int]:
+def committed_offsets(conn: sqlite3.Connection, group: str) -> dict[TopicPartition, int]:
+    """The next offset this consumer group reads, per topic partition it has committed."""
     rows = conn.execute(
         "SELECT topic, part, next_offset FROM group_offsets WHERE group_id = ?", (group,)
     ).fetchall()
@@ -279,8 +267,8 @@ def _fetch(
 def _lag(
     conn: sqlite3.Connection, group: str, assigned: list[TopicPartition]
 ) -> dict[TopicPartition, int]:
-    committed = _committed(conn, group)
-    return {tp: max(0, _end(conn, *tp) - committed.get(tp, 0)) for tp in assigned}
+    committed = committed_offsets(conn, group)
+    return {tp: max(0, end_offset(conn, *tp) - committed.get(tp, 0)) for tp in assigned}
 
 
 class PositionedReader:
@@ -342,7 +330,9 @@ class EmbeddedConsumer(PositionedReader, LogConsumer):
             return
         self.log.join(self.group)
         try:
-            committed = await self.log.db.read("committed", lambda c: _committed(c, self.group))
+            committed = await self.log.db.read(
+                "committed", lambda c: committed_offsets(c, self.group)
+            )
         except LogUnavailable:
             self.log.leave(self.group)
             raise
@@ -370,5 +360,5 @@ class EmbeddedConsumer(PositionedReader, LogConsumer):
     async def end_offsets(self) -> dict[tuple[str, int], int]:
         assigned = list(self._require())
         return await self.log.db.read(
-            "end_offsets", lambda c: {tp: _end(c, *tp) for tp in assigned}
+            "end_offsets", lambda c: {tp: end_offset(c, *tp) for tp in assigned}
         )

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from itertools import groupby
 from typing import Any
 
-from engine.adapters.cassandra import OnSession
+from engine.adapters.cassandra.base import OnSession
 from engine.events import pack_tweet, unpack_tweet
 from engine.ids import MAX_ID, id_ms, min_id_for_ms
 from engine.ports import SearchEntry, SearchIndex

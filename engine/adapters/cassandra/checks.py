@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from engine.adapters.cassandra import OnSession
+from engine.adapters.cassandra.base import OnSession
 from engine.events import pack_tweet, unpack_tweet
 from engine.ports import CheckedTweet, CheckStore
 from engine.records import Tweet

@@ -1,0 +1,8 @@
+BEGIN;
+CREATE TABLE IF NOT EXISTS check_tweets (
+    tweet_id INTEGER PRIMARY KEY, body BLOB NOT NULL, deleted INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS check_follows (
+    follower_id INTEGER, followee_id INTEGER, ts INTEGER NOT NULL,
+    PRIMARY KEY (follower_id, followee_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS check_lists (list_id INTEGER PRIMARY KEY, owner_id INTEGER NOT NULL);
+COMMIT;
