@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+from aiokafka.partitioner import murmur2
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from engine.config import Settings
 from engine.errors import LogUnavailable
@@ -84,47 +90,102 @@ class KafkaLog(EventLog):
             await admin.close()
 
     async def append_many(self, events: Sequence[Event]) -> list[LogPosition | BaseException]:
+        """Append events under one deadline: one record handed to the producer for a single
+        event (so concurrent single appends share the producer's batches), else one record
+        batch per partition, each acknowledged as a whole. Within a partition the records
+        keep the order of `events`; the partition is the one `send` would choose for the key
+        (Kafka's default partitioner), so a key's events stay in one partition whichever way
+        they were appended."""
         producer = self._producer
         if producer is None:
             return [LogUnavailable("the log producer is not started") for _ in events]
         started = time.perf_counter()
-        acks: list[asyncio.Future[Any] | BaseException] = []
+        sends: list[_Send] = []
         try:
             async with asyncio.timeout(self.settings.kafka_request_timeout_ms / 1000 + 1):
-                for event in events:  # hand every record to the producer, then wait for acks
-                    acks.append(await self._hand_over(producer, event))
+                if len(events) == 1:
+                    sends.append(await self._send_one(producer, events[0]))
+                else:
+                    await self._send_batches(producer, events, sends)
                 await asyncio.gather(
-                    *(a for a in acks if isinstance(a, asyncio.Future)), return_exceptions=True
+                    *(s.ack for s in sends if isinstance(s.ack, asyncio.Future)),
+                    return_exceptions=True,
                 )
         except TimeoutError:
             pass  # what was not acknowledged by the deadline is reported below
         self.metrics.append_seconds.observe(time.perf_counter() - started)
         cut = len(self.settings.kafka_topic_prefix)
-        results = [_outcome(a, cut) for a in acks] + [_timed_out()] * (len(events) - len(acks))
-        return [self._account(e, r) for e, r in zip(events, results, strict=True)]
+        results: list[LogPosition | BaseException | None] = [None] * len(events)
+        for send in sends:
+            for i, position in zip(send.indices, _outcomes(send.ack, cut), strict=False):
+                results[i] = position
+        return self._account(events, results)
 
-    async def _hand_over(
-        self, producer: AIOKafkaProducer, event: Event
-    ) -> asyncio.Future[Any] | BaseException:
+    async def _send_one(self, producer: AIOKafkaProducer, event: Event) -> _Send:
         topic = self.settings.kafka_topic_prefix + event.topic
         try:
-            ack: asyncio.Future[Any] = await producer.send(
-                topic, encode(event), key=key_bytes(event.key)
-            )
+            ack = await producer.send(topic, encode(event), key=key_bytes(event.key))
         except KafkaError as e:
-            error: BaseException = e
-            return error
-        return ack
+            return _Send([0], e)
+        return _Send([0], ack)
+
+    async def _send_batches(
+        self, producer: AIOKafkaProducer, events: Sequence[Event], sends: list[_Send]
+    ) -> None:
+        """Fill one record batch per partition (more when one is full) and hand each over;
+        each batch handed over, or refused, is added to `sends` as it goes."""
+        prefix = self.settings.kafka_topic_prefix
+        counts: dict[str, int] = {}
+        filling: dict[tuple[str, int], list[_Filling]] = {}
+        for i, event in enumerate(events):
+            topic = prefix + event.topic
+            count = counts.get(topic)
+            if count is None:
+                try:
+                    count = counts[topic] = len(await producer.partitions_for(topic))
+                except KafkaError as e:
+                    sends.append(_Send([i], e))
+                    continue
+            batches = filling.setdefault((topic, partition_for(event.key, count)), [])
+            value, key = encode(event), key_bytes(event.key)
+            if not batches or not batches[-1].add(i, key, value):
+                fresh = _Filling(producer.create_batch())
+                if not fresh.add(i, key, value):
+                    sends.append(_Send([i], _too_large(len(value))))
+                    continue
+                batches.append(fresh)
+        for (topic, partition), batches in filling.items():
+            for batch in batches:
+                try:
+                    ack = await producer.send_batch(batch.builder, topic, partition=partition)
+                except KafkaError as e:
+                    sends.append(_Send(batch.indices, e))
+                else:
+                    sends.append(_Send(batch.indices, ack))
 
     def _account(
-        self, event: Event, result: LogPosition | BaseException
-    ) -> LogPosition | BaseException:
-        self._last_append_ok = not isinstance(result, BaseException)
-        if isinstance(result, BaseException):
-            self.metrics.append_errors.labels(type(result.__cause__ or result).__name__).inc()
-            return result
-        self.metrics.events_appended.labels(event.type_name).inc()
-        return result
+        self, events: Sequence[Event], results: list[LogPosition | BaseException | None]
+    ) -> list[LogPosition | BaseException]:
+        """Each event's outcome (a timeout for one that got none), counted by event type or
+        by error; the last one decides whether the log is taken to be writable."""
+        appended: Counter[str] = Counter()
+        failed: Counter[str] = Counter()
+        outcomes: list[LogPosition | BaseException] = []
+        for event, result in zip(events, results, strict=True):
+            if result is None:
+                result = _timed_out()
+            if isinstance(result, BaseException):
+                failed[type(result.__cause__ or result).__name__] += 1
+            else:
+                appended[event.type_name] += 1
+            outcomes.append(result)
+        for type_name, n in appended.items():
+            self.metrics.events_appended.labels(type_name).inc(n)
+        for error, n in failed.items():
+            self.metrics.append_errors.labels(error).inc(n)
+        if outcomes:
+            self._last_append_ok = not isinstance(outcomes[-1], BaseException)
+        return outcomes
 
     async def dead_letter(self, record: LogRecord, group: str, reason: str) -> None:
         producer = self._producer
@@ -155,21 +216,59 @@ class KafkaLog(EventLog):
         return self._producer is not None and self._last_append_ok
 
 
+@dataclass(slots=True)
+class _Send:
+    """Records handed to the producer together: the indices of their events in the append,
+    and the acknowledgement of them all, or the error that refused them."""
+
+    indices: list[int]
+    ack: asyncio.Future[Any] | BaseException
+
+
+@dataclass(slots=True)
+class _Filling:
+    """A record batch being filled for one partition, and the indices of its events."""
+
+    builder: BatchBuilder
+    indices: list[int] = field(default_factory=list)
+
+    def add(self, index: int, key: bytes, value: bytes) -> bool:
+        """Add a record; False when the batch has no room for it."""
+        if self.builder.append(timestamp=None, key=key, value=value) is None:
+            return False
+        self.indices.append(index)
+        return True
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def partition_for(key: int, partitions: int) -> int:
+    """Kafka's default partitioner: murmur2 of the key bytes, made positive, modulo partitions."""
+    return (int(murmur2(key_bytes(key))) & 0x7FFFFFFF) % partitions
+
+
+def _too_large(size: int) -> LogUnavailable:
+    return LogUnavailable(f"a record of {size} bytes does not fit in a record batch")
+
+
 def _timed_out() -> LogUnavailable:
     return LogUnavailable("Kafka did not acknowledge the append in time")
 
 
-def _outcome(ack: asyncio.Future[Any] | BaseException, cut: int) -> LogPosition | LogUnavailable:
-    """Where an acknowledged record lies (its topic without the prefix), else why not."""
+def _outcomes(
+    ack: asyncio.Future[Any] | BaseException, cut: int
+) -> Iterator[LogPosition | LogUnavailable]:
+    """Where each record of a send lies once acknowledged (its topic without the prefix; a
+    batch's records at consecutive offsets from its base offset), else why not, endlessly."""
     if isinstance(ack, BaseException):
-        return _unavailable(ack)
+        return (_unavailable(ack) for _ in itertools.count())
     if not ack.done() or ack.cancelled():
-        return _timed_out()
+        return (_timed_out() for _ in itertools.count())
     error = ack.exception()
     if error is not None:
-        return _unavailable(error)
+        return (_unavailable(error) for _ in itertools.count())
     meta = ack.result()
-    return LogPosition(meta.topic[cut:], meta.partition, meta.offset)
+    topic = meta.topic[cut:]
+    return (LogPosition(topic, meta.partition, meta.offset + k) for k in itertools.count())
 
 
 def _unavailable(error: BaseException) -> LogUnavailable:
