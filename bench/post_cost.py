@@ -29,7 +29,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +125,6 @@ async def drive(port: int, requests: list[bytes], connections: int) -> tuple[int
 async def measure_posts(
     port: int, pids: dict[str, int | None], requests: list[bytes], connections: int
 ) -> Cost:
-    await drive(port, requests[: len(requests) // 10], connections)  # connections, caches
     started = time.perf_counter()
     async with metered(pids) as spent:
         ok, other = await drive(port, requests, connections)
@@ -239,14 +238,12 @@ async def single_posts(
     try:
         users = await register_users(engine.port, args.users, settings.kafka_topic_prefix[6:])
         requests = post_requests(users, args.posts)
-        profiling: Awaitable[Any] | None = None
-        if args.profile:
-            profiling = asyncio.create_task(py_spy(engine.pid, args.profile))
+        await drive(engine.port, requests[: len(requests) // 10], args.connections)  # warm
+        profiling = asyncio.create_task(py_spy(engine.pid, args.profile, "posts"))
         cost = await measure_posts(
             engine.port, {"server": engine.pid, **servers}, requests, args.connections
         )
-        if profiling is not None:
-            await profiling
+        await profiling
         rows.append(cost.row("timeline ingest", "posts"))
         print(f"   {rows[-1]}", flush=True)
     finally:
@@ -276,10 +273,18 @@ async def batches(
             await register_users(engine.port, args.users, "b" + own.kafka_topic_prefix[6:])
         )
         await ingest.batch_ingest(engine.url, users, 16_000)  # warm: caches, connections
+        profiling = asyncio.create_task(py_spy(engine.pid, args.profile, "batch"))
         async with metered({"server": engine.pid, **servers}) as spent:
             result = await ingest.batch_ingest(engine.url, users, args.records)
+        await profiling
         if result["refused"]:
-            print(f"   refused: {result['refused']}", flush=True)
+            errors = {
+                dict(labels).get("reason", name): v
+                for (name, labels), v in (await engine.metrics()).items()
+                if name == "timeline_append_errors_total"
+            }
+            print(f"   refused: {result['refused']}, append errors: {errors}", flush=True)
+        print(f"   batch latency (ms): {result['batch_latency']}", flush=True)
         rows.append(
             Cost(result["accepted"], result["seconds"], spent).row("batch ingest", "records")
         )
@@ -291,9 +296,11 @@ async def batches(
     return rows
 
 
-async def py_spy(pid: int, seconds: float) -> None:
-    """py-spy on the ingest process; its top frames by own and by total time."""
-    out = WORK / "ingest.txt"
+async def py_spy(pid: int, seconds: float, name: str) -> None:
+    """py-spy on the ingest process for `seconds` (none: nothing); its top frames."""
+    if seconds <= 0:
+        return
+    out = WORK / f"ingest_{name}.txt"
     summary = await profiler.record(pid, seconds, out)
     for key in ("own_time", "total_time_project"):
         print(f"   {key}:", flush=True)

@@ -18,8 +18,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from aiokafka.partitioner import murmur2
+
 from engine.adapters.embedded.sqlite import SqliteDb
-from engine.adapters.kafka.log import TOPICS, partition_for
+from engine.adapters.kafka.log import TOPICS, key_bytes
 from engine.config import Settings
 from engine.errors import LogUnavailable
 from engine.events import DEAD_LETTER_TOPIC, Event, dead_letter_value, encode
@@ -37,6 +39,12 @@ _FETCH = (
     "SELECT log_offset, value FROM records WHERE topic = ? AND part = ? AND log_offset >= ? "
     "ORDER BY log_offset LIMIT ?"
 )
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def partition_for(key: int, partitions: int) -> int:
+    """Kafka's default partitioner: murmur2 of the key bytes, made positive, modulo partitions."""
+    return (int(murmur2(key_bytes(key))) & 0x7FFFFFFF) % partitions
 
 
 def can_write(folder: Path, min_free_bytes: int) -> bool:

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import functools
-import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
-from aiokafka.partitioner import murmur2
-from aiokafka.producer.message_accumulator import BatchBuilder
 
 from engine.config import Settings
 from engine.errors import LogUnavailable
@@ -90,78 +85,40 @@ class KafkaLog(EventLog):
             await admin.close()
 
     async def append_many(self, events: Sequence[Event]) -> list[LogPosition | BaseException]:
-        """Append events under one deadline: one record handed to the producer for a single
-        event (so concurrent single appends share the producer's batches), else one record
-        batch per partition, each acknowledged as a whole. Within a partition the records
-        keep the order of `events`; the partition is the one `send` would choose for the key
-        (Kafka's default partitioner), so a key's events stay in one partition whichever way
-        they were appended."""
+        """Append events under one deadline: every record is handed to the producer (which
+        fills one batch per partition, shared with concurrent appends), then the acks are
+        awaited together.
+
+        The records are not handed over as record batches of their own (the producer's
+        `send_batch`): the producer queues such a batch only once the partition's pending
+        one has gone out, so concurrent appends of many events wait for each other a round
+        trip per batch, and under load they run into the deadline."""
         producer = self._producer
         if producer is None:
             return [LogUnavailable("the log producer is not started") for _ in events]
         started = time.perf_counter()
-        sends: list[_Send] = []
+        acks: list[asyncio.Future[Any] | BaseException] = []
+        prefix = self.settings.kafka_topic_prefix
         try:
             async with asyncio.timeout(self.settings.kafka_request_timeout_ms / 1000 + 1):
-                if len(events) == 1:
-                    sends.append(await self._send_one(producer, events[0]))
-                else:
-                    await self._send_batches(producer, events, sends)
+                for event in events:
+                    try:
+                        acks.append(
+                            await producer.send(
+                                prefix + event.topic, encode(event), key=key_bytes(event.key)
+                            )
+                        )
+                    except KafkaError as e:
+                        acks.append(e)
                 await asyncio.gather(
-                    *(s.ack for s in sends if isinstance(s.ack, asyncio.Future)),
-                    return_exceptions=True,
+                    *(a for a in acks if isinstance(a, asyncio.Future)), return_exceptions=True
                 )
         except TimeoutError:
             pass  # what was not acknowledged by the deadline is reported below
         self.metrics.append_seconds.observe(time.perf_counter() - started)
-        cut = len(self.settings.kafka_topic_prefix)
-        results: list[LogPosition | BaseException | None] = [None] * len(events)
-        for send in sends:
-            for i, position in zip(send.indices, _outcomes(send.ack, cut), strict=False):
-                results[i] = position
-        return self._account(events, results)
-
-    async def _send_one(self, producer: AIOKafkaProducer, event: Event) -> _Send:
-        topic = self.settings.kafka_topic_prefix + event.topic
-        try:
-            ack = await producer.send(topic, encode(event), key=key_bytes(event.key))
-        except KafkaError as e:
-            return _Send([0], e)
-        return _Send([0], ack)
-
-    async def _send_batches(
-        self, producer: AIOKafkaProducer, events: Sequence[Event], sends: list[_Send]
-    ) -> None:
-        """Fill one record batch per partition (more when one is full) and hand each over;
-        each batch handed over, or refused, is added to `sends` as it goes."""
-        prefix = self.settings.kafka_topic_prefix
-        counts: dict[str, int] = {}
-        filling: dict[tuple[str, int], list[_Filling]] = {}
-        for i, event in enumerate(events):
-            topic = prefix + event.topic
-            count = counts.get(topic)
-            if count is None:
-                try:
-                    count = counts[topic] = len(await producer.partitions_for(topic))
-                except KafkaError as e:
-                    sends.append(_Send([i], e))
-                    continue
-            batches = filling.setdefault((topic, partition_for(event.key, count)), [])
-            value, key = encode(event), key_bytes(event.key)
-            if not batches or not batches[-1].add(i, key, value):
-                fresh = _Filling(producer.create_batch())
-                if not fresh.add(i, key, value):
-                    sends.append(_Send([i], _too_large(len(value))))
-                    continue
-                batches.append(fresh)
-        for (topic, partition), batches in filling.items():
-            for batch in batches:
-                try:
-                    ack = await producer.send_batch(batch.builder, topic, partition=partition)
-                except KafkaError as e:
-                    sends.append(_Send(batch.indices, e))
-                else:
-                    sends.append(_Send(batch.indices, ack))
+        cut = len(prefix)
+        results = [_outcome(a, cut) for a in acks]
+        return self._account(events, results + [None] * (len(events) - len(acks)))
 
     def _account(
         self, events: Sequence[Event], results: list[LogPosition | BaseException | None]
@@ -216,59 +173,21 @@ class KafkaLog(EventLog):
         return self._producer is not None and self._last_append_ok
 
 
-@dataclass(slots=True)
-class _Send:
-    """Records handed to the producer together: the indices of their events in the append,
-    and the acknowledgement of them all, or the error that refused them."""
-
-    indices: list[int]
-    ack: asyncio.Future[Any] | BaseException
-
-
-@dataclass(slots=True)
-class _Filling:
-    """A record batch being filled for one partition, and the indices of its events."""
-
-    builder: BatchBuilder
-    indices: list[int] = field(default_factory=list)
-
-    def add(self, index: int, key: bytes, value: bytes) -> bool:
-        """Add a record; False when the batch has no room for it."""
-        if self.builder.append(timestamp=None, key=key, value=value) is None:
-            return False
-        self.indices.append(index)
-        return True
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def partition_for(key: int, partitions: int) -> int:
-    """Kafka's default partitioner: murmur2 of the key bytes, made positive, modulo partitions."""
-    return (int(murmur2(key_bytes(key))) & 0x7FFFFFFF) % partitions
-
-
-def _too_large(size: int) -> LogUnavailable:
-    return LogUnavailable(f"a record of {size} bytes does not fit in a record batch")
-
-
 def _timed_out() -> LogUnavailable:
     return LogUnavailable("Kafka did not acknowledge the append in time")
 
 
-def _outcomes(
-    ack: asyncio.Future[Any] | BaseException, cut: int
-) -> Iterator[LogPosition | LogUnavailable]:
-    """Where each record of a send lies once acknowledged (its topic without the prefix; a
-    batch's records at consecutive offsets from its base offset), else why not, endlessly."""
+def _outcome(ack: asyncio.Future[Any] | BaseException, cut: int) -> LogPosition | LogUnavailable:
+    """Where an acknowledged record lies (its topic without the prefix), else why not."""
     if isinstance(ack, BaseException):
-        return (_unavailable(ack) for _ in itertools.count())
+        return _unavailable(ack)
     if not ack.done() or ack.cancelled():
-        return (_timed_out() for _ in itertools.count())
+        return _timed_out()
     error = ack.exception()
     if error is not None:
-        return (_unavailable(error) for _ in itertools.count())
+        return _unavailable(error)
     meta = ack.result()
-    topic = meta.topic[cut:]
-    return (LogPosition(topic, meta.partition, meta.offset + k) for k in itertools.count())
+    return LogPosition(meta.topic[cut:], meta.partition, meta.offset)
 
 
 def _unavailable(error: BaseException) -> LogUnavailable:
