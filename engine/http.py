@@ -230,7 +230,12 @@ def error_response(request: web.Request, err: TimelineError) -> web.Response:
 
 
 def error_middleware(metrics: Metrics) -> web.middleware:  # type: ignore[valid-type]
-    """Turn errors into API.md's error shape, and count every answer in `metrics`."""
+    """Turn errors into API.md's error shape, and count every answer in `metrics`.
+
+    The labelled counters and histograms are kept by their labels once looked up: finding a
+    metric's child costs more than counting in it, and there is one per request."""
+    counted: dict[tuple[str, str, str], Any] = {}
+    timed: dict[tuple[str, str], Any] = {}
 
     @web.middleware
     async def answer(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -252,10 +257,19 @@ def error_middleware(metrics: Metrics) -> web.middleware:  # type: ignore[valid-
             log.exception("unhandled error on %s %s", request.method, request.path)
             response = respond(request, error_payload("internal_error", "internal error"), 500)
             metrics.errors.labels("internal_error").inc()
-        metrics.http_requests.labels(request.method, route_name, str(response.status)).inc()
-        metrics.http_seconds.labels(request.method, route_name).observe(
-            time.perf_counter() - started
-        )
+        method, status = request.method, str(response.status)
+        counter = counted.get((method, route_name, status))
+        if counter is None:
+            counter = counted[(method, route_name, status)] = metrics.http_requests.labels(
+                method, route_name, status
+            )
+        histogram = timed.get((method, route_name))
+        if histogram is None:
+            histogram = timed[(method, route_name)] = metrics.http_seconds.labels(
+                method, route_name
+            )
+        counter.inc()
+        histogram.observe(time.perf_counter() - started)
         return response
 
     return answer

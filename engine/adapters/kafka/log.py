@@ -37,6 +37,7 @@ class KafkaLog(EventLog):
         self.metrics = metrics
         self._producer: AIOKafkaProducer | None = None
         self._last_append_ok = True
+        self._appended: dict[str, Any] = {}  # events_appended by event type
 
     async def start(self) -> None:
         if self._producer is not None:
@@ -137,7 +138,10 @@ class KafkaLog(EventLog):
                 appended[event.type_name] += 1
             outcomes.append(result)
         for type_name, n in appended.items():
-            self.metrics.events_appended.labels(type_name).inc(n)
+            counter = self._appended.get(type_name)
+            if counter is None:  # looking a child up costs more than counting in it
+                counter = self._appended[type_name] = self.metrics.events_appended.labels(type_name)
+            counter.inc(n)
         for error, n in failed.items():
             self.metrics.append_errors.labels(error).inc(n)
         if outcomes:
