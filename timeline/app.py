@@ -90,9 +90,10 @@ class Engine:
         middlewares = [
             admission.middleware,  # first: turning a request away must cost little
             error_middleware(self.metrics),
-            auth_middleware(tokens),
-            body_deadline(s.request_read_timeout_s, self.metrics),
         ]
+        if tokens:  # an open API checks no token: no layer for it on every request
+            middlewares.append(auth_middleware(tokens))
+        middlewares.append(body_deadline(s.request_read_timeout_s, self.metrics))
         if "readers" in self.parts:
             middlewares.append(consistency_middleware(s, progress))
         app = web.Application(
