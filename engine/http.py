@@ -119,8 +119,9 @@ def respond(request: web.Request, payload: Any, status: int = 200) -> web.Respon
 async def read_body(request: web.Request) -> dict[str, Any]:
     """The request's JSON or msgpack object; InvalidInput when it is neither."""
     raw = await request.read()
+    as_msgpack = request.content_type == MSGPACK
     try:
-        if request.content_type == MSGPACK:
+        if as_msgpack:
             data = msgpack.unpackb(raw, raw=False)
         else:
             data = json.loads(raw.decode("utf-8"))
@@ -134,7 +135,9 @@ async def read_body(request: web.Request) -> dict[str, Any]:
         ) from e
     if not isinstance(data, dict):
         raise InvalidInput("the body must be an object", code="invalid_body")
-    _check_tree(data)
+    # Strict UTF-8 decoding (msgpack's, and of the JSON bytes) refuses surrogates: a string
+    # can hold one only from a JSON \u escape, so only bodies with one have their text checked.
+    _check_tree(data, check_text=not as_msgpack and b"\\u" in raw)
     return data
 
 
@@ -144,19 +147,29 @@ def _too_deep() -> InvalidInput:
     )
 
 
-def _check_tree(data: Any) -> None:
-    """Refuse bodies nested deeper than MAX_BODY_DEPTH, and strings that are not Unicode text
-    (JSON can escape lone surrogates); without recursion, whatever the depth."""
+def _check_tree(data: Any, *, check_text: bool = True) -> None:
+    """Refuse bodies nested deeper than MAX_BODY_DEPTH, and (with check_text) strings that
+    are not Unicode text (JSON can escape lone surrogates); without recursion, whatever the
+    depth. Only arrays and objects are stacked: a body of many strings costs one pass."""
     stack: list[tuple[Any, int]] = [(data, 1)]
     while stack:
         value, depth = stack.pop()
-        if isinstance(value, str):
-            _check_unicode(value)
-        elif isinstance(value, dict | list):
-            if depth > MAX_BODY_DEPTH:
-                raise _too_deep()
-            items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
-            stack.extend((item, depth + 1) for item in items)
+        if depth > MAX_BODY_DEPTH:
+            raise _too_deep()
+        if isinstance(value, dict):
+            if check_text:
+                for key in value:
+                    if isinstance(key, str):
+                        _check_unicode(key)
+            items: Any = value.values()
+        else:
+            items = value
+        for item in items:
+            if isinstance(item, str):
+                if check_text:
+                    _check_unicode(item)
+            elif isinstance(item, dict | list):
+                stack.append((item, depth + 1))
 
 
 def _check_unicode(text: str) -> None:

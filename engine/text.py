@@ -112,14 +112,18 @@ def direct_message_command(text: str) -> tuple[str, str] | None:
     Words that fold to nothing (only invisible characters) are skipped. The message is the
     rest of the text after the second word, stripped; it may be empty.
     """
-    words = (m for m in _WORD_RE.finditer(text) if fold_word(m.group(0)))
-    first, second = next(words, None), next(words, None)
-    if first is None or second is None or fold_word(first.group(0)) != "d":
+    folded = ((m, fold_word(m.group(0))) for m in _WORD_RE.finditer(text))
+    words = ((m, word) for m, word in folded if word)  # each word folded once, lazily
+    first = next(words, None)
+    if first is None or first[1] != "d":
+        return None  # most texts: one word folded
+    second = next(words, None)
+    if second is None:
         return None
-    recipient = fold_word(second.group(0)).removeprefix("@").removesuffix(":")
+    recipient = second[1].removeprefix("@").removesuffix(":")
     if not is_handle_shaped(recipient):
         return None
-    return recipient, text[second.end() :].strip()
+    return recipient, text[second[0].end() :].strip()
 
 
 def normalize_tag(tag: str) -> str:

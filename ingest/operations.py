@@ -128,11 +128,12 @@ class Writer:
 
     async def post_event(self, author_id: int, text: object, reply_to: int | None) -> Event:
         """The event a post becomes: a tweet, or a direct message for `d <handle> <text>`."""
-        dm = direct_message_parts(normalize_text(text))
+        body = normalize_text(text)
+        dm = direct_message_parts(body)
         if dm is not None:
             recipient = await self._dm_recipient(dm[0])
             return await self.message_event(author_id, recipient.id, dm[1])
-        draft = tweet_draft(author_id, text, reply_to)
+        draft = tweet_draft(author_id, body, reply_to)
         if draft.mention_handles or reply_to is not None:
             author, mentions, _ = await asyncio.gather(
                 self.known_user(author_id, "author"),

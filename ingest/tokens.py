@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
 from engine.ports import LogPosition
 
@@ -18,12 +16,20 @@ def note(position: LogPosition) -> None:
         written.append(position)
 
 
-@contextlib.contextmanager
-def collecting() -> Iterator[list[LogPosition]]:
-    """The positions noted while the block runs (tasks it starts share the list)."""
-    written: list[LogPosition] = []
-    reset = _written.set(written)
-    try:
-        yield written
-    finally:
-        _written.reset(reset)
+class collecting:  # named as the function it replaced: `with collecting() as written`
+    """The positions noted while the block runs (tasks it starts share the list). A class
+    rather than a generator-based context manager: it runs once per request."""
+
+    __slots__ = ("_reset", "written")
+
+    def __init__(self) -> None:
+        self.written: list[LogPosition] = []
+        self._reset: Token[list[LogPosition] | None] | None = None
+
+    def __enter__(self) -> list[LogPosition]:
+        self._reset = _written.set(self.written)
+        return self.written
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._reset is not None
+        _written.reset(self._reset)

@@ -14,7 +14,6 @@ from engine.text import (
     extract_entities,
     is_valid_handle,
     normalize_name_text,
-    normalize_text,
 )
 
 MAX_DISPLAY_NAME = 50
@@ -59,12 +58,11 @@ class TweetDraft:
     urls: tuple[str, ...]
 
 
-def tweet_draft(author_id: int, text: object, in_reply_to_id: int | None) -> TweetDraft:
-    """Check a tweet's text and extract its entities."""
-    normalized = normalize_text(text)
-    entities = extract_entities(normalized)
+def tweet_draft(author_id: int, text: str, in_reply_to_id: int | None) -> TweetDraft:
+    """A tweet's entities extracted from its text, already checked by normalize_text."""
+    entities = extract_entities(text)
     return TweetDraft(
-        author_id, normalized, in_reply_to_id, entities.hashtags, entities.mentions, entities.urls
+        author_id, text, in_reply_to_id, entities.hashtags, entities.mentions, entities.urls
     )
 
 

@@ -85,6 +85,19 @@ async def test_one_keys_events_are_read_in_append_order(backend: Backend) -> Non
     assert [decode(r.value).event_id for r in records] == [e.event_id for e in events]
 
 
+async def test_append_many_answers_where_each_event_lies(backend: Backend) -> None:
+    events = mixed_events(new_ids(12), per_author=10)  # both topics, every partition
+    positions = await backend.log.append_many(events)
+    async with member(backend) as consumer:
+        records = await drain(consumer, len(events))
+    at = {(r.topic, r.partition, r.offset): decode(r.value).event_id for r in records}
+    assert all(isinstance(p, LogPosition) for p in positions)
+    answered = [
+        at[(p.topic, p.partition, p.offset)] for p in positions if isinstance(p, LogPosition)
+    ]
+    assert answered == [e.event_id for e in events]
+
+
 async def test_poll_honours_max_records_and_partition_order(backend: Backend) -> None:
     events = mixed_events(new_ids(6), per_author=5)
     await backend.log.append_many(events)

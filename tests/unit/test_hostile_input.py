@@ -71,6 +71,27 @@ async def test_bodies_nested_too_deep_are_refused(client: TestClient) -> None:
     assert resp.status == 200
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        rb'{"text": "\ud800"}',
+        rb'{"\udfff": 1}',
+        rb'{"tweets": [{"text": "ok"}, {"text": "a\ud83d"}]}',
+    ],
+)
+async def test_lone_surrogates_escaped_anywhere_in_a_body_are_refused(
+    client: TestClient, raw: bytes
+) -> None:
+    resp = await client.post("/body", data=raw, headers={"Content-Type": "application/json"})
+    assert await answer(resp) == (400, "invalid_encoding")
+
+
+async def test_escaped_and_plain_text_that_is_unicode_is_taken(client: TestClient) -> None:
+    for raw in (rb'{"text": "\ud83d\ude00 \u0436"}', '{"text": "ж 😀"}'.encode()):
+        resp = await client.post("/body", data=raw, headers={"Content-Type": "application/json"})
+        assert resp.status == 200, raw
+
+
 @pytest.mark.parametrize("count", ["9" * 4301, "٣", "²", "1e3", " 5", "0"])
 async def test_page_counts_are_ascii_digits_in_range(client: TestClient, count: str) -> None:
     assert await answer(await client.get("/page", params={"count": count})) == (

@@ -18,15 +18,10 @@ class CassandraChecks(OnSession, CheckStore):
         await self._truncate("check_tweets", "check_follows", "check_lists")
 
     async def put_tweets(self, tweets: Sequence[Tweet]) -> None:
-        await asyncio.gather(
-            *(
-                self.cql.run(
-                    "INSERT INTO check_tweets (tweet_id, body) VALUES (?, ?)",
-                    (t.id, pack_tweet(t)),
-                    op="check_tweets",
-                )
-                for t in tweets
-            )
+        await self.cql.run_spread(
+            "INSERT INTO check_tweets (tweet_id, body) VALUES (?, ?)",
+            [(t.id, pack_tweet(t)) for t in tweets],
+            op="check_tweets",
         )
 
     async def delete_tweets(self, tweets: Sequence[Tweet]) -> None:

@@ -35,6 +35,8 @@ from schemas import cql_migrations
 log = logging.getLogger(__name__)
 Rows = list[tuple[Any, ...]]
 Answer = tuple["asyncio.Future[Rows]", Rows | None, BaseException | None]
+SPREAD_ROWS = 10
+SPREAD_BYTES = 4096
 
 
 class CqlSession(Service):
@@ -120,6 +122,17 @@ class CqlSession(Service):
             return statement
 
         await self._execute(batch, op)
+
+    async def run_spread(self, cql: str, rows: Sequence[Sequence[Any]], *, op: str) -> None:
+        """Execute one statement for rows of many partitions: unlogged batches of at most
+        SPREAD_ROWS rows and about SPREAD_BYTES bytes of values, run concurrently.
+
+        One request carries several writes, where one each costs the driver and the server a
+        request's work per row. The bounds keep every batch under Cassandra's default warning
+        thresholds (`unlogged_batch_across_partitions_warn_threshold`: 10 partitions;
+        `batch_size_warn_threshold`: 5 KiB), so no batch is logged as oversized. Every write
+        is an upsert, so a batch retried whole, or partly applied, leaves the same rows."""
+        await asyncio.gather(*(self.run_batch(cql, chunk, op=op) for chunk in _spread(rows)))
 
     async def run_together(
         self, statements: Sequence[tuple[str, Sequence[Any]]], *, op: str
@@ -212,6 +225,21 @@ def _resolve(fut: asyncio.Future[Rows], rows: Rows | None, exc: BaseException | 
 
 
 _TABLE_RE = re.compile(r"\b(FROM|INTO|UPDATE|TRUNCATE)\s+([a-z_]+)\b(?!\.)")
+
+
+def _spread(rows: Sequence[Sequence[Any]]) -> list[Sequence[Sequence[Any]]]:
+    """Rows cut, in order, into runs of at most SPREAD_ROWS rows and about SPREAD_BYTES."""
+    chunks: list[Sequence[Sequence[Any]]] = []
+    start, size = 0, 0
+    for i, params in enumerate(rows):
+        weight = sum(len(v) if isinstance(v, bytes | str) else 8 for v in params)
+        if i > start and (i - start == SPREAD_ROWS or size + weight > SPREAD_BYTES):
+            chunks.append(rows[start:i])
+            start, size = i, 0
+        size += weight
+    if start < len(rows):
+        chunks.append(rows[start:])
+    return chunks
 
 
 def qualify(cql: str, keyspace: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -36,6 +37,7 @@ class KafkaLog(EventLog):
         self.metrics = metrics
         self._producer: AIOKafkaProducer | None = None
         self._last_append_ok = True
+        self._appended: dict[str, Any] = {}  # events_appended by event type
 
     async def start(self) -> None:
         if self._producer is not None:
@@ -84,47 +86,67 @@ class KafkaLog(EventLog):
             await admin.close()
 
     async def append_many(self, events: Sequence[Event]) -> list[LogPosition | BaseException]:
+        """Append events under one deadline: every record is handed to the producer (which
+        fills one batch per partition, shared with concurrent appends), then the acks are
+        awaited together.
+
+        The records are not handed over as record batches of their own (the producer's
+        `send_batch`): the producer queues such a batch only once the partition's pending
+        one has gone out, so concurrent appends of many events wait for each other a round
+        trip per batch, and under load they run into the deadline."""
         producer = self._producer
         if producer is None:
             return [LogUnavailable("the log producer is not started") for _ in events]
         started = time.perf_counter()
         acks: list[asyncio.Future[Any] | BaseException] = []
+        prefix = self.settings.kafka_topic_prefix
         try:
             async with asyncio.timeout(self.settings.kafka_request_timeout_ms / 1000 + 1):
-                for event in events:  # hand every record to the producer, then wait for acks
-                    acks.append(await self._hand_over(producer, event))
+                for event in events:
+                    try:
+                        acks.append(
+                            await producer.send(
+                                prefix + event.topic, encode(event), key=key_bytes(event.key)
+                            )
+                        )
+                    except KafkaError as e:
+                        acks.append(e)
                 await asyncio.gather(
                     *(a for a in acks if isinstance(a, asyncio.Future)), return_exceptions=True
                 )
         except TimeoutError:
             pass  # what was not acknowledged by the deadline is reported below
         self.metrics.append_seconds.observe(time.perf_counter() - started)
-        cut = len(self.settings.kafka_topic_prefix)
-        results = [_outcome(a, cut) for a in acks] + [_timed_out()] * (len(events) - len(acks))
-        return [self._account(e, r) for e, r in zip(events, results, strict=True)]
-
-    async def _hand_over(
-        self, producer: AIOKafkaProducer, event: Event
-    ) -> asyncio.Future[Any] | BaseException:
-        topic = self.settings.kafka_topic_prefix + event.topic
-        try:
-            ack: asyncio.Future[Any] = await producer.send(
-                topic, encode(event), key=key_bytes(event.key)
-            )
-        except KafkaError as e:
-            error: BaseException = e
-            return error
-        return ack
+        cut = len(prefix)
+        results = [_outcome(a, cut) for a in acks]
+        return self._account(events, results + [None] * (len(events) - len(acks)))
 
     def _account(
-        self, event: Event, result: LogPosition | BaseException
-    ) -> LogPosition | BaseException:
-        self._last_append_ok = not isinstance(result, BaseException)
-        if isinstance(result, BaseException):
-            self.metrics.append_errors.labels(type(result.__cause__ or result).__name__).inc()
-            return result
-        self.metrics.events_appended.labels(event.type_name).inc()
-        return result
+        self, events: Sequence[Event], results: list[LogPosition | BaseException | None]
+    ) -> list[LogPosition | BaseException]:
+        """Each event's outcome (a timeout for one that got none), counted by event type or
+        by error; the last one decides whether the log is taken to be writable."""
+        appended: Counter[str] = Counter()
+        failed: Counter[str] = Counter()
+        outcomes: list[LogPosition | BaseException] = []
+        for event, result in zip(events, results, strict=True):
+            if result is None:
+                result = _timed_out()
+            if isinstance(result, BaseException):
+                failed[type(result.__cause__ or result).__name__] += 1
+            else:
+                appended[event.type_name] += 1
+            outcomes.append(result)
+        for type_name, n in appended.items():
+            counter = self._appended.get(type_name)
+            if counter is None:  # looking a child up costs more than counting in it
+                counter = self._appended[type_name] = self.metrics.events_appended.labels(type_name)
+            counter.inc(n)
+        for error, n in failed.items():
+            self.metrics.append_errors.labels(error).inc(n)
+        if outcomes:
+            self._last_append_ok = not isinstance(outcomes[-1], BaseException)
+        return outcomes
 
     async def dead_letter(self, record: LogRecord, group: str, reason: str) -> None:
         producer = self._producer
