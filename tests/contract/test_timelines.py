@@ -123,3 +123,17 @@ async def test_a_deleted_tweet_is_gone_and_stays_gone_for_older_writes(backend: 
     assert await backend.timelines.user_page(author, PageQuery()) == [kept]
     await backend.timelines.put_tweets([gone], [ts + 11])
     assert await backend.timelines.get_tweet(gone.id) == gone
+
+
+async def test_home_rows_of_many_owners_go_in_at_once_and_leave_at_once(backend: Backend) -> None:
+    author, *owners = new_ids(41)
+    tweets = [tweet(author, text=f"many {i}") for i in range(30)]
+    ts = now_us()
+    await backend.timelines.put_home_rows([(o, t, ts) for o in owners for t in tweets])
+    newest = tweets[::-1]
+    for owner in owners:
+        assert await backend.timelines.home_page(owner, PageQuery(50)) == newest
+    gone = tweets[-1]
+    await backend.timelines.remove_home_rows_many([(o, gone.id, ts + 1) for o in owners])
+    for owner in owners:
+        assert await backend.timelines.home_page(owner, PageQuery(50)) == newest[1:]

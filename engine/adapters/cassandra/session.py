@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from cassandra import ConsistencyLevel
 from cassandra.cluster import (
@@ -23,7 +24,13 @@ from cassandra.policies import (
     ExponentialReconnectionPolicy,
     TokenAwarePolicy,
 )
-from cassandra.query import BatchStatement, BatchType, PreparedStatement, tuple_factory
+from cassandra.query import (
+    BatchStatement,
+    BatchType,
+    BoundStatement,
+    PreparedStatement,
+    tuple_factory,
+)
 
 from engine.adapters.cassandra.errors import store_error
 from engine.config import Settings
@@ -34,6 +41,14 @@ from schemas import cql_migrations
 
 log = logging.getLogger(__name__)
 Rows = list[tuple[Any, ...]]
+T = TypeVar("T")
+# One unlogged batch holds at most this many statements and about this many bytes of values:
+# under batch_size_fail_threshold (50 KiB by default); the warn thresholds are raised in every
+# configuration shipped (deploy/), since these batches are the intended shape.
+BATCH_MAX_STATEMENTS = 256
+BATCH_MAX_BYTES = 40 * 1024
+SCAN_PAGE_ROWS = 5000
+Write = tuple[str, Sequence[Any], int]  # statement, values, approximate bytes of the values
 Answer = tuple["asyncio.Future[Rows]", Rows | None, BaseException | None]
 
 
@@ -120,6 +135,44 @@ class CqlSession(Service):
 
         await self._execute(batch, op)
 
+    async def write_grouped(self, writes: Iterable[Write], *, op: str) -> None:
+        """Run upserts and deletes as unlogged batches, each holding the statements whose
+        partitions share a primary replica (token-aware: one node applies the whole batch),
+        at most BATCH_MAX_STATEMENTS and about BATCH_MAX_BYTES each; the batches run
+        concurrently. Safe to retry whole: every write is an upsert at its event's time."""
+        groups: dict[object, list[tuple[BoundStatement, int]]] = {}
+        replica_of: dict[bytes, object] = {}
+        metadata = self.session.cluster.metadata
+        keyspace = self.settings.cassandra_keyspace
+        for cql, params, size in writes:
+            bound = self.prepare(cql).bind(params)
+            key = bound.routing_key
+            replica = replica_of.get(key)
+            if replica is None:
+                replicas = metadata.get_replicas(keyspace, key)
+                replica = replica_of[key] = replicas[0] if replicas else ""
+            groups.setdefault(replica, []).append((bound, size))
+        batches = [_batch(run) for group in groups.values() for run in chunks(group)]
+        await asyncio.gather(*(self._execute(functools.partial(_same, b), op) for b in batches))
+
+    async def scan(self, cql: str, params: Sequence[Any] = (), *, op: str) -> AsyncIterator[Rows]:
+        """Every row a query selects, a page of SCAN_PAGE_ROWS at a time (a whole table)."""
+        statement = self.prepare(cql).bind(params)
+        statement.fetch_size = SCAN_PAGE_ROWS
+        paging_state = None
+        while True:
+            try:
+                result = await asyncio.to_thread(
+                    self.session.execute, statement, paging_state=paging_state
+                )
+            except Exception as e:
+                self.metrics.store_errors.labels(op).inc()
+                raise store_error(e, op) from e
+            yield list(result.current_rows)
+            paging_state = result.paging_state
+            if paging_state is None:
+                return
+
     async def run_together(
         self, statements: Sequence[tuple[str, Sequence[Any]]], *, op: str
     ) -> Rows:
@@ -191,6 +244,34 @@ class CqlSession(Service):
         answers = self._answers
         while answers:
             _resolve(*answers.popleft())
+
+
+def _same(statement: BatchStatement) -> BatchStatement:
+    return statement
+
+
+def _batch(statements: list[BoundStatement]) -> BatchStatement:
+    batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+    for bound in statements:
+        batch.add(bound)
+    return batch
+
+
+def chunks(weighted: Sequence[tuple[T, int]]) -> list[list[T]]:
+    """Items in runs of at most BATCH_MAX_STATEMENTS and about BATCH_MAX_BYTES of weight
+    (a single item heavier than that is a run of its own)."""
+    runs: list[list[T]] = []
+    run: list[T] = []
+    size = 0
+    for item, weight in weighted:
+        if run and (len(run) >= BATCH_MAX_STATEMENTS or size + weight > BATCH_MAX_BYTES):
+            runs.append(run)
+            run, size = [], 0
+        run.append(item)
+        size += weight
+    if run:
+        runs.append(run)
+    return runs
 
 
 def _resolve(fut: asyncio.Future[Rows], rows: Rows | None, exc: BaseException | None) -> None:

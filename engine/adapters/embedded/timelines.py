@@ -36,15 +36,20 @@ class EmbeddedTimelines(OnDb, TimelineStore):
         )
         return decode_tweet(row[0]) if row else None
 
-    async def add_home_rows(self, owner_id: int, rows: Sequence[tuple[Tweet, int]]) -> None:
-        params = [(owner_id, t.id, t.author_id, pack_tweet(t), ts) for t, ts in rows]
+    async def put_home_rows(self, rows: Sequence[tuple[int, Tweet, int]]) -> None:
+        bodies: dict[int, bytes] = {}
+        params = []
+        for owner, tweet, ts in rows:
+            body = bodies.get(tweet.id)
+            if body is None:
+                body = bodies[tweet.id] = pack_tweet(tweet)
+            params.append((owner, tweet.id, tweet.author_id, body, ts))
         if params:
             await self.db.write("home_write", lambda c: HOME.put(c, params))
 
-    async def remove_home_rows(self, owner_id: int, tweet_ids: Sequence[int], ts_us: int) -> None:
-        params = [(owner_id, tid, ts_us) for tid in tweet_ids]
-        if params:
-            await self.db.write("home_delete", lambda c: HOME.delete(c, params))
+    async def remove_home_rows_many(self, rows: Sequence[tuple[int, int, int]]) -> None:
+        if rows:
+            await self.db.write("home_delete", lambda c: HOME.delete(c, list(rows)))
 
     async def home_authors(self, owner_id: int) -> list[tuple[int, int]]:
         sql = (
