@@ -10,47 +10,54 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from math import inf
 
+from engine.cache import TtlCache
 from engine.config import Settings
 from engine.home_rebuild import skip_after_us
 from engine.ports import ActivityStore
 
 MAX_CACHED = 1_000_000
-Seen = tuple[float, int | None]  # (monotonic time the read was issued, last read µs or None)
+LastRead = tuple[int | None]  # a user's last read in µs, or None where none is known
 
 
 class ActivityView:
     """The inactive followers among an audience, each looked up at most once per cache TTL.
 
-    An entry is stamped with the time its query was *issued*, so a view that may have missed a
-    reactivation is never used longer than `activity_cache_s` after that reactivation was
-    written: the bound engine/home_rebuild.py relies on to close the race.
+    An entry is held from the time its query was *issued* (engine.cache.TtlCache), so a view
+    that may have missed a reactivation is never used longer than `activity_cache_s` after that
+    reactivation was written: the bound engine/home_rebuild.py relies on to close the race.
     """
 
     def __init__(self, settings: Settings, store: ActivityStore) -> None:
         self.inactive_after_us = skip_after_us(settings)
-        self.ttl_s = settings.activity_cache_s
         self.store = store
-        self._seen: dict[int, Seen] = {}
+        self._seen: TtlCache[int, LastRead] = TtlCache(settings.activity_cache_s, MAX_CACHED)
 
     async def inactive_among(self, user_ids: Iterable[int]) -> set[int]:
         """Those of the users whose last read is older than inactive_after_s."""
         if self.inactive_after_us <= 0:
             return set()
-        ids = set(user_ids)
-        await self._refresh(ids)
+        last = await self._last_reads(set(user_ids))
         cutoff = time.time_ns() // 1000 - self.inactive_after_us
-        return {u for u in ids if (last := self._seen[u][1]) is not None and last < cutoff}
+        return {u for u, read in last.items() if read is not None and read < cutoff}
 
-    async def _refresh(self, ids: set[int]) -> None:
-        issued = time.monotonic()
-        if len(self._seen) + len(ids) > MAX_CACHED:
-            self._seen.clear()
-        stale = [u for u in ids if issued - self._seen.get(u, (-inf, None))[0] >= self.ttl_s]
+    async def _last_reads(self, ids: set[int]) -> dict[int, int | None]:
+        """Each user's last read: held ones as held, the others in one query."""
+        last: dict[int, int | None] = {}
+        stale = []
+        for u in ids:
+            held = self._seen.peek(u)
+            if held is None:
+                stale.append(u)
+            else:
+                last[u] = held[0]
         if stale:
+            issued = self._seen.now()
             found = await self.store.last_reads(stale)
-            self._seen.update((u, (issued, found.get(u))) for u in stale)
+            for u in stale:
+                last[u] = found.get(u)
+                self._seen.put(u, (last[u],), issued)
+        return last
 
     async def registered(self, user_id: int, ts_us: int) -> None:
         """A registration counts as a read at the time it happened (replays change nothing)."""

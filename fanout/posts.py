@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 
+from engine.cache import TtlCache
 from engine.config import Settings
 from engine.events import TweetDeleted, TweetPosted, UserRegistered
 from engine.metrics import Metrics
@@ -33,6 +34,13 @@ class PostFanout:
     Followers who have not read their home timeline for `inactive_after_s` are skipped (the
     author's own home timeline is always written); engine/home_rebuild.py rebuilds a returning
     user's home timeline from the user timelines, which are written before any follower is.
+
+    An author with more than `celebrity_threshold` followers is marked high-follower for good
+    and fanned out to no home timeline (readers merge their tweets). The set of marked authors
+    is held as readers hold it, for `celebrity_cache_s` after the read that found it was issued,
+    and this process's own marks join it at once. An author missing from the held set is
+    found over the threshold again in the follower index: no tweet of a high-follower author
+    is fanned out, however stale the set.
     """
 
     def __init__(
@@ -42,8 +50,7 @@ class PostFanout:
         self.backend = backend
         self.metrics = metrics
         self.index = index
-        self._celebrities: set[int] = set()
-        self._celebrities_loaded = False
+        self._celebrities: TtlCache[None, set[int]] = TtlCache(settings.celebrity_cache_s, size=1)
         self.activity = ActivityView(settings, backend.activity)
         self.trims = TrimSchedule(settings.home_trim_every)
 
@@ -84,7 +91,8 @@ class PostFanout:
 
     async def _home_rows(self, events: Sequence[TweetPosted]) -> HomeRows:
         authors = list(dict.fromkeys(e.tweet.author_id for e in events))
-        audiences = {author: await self._audience(author) for author in authors}
+        celebrities = await self._celebrities.get(None, self._load_celebrities)
+        audiences = {author: await self._audience(author, celebrities) for author in authors}
         followers = {owner for audience in audiences.values() for owner in audience[1:]}
         inactive = await self.activity.inactive_among(followers)
         rows: HomeRows = []
@@ -99,24 +107,18 @@ class PostFanout:
         self.metrics.home_rows_skipped.inc(skipped)
         return rows
 
-    async def _audience(self, author_id: int) -> list[int]:
+    async def _audience(self, author_id: int, celebrities: set[int]) -> list[int]:
         """The home timelines a tweet goes to: the author's and every follower's, or none."""
-        if await self._is_celebrity(author_id):
+        if author_id in celebrities:
             return []  # merged by readers from the author's own timeline
         if self.index.follower_count(author_id) > self.settings.celebrity_threshold:
-            await self._mark_celebrity(author_id)
+            await self.backend.timelines.mark_celebrity(author_id)
+            celebrities.add(author_id)  # the held set: known at once to later batches
             return []
         return [author_id, *self.index.followers(author_id)]
 
-    async def _is_celebrity(self, author_id: int) -> bool:
-        if not self._celebrities_loaded:
-            self._celebrities = await self.backend.timelines.celebrities()
-            self._celebrities_loaded = True
-        return author_id in self._celebrities
-
-    async def _mark_celebrity(self, author_id: int) -> None:
-        await self.backend.timelines.mark_celebrity(author_id)
-        self._celebrities.add(author_id)
+    async def _load_celebrities(self, _: None) -> set[int]:
+        return await self.backend.timelines.celebrities()
 
     async def _trim(self, rows: HomeRows) -> None:
         written = Counter(owner for owner, _, _ in rows)

@@ -21,14 +21,11 @@ from engine.config import Settings
 from engine.events import TweetPosted
 from engine.home_rebuild import newest_of
 from engine.ids import IdGenerator, id_ms
-from engine.metrics import Metrics
 from engine.ports import Backend
 from engine.records import PageQuery, Tweet
-from fanout.audience import FollowerIndex
-from fanout.posts import PostFanout
 from readers.activity import HomeActivity
 from tests.integration.conftest import api_of, running_engine
-from tests.support import Api, eventually, settled
+from tests.support import Api, eventually, post_fanout, settled
 from timeline.app import Engine
 
 INACTIVE_S = 4
@@ -170,19 +167,6 @@ async def test_a_new_user_receives_tweets_without_reading(api: Api, engine: Engi
 async def stack() -> AsyncIterator[contextlib.AsyncExitStack]:
     async with contextlib.AsyncExitStack() as exits:
         yield exits
-
-
-@contextlib.asynccontextmanager
-async def post_fanout(
-    settings: Settings, backend: Backend, metrics: Metrics
-) -> AsyncIterator[PostFanout]:
-    """A tweet fan-out of its own, whose follower index starts from the graph as it is now."""
-    index = FollowerIndex(backend, metrics)
-    await index.open(f"test-{uuid.uuid4().hex}")
-    try:
-        yield PostFanout(settings, backend, metrics, index)
-    finally:
-        await index.stop()
 
 
 def a_tweet(author_id: int) -> TweetPosted:
