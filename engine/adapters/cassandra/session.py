@@ -47,6 +47,7 @@ T = TypeVar("T")
 # configuration shipped (deploy/), since these batches are the intended shape.
 BATCH_MAX_STATEMENTS = 256
 BATCH_MAX_BYTES = 40 * 1024
+BATCHES_IN_FLIGHT = 8  # per process: enough to keep a node busy, few enough to time none out
 SCAN_PAGE_ROWS = 5000
 Write = tuple[str, Sequence[Any], int]  # statement, values, approximate bytes of the values
 Answer = tuple["asyncio.Future[Rows]", Rows | None, BaseException | None]
@@ -62,6 +63,7 @@ class CqlSession(Service):
         self._session: Session | None = None
         self._prepared: dict[str, PreparedStatement] = {}
         self._slots = asyncio.Semaphore(settings.cassandra_max_in_flight)
+        self._batch_slots = asyncio.Semaphore(BATCHES_IN_FLIGHT)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._answers: deque[Answer] = deque()
         self._wake_pending = False
@@ -152,8 +154,12 @@ class CqlSession(Service):
                 replicas = metadata.get_replicas(keyspace, key)
                 replica = replica_of[key] = replicas[0] if replicas else ""
             groups.setdefault(replica, []).append((bound, size))
-        batches = [_batch(run) for group in groups.values() for run in chunks(group)]
-        await asyncio.gather(*(self._execute(functools.partial(_same, b), op) for b in batches))
+        runs = [run for group in groups.values() for run in chunks(group)]
+        await asyncio.gather(*(self._execute_batch(run, op) for run in runs))
+
+    async def _execute_batch(self, run: list[BoundStatement], op: str) -> None:
+        async with self._batch_slots:
+            await self._execute(functools.partial(_batch, run), op)
 
     async def scan(self, cql: str, params: Sequence[Any] = (), *, op: str) -> AsyncIterator[Rows]:
         """Every row a query selects, a page of SCAN_PAGE_ROWS at a time (a whole table)."""
@@ -244,10 +250,6 @@ class CqlSession(Service):
         answers = self._answers
         while answers:
             _resolve(*answers.popleft())
-
-
-def _same(statement: BatchStatement) -> BatchStatement:
-    return statement
 
 
 def _batch(statements: list[BoundStatement]) -> BatchStatement:
