@@ -6,7 +6,11 @@
 - raw cassandra-driver inserts of home_timeline-shaped rows, one row per statement,
   execute_async with high concurrency;
 - raw single-partition reads of those rows (LIMIT 20): the most a client can do, and the
-  latency at a fixed rate (open loop), alone and under a write load.
+  latency at a fixed rate (open loop), alone and under a write load;
+- the bare clients the engine's cost per unit is compared with (bench/costs.py): ids-only
+  home rows written in prepared unlogged per-partition batches, BARE_IN_FLIGHT at once
+  (`RawCassandra.bare_fanout`), and reads of one real home timeline partition, LIMIT 20
+  (`RawCassandra.page_reads`).
 """
 
 from __future__ import annotations
@@ -18,16 +22,16 @@ import statistics
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from cassandra import ConsistencyLevel
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
-from cassandra.concurrent import execute_concurrent_with_args
+from cassandra.concurrent import execute_concurrent, execute_concurrent_with_args
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
-from cassandra.query import PreparedStatement, tuple_factory
+from cassandra.query import BatchStatement, BatchType, PreparedStatement, tuple_factory
 
 from bench.seeds import seed_texts, tweet_event
 from bench.stack import producer as bare_producer
@@ -38,6 +42,9 @@ from engine.events import encode, pack_tweet
 from engine.ids import IdGenerator
 
 RAW_TABLE = "raw_home"
+BARE_TABLE = "bare_home"  # ids-only home rows of the bare fan-out writer
+BARE_IN_FLIGHT = 64  # requests in flight of the bare writer and reader
+PAGE = 20
 KAFKA_WINDOW = 20_000  # sends in flight before the producer waits for the oldest ack
 CASSANDRA_CONCURRENCY = 256
 PERF_LINE = re.compile(
@@ -55,7 +62,7 @@ def sample_events(count: int) -> list[bytes]:
     ]
 
 
-async def _create_topic(settings: Settings, name: str) -> None:
+async def create_topic(settings: Settings, name: str) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
@@ -70,7 +77,7 @@ async def _create_topic(settings: Settings, name: str) -> None:
 async def raw_aiokafka(settings: Settings, records: int) -> dict[str, Any]:
     """Records/s of a bare idempotent acks=all aiokafka producer with the engine's settings."""
     topic = settings.kafka_topic_prefix + "baseline-aiokafka"
-    await _create_topic(settings, topic)
+    await create_topic(settings, topic)
     values = sample_events(1000)
     producer = bare_producer(settings)
     await producer.start()
@@ -99,7 +106,7 @@ async def raw_aiokafka(settings: Settings, records: int) -> dict[str, Any]:
 async def producer_performance(settings: Settings, records: int, size: int) -> dict[str, Any]:
     """Kafka's own org.apache.kafka.tools.ProducerPerformance at the same record size."""
     topic = settings.kafka_topic_prefix + "baseline-java"
-    await _create_topic(settings, topic)
+    await create_topic(settings, topic)
     jars = InfraSettings.from_env().jars("kafka")
     cmd = [
         "java",
@@ -179,6 +186,90 @@ class RawCassandra:
 
     def close(self) -> None:
         self.cluster.shutdown()
+
+    def bare_fanout(
+        self, groups: Sequence[tuple[int, Sequence[tuple[int, int]]]]
+    ) -> dict[str, Any]:
+        """Write ids-only home rows, one prepared unlogged batch per (partition, rows) group,
+        BARE_IN_FLIGHT batches at once, into a table of its own (created here): the least a
+        client can do to put these rows into Cassandra. Statements are bound as they are
+        sent, so binding is part of the measured work."""
+        self.session.execute(
+            f"CREATE TABLE IF NOT EXISTS {self.keyspace}.{BARE_TABLE} ("
+            "user_id bigint, tweet_id bigint, author_id bigint, "
+            "PRIMARY KEY (user_id, tweet_id)) WITH CLUSTERING ORDER BY (tweet_id DESC)"
+        )
+        insert = self.session.prepare(
+            f"INSERT INTO {self.keyspace}.{BARE_TABLE} (user_id, tweet_id, author_id) "
+            "VALUES (?, ?, ?)"
+        )
+
+        def batches() -> Iterator[tuple[BatchStatement, None]]:
+            for user, rows in groups:
+                batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+                for tweet, author in rows:
+                    batch.add(insert, (user, tweet, author))
+                yield batch, None
+
+        started = time.perf_counter()
+        results = execute_concurrent(
+            self.session, batches(), concurrency=BARE_IN_FLIGHT, raise_on_first_error=False,
+            results_generator=True,
+        )  # fmt: skip
+        failed = sum(1 for ok, _ in results if not ok)
+        seconds = time.perf_counter() - started
+        rows = sum(len(r) for _, r in groups)
+        return {
+            "table": BARE_TABLE,
+            "rows": rows,
+            "batches": len(groups),
+            "failed_batches": failed,
+            "concurrency": BARE_IN_FLIGHT,
+            "seconds": round(seconds, 3),
+            "rows_s": round(rows / seconds, 1),
+        }
+
+    def page_reads(self, users: Sequence[int], table: str = "home_timeline") -> dict[str, Any]:
+        """One partition of `table` per user, LIMIT PAGE, BARE_IN_FLIGHT reads at once."""
+        select = self.session.prepare(
+            f"SELECT * FROM {self.keyspace}.{table} WHERE user_id = ? LIMIT {PAGE}"
+        )
+        started = time.perf_counter()
+        results = execute_concurrent_with_args(
+            self.session, select, [(u,) for u in users], concurrency=BARE_IN_FLIGHT,
+            raise_on_first_error=False, results_generator=True,
+        )  # fmt: skip
+        rows = failed = 0
+        for ok, result in results:
+            if ok:
+                rows += len(result.current_rows)
+            else:
+                failed += 1
+        seconds = time.perf_counter() - started
+        return {
+            "table": table,
+            "reads": len(users),
+            "failed": failed,
+            "mean_rows": round(rows / max(1, len(users) - failed), 2),
+            "concurrency": BARE_IN_FLIGHT,
+            "seconds": round(seconds, 3),
+            "reads_s": round((len(users) - failed) / seconds, 1),
+        }
+
+    def flush(self, tables: Sequence[str]) -> None:
+        """Ask Cassandra to flush these tables' memtables (without nodetool or JMX): a
+        memtable flush period makes it schedule a flush; the caller waits for it, then
+        calls `unflush`."""
+        for t in tables:
+            self.session.execute(
+                f"ALTER TABLE {self.keyspace}.{t} WITH memtable_flush_period_in_ms = 1000"
+            )
+
+    def unflush(self, tables: Sequence[str]) -> None:
+        for t in tables:
+            self.session.execute(
+                f"ALTER TABLE {self.keyspace}.{t} WITH memtable_flush_period_in_ms = 0"
+            )
 
     def write_params(self, owners: np.ndarray, count: int, seed: int) -> list[tuple[Any, ...]]:
         rng = np.random.default_rng(seed)

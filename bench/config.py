@@ -48,6 +48,10 @@ class Scale:
     read_latency_s: float = 30.0
     # Ingest through the batch endpoint (bench/ingest.py).
     ingest_tweets: int = 200_000
+    # CPU per unit (bench/costs.py): single posts and home pages, engine and bare client each.
+    cost_posts: int = 50_000
+    cost_pages: int = 50_000
+    cost_clients: int = 64  # requests in flight from the closed-loop client
     # The pipeline (bench/pipeline.py).
     preload_tweets: int = 300_000
     e2e_rate_s: float = NBA_FINALS_TWEETS_S
@@ -76,6 +80,8 @@ SCALES: dict[str, Scale] = {
         cassandra_reads=10_000,
         read_latency_s=10.0,
         ingest_tweets=30_000,
+        cost_posts=10_000,
+        cost_pages=10_000,
         preload_tweets=10_000,
         e2e_s=10.0,
         watched_followers=20,
@@ -95,6 +101,8 @@ SCALES: dict[str, Scale] = {
         cassandra_reads=30_000,
         read_latency_s=20.0,
         ingest_tweets=50_000,
+        cost_posts=20_000,
+        cost_pages=20_000,
         preload_tweets=50_000,
         e2e_s=60.0,
         profile_s=30.0,

@@ -148,12 +148,12 @@ async def load_via_log(
         for lo in range(0, graph.edges, EDGE_CHUNK):
             hi = min(lo + EDGE_CHUNK, graph.edges)
             now = time.time_ns() // 1000
-            events = [
+            follows = [
                 Followed(ids.next_id(), now, int(user_ids[f]), int(user_ids[t]))
                 for f, t in zip(graph.follower[lo:hi], graph.followee[lo:hi], strict=True)
             ]
-            await _append(backend, events)
-            bar.update(len(events))
+            await _append(backend, follows)
+            bar.update(len(follows))
     return user_ids, time.perf_counter() - started
 
 

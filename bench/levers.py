@@ -19,6 +19,11 @@ def evidence(where: str, r: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
         "ingest": ("ingest", "ingest", ("ingest_batch",)),
         "posts": ("http:posts3085", "ingest", ("ingest_posts",)),
         "fanout": ("pipeline:drain", "fanout", ("fanout_drain",)),
+        "fanout_cpu": ("pipeline:drain", "fanout", ("fanout_drain",)),
+        "fanout_requests": ("pipeline:drain", "fanout", ("fanout_drain",)),
+        "post_cpu": ("ingest", "ingest", ()),
+        "page_cpu": ("pages", "readers", ()),
+        "page_requests": ("pages", "readers", ()),
         "reads": (f"http:{reads}", "readers", (f"readers_{profiled}",)),
         "e2e": ("pipeline:e2e", "fanout", ("fanout_e2e",)),
     }[key]

@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from bench.costs import requests_by_op, requests_per_unit
 from bench.graph import Graph, handle_of
 from bench.seeds import seed_texts, tweet_event
-from bench.stack import EngineProcess, metric_sum
+from bench.stack import EngineProcess, Samples, metric_sum
 from bench.stack import producer as bare_producer
 from bench.stats import latency_summary, per_second
 from engine.adapters.cassandra import CqlSession
@@ -66,6 +67,29 @@ class Tweets:
                 tweet_event(self.ids.next_id(), int(self.user_ids[a]), handle_of(a), text)
             )
         return events, authors
+
+
+def fanout_groups(tweets: Tweets, n: int, chunk: int) -> list[tuple[int, list[tuple[int, int]]]]:
+    """The home rows of the next n tweets grouped as a fan-out consumer groups them: per
+    `chunk` tweets (one consumer batch), one (owner, [(tweet id, author id), ...]) group per
+    home-timeline partition, with the author's own row and one per follower; none for a
+    celebrity. A fresh `Tweets` with the pre-load's seed gives the pre-load's authors."""
+    offsets, followers = tweets.graph.audiences()
+    authors = np.concatenate(
+        [tweets.next(min(APPEND_CHUNK, n - lo))[1] for lo in range(0, n, APPEND_CHUNK)]
+    )
+    ids = [tweets.ids.next_id() for _ in range(n)]
+    groups: list[tuple[int, list[tuple[int, int]]]] = []
+    for lo in range(0, n, chunk):
+        by_owner: dict[int, list[tuple[int, int]]] = {}
+        for tweet_id, a in zip(ids[lo : lo + chunk], authors[lo : lo + chunk], strict=True):
+            if tweets.rows_per_author[a] == 0:
+                continue
+            row = (tweet_id, int(tweets.user_ids[a]))
+            for owner in (a, *followers[offsets[a] : offsets[a + 1]]):
+                by_owner.setdefault(int(tweets.user_ids[owner]), []).append(row)
+        groups += by_owner.items()
+    return groups
 
 
 async def _append(backend: Backend, events: Sequence[TweetPosted]) -> int:
@@ -119,16 +143,31 @@ async def drain(
     on_start(fanout)
     started, started_wall = time.perf_counter(), time.time()
     series: list[tuple[float, float, float]] = []
+    first: Samples | None = None
     with tqdm(total=tweets, desc="fan-out drains", unit="tw", disable=not progress) as bar:
         while True:
-            rows, consumed = await counters(fanout)
+            m = await fanout.metrics()
+            rows, consumed = (
+                metric_sum(m, ROWS, table="home_timeline"),
+                metric_sum(m, CONSUMED, type="tweet_posted"),
+            )
+            first = first or m
             now = time.perf_counter() - started
             series.append((now, rows, consumed))
             bar.update(int(consumed) - bar.n)
             if consumed >= tweets or now > timeout_s:
                 break
             await asyncio.sleep(0.25)
-    return {"t0_wall": started_wall, **_throughput(series, tweets, expected_rows)}
+    requests = requests_per_unit(
+        requests_by_op(first), requests_by_op(m), series[-1][2] - series[0][2]
+    )
+    return {
+        "t0_wall": started_wall,
+        **_throughput(series, tweets, expected_rows),
+        "window_home_rows": int(series[-1][1] - series[0][1]),
+        "window_tweets": int(series[-1][2] - series[0][2]),
+        "cassandra_requests_per_tweet": requests,
+    }
 
 
 def _throughput(

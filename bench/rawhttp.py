@@ -149,3 +149,32 @@ class Pool:
             if conn.transport is not None:
                 conn.transport.close()
         self.idle.clear()
+
+
+async def closed_loop(
+    pool: Pool, requests: list[bytes], count: int, clients: int, timeout_s: float = 10.0
+) -> dict[str, Any]:
+    """`count` requests from `clients` clients, each sending its next one when answered
+    (request i is requests[i % len(requests)]): answers by status, seconds, rate of 2xx."""
+    loop = asyncio.get_running_loop()
+    statuses: collections.Counter[int] = collections.Counter()
+    next_i = 0
+
+    async def client() -> None:
+        nonlocal next_i
+        while next_i < count:
+            i, next_i = next_i, next_i + 1
+            statuses[await pool.send(requests[i % len(requests)], timeout_s)] += 1
+
+    started = loop.time()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    seconds = loop.time() - started
+    ok = sum(n for s, n in statuses.items() if 200 <= s < 300)
+    return {
+        "requests": count,
+        "clients": clients,
+        "ok": ok,
+        "statuses": {str(s): n for s, n in sorted(statuses.items())},
+        "seconds": round(seconds, 3),
+        "ok_s": round(ok / seconds, 1) if seconds > 0 else None,
+    }

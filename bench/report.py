@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.chart import draw
 from bench.config import NBA_FINALS_TWEETS_S, RESULTS_DIR
+from bench.costs import PEAK_FANOUT, PEAK_READS_S, PEAK_TWEETS_S, capacity, cost_ratio
 from bench.levers import evidence, levers_for
 from bench.stats import ratio
 
@@ -83,6 +83,7 @@ def goals(r: Result) -> list[Result]:
             "raw single-partition read p99, same rate, beside the same fan-out load",
             "<= 1.5x and < 15 ms", lambda v, rt: rt <= 1.5 and v < 15, detail)  # fmt: skip
 
+    _cost_goals(r, add)
     e2e = r.get("pipeline_e2e")
     if e2e:
         on_time = e2e["publish_seconds"] <= e2e["seconds"] * 1.05 and e2e["failed_appends"] == 0
@@ -120,10 +121,169 @@ def goals(r: Result) -> list[Result]:
     return out
 
 
+COST_PATHS = (  # (path in r["costs"], unit, what the engine side is, what the bare side is)
+    ("fanout", "home row", "`timeline fanout` draining a pre-loaded log",
+     "cassandra-driver, ids-only rows, prepared unlogged per-partition batches, 64 in flight"),
+    ("post", "post", "`timeline ingest`, POST /v1/tweets from 64 clients (closed loop)",
+     "aiohttp handler: parse, aiokafka send_and_wait (acks=all, idempotent), 202; same client"),
+    ("page", "page", "`timeline readers`, GET home_timeline (20) from 64 clients (closed loop)",
+     "cassandra-driver, one home_timeline partition LIMIT 20, 64 in flight"),
+    ("batch_ingest", "tweet", "`timeline ingest`, POST /v1/tweets/batch (1,000 a request)",
+     "raw aiokafka producer (acks=all, idempotent)"),
+)  # fmt: skip
+
+
+def _cost_goals(r: Result, add: Callable[..., None]) -> None:
+    """The CPU-per-unit goals: each path at most 1.5x its bare client's CPU per unit (servers
+    included), Cassandra requests per fanned-out tweet and per page, batch ingest's rate."""
+    costs = r.get("costs") or {}
+    for path, unit, _, _ in COST_PATHS[:3]:
+        c = costs.get(path) or {}
+        add(f"{path}_cpu", f"{path}: CPU per {unit} (engine + servers) vs bare client",
+            dig(c, "engine", "total_us"), f"CPU-us/{unit}", dig(c, "bare", "total_us"),
+            f"bare CPU-us/{unit}", "<= 1.5x", lambda v, rt: rt <= 1.5)  # fmt: skip
+    per_tweet = dig(costs, "fanout", "requests_per_tweet", "per_unit")
+    add("fanout_requests", "fan-out: Cassandra requests per fanned-out tweet", per_tweet,
+        "requests/tweet", 0.5 if per_tweet is not None else None, "target",
+        "<= 0.5", lambda v, rt: v <= 0.5)  # fmt: skip
+    per_page = dig(costs, "page", "requests_per_page", "per_unit")
+    add("page_requests", "home page: Cassandra requests per page", per_page, "requests/page",
+        1.0 if per_page is not None else None, "target", "1 (<= 1.0)",
+        lambda v, rt: v <= 1.0)  # fmt: skip
+    add("ingest", "ingest (this step): POST /v1/tweets/batch vs raw aiokafka",
+        dig(r, "ingest_batch", "tweets_s"), "tweets/s",
+        dig(r, "baselines", "raw_aiokafka", "records_s"), "raw aiokafka records/s",
+        ">= 0.6x", lambda v, rt: rt >= 0.6)  # fmt: skip
+
+
+def cost_rows(r: Result) -> list[dict[str, Any]]:
+    """Per path: CPU-us per unit (engine side, servers, total) for the engine and its bare
+    client, the ratio of the totals, and each side's rate."""
+    costs = r.get("costs") or {}
+    rows = []
+    for path, unit, engine_what, bare_what in COST_PATHS:
+        c = costs.get(path) or {}
+        engine, bare = c.get("engine") or {}, c.get("bare") or {}
+        if not engine and not bare:
+            continue
+        rows.append(
+            {
+                "path": path,
+                "unit": unit,
+                "engine": engine,
+                "bare": bare,
+                "ratio": cost_ratio(engine, bare),
+                "engine_what": engine_what,
+                "bare_what": bare_what,
+            }
+        )
+    return rows
+
+
+def peak_capacity(r: Result) -> dict[str, Any]:
+    """Cores the seeds' peak needs at the engine's and at the bare clients' measured costs."""
+    costs = r.get("costs") or {}
+
+    def side(name: str) -> dict[str, Any]:
+        return capacity(
+            {
+                "fanout_row": dig(costs, "fanout", name, "total_us"),
+                "post": dig(costs, "post", name, "total_us"),
+                "page": dig(costs, "page", name, "total_us"),
+            }
+        )
+
+    return {"engine": side("engine"), "bare": side("bare")}
+
+
+def _costs(r: Result) -> list[str]:
+    rows = cost_rows(r)
+    if not rows:
+        return []
+    lines = [
+        "## CPU per unit (engine against its bare client, same run, same servers)",
+        "",
+        "CPU seconds read from /proc over each measurement, divided by the units done; "
+        "`servers` is Kafka + Cassandra, read until Cassandra was idle again after a write "
+        "load (flushes and compaction included); the load generator is not counted. Other "
+        "users of shared servers count on both sides alike.",
+        "",
+        "| path | engine CPU-us: engine / servers / total | rate /s | bare CPU-us: client / "
+        "servers / total | rate /s | ratio (total) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        e, b = row["engine"], row["bare"]
+        lines.append(
+            f"| {row['path']} (per {row['unit']}) | {_fmt(e.get('client_us'))} / "
+            f"{_fmt(e.get('servers_us'))} / **{_fmt(e.get('total_us'))}** | "
+            f"{_fmt(e.get('rate_s'))} | {_fmt(b.get('client_us'))} / "
+            f"{_fmt(b.get('servers_us'))} / **{_fmt(b.get('total_us'))}** | "
+            f"{_fmt(b.get('rate_s'))} | {_fmt(row['ratio'], 2)}x |"
+        )
+    costs = r.get("costs") or {}
+    per_tweet = dig(costs, "fanout", "requests_per_tweet") or {}
+    per_page = dig(costs, "page", "requests_per_page") or {}
+    sizes = dig(costs, "fanout", "bytes_per_row") or {}
+    lines += [""]
+    per_post = dig(costs, "post", "requests_per_post") or {}
+    for name, req, unit in (
+        ("fan-out", per_tweet, "tweet"),
+        ("home page", per_page, "page"),
+        ("single post", per_post, "post"),
+    ):
+        if req:
+            ops = ", ".join(f"{op} {n:g}" for op, n in list(req["by_op_per_unit"].items())[:8])
+            lines.append(
+                f"- {name}: **{_fmt(req.get('per_unit'), 3)} Cassandra requests per {unit}** "
+                f"({_fmt(req.get('requests'))} in all; per operation: {ops or 'none'})."
+            )
+    if sizes:
+        lines.append(
+            f"- Bytes on disk per home row after a flush: engine `home_timeline` "
+            f"{_fmt(sizes.get('engine'))}, bare ids-only table {_fmt(sizes.get('bare'))}."
+        )
+    lines += [f"- {row['path']}: engine = {row['engine_what']}; bare = {row['bare_what']}."
+              for row in rows]  # fmt: skip
+    waits = [
+        f"{row['path']} {side} {w['waited_s']:g} s" + ("" if w.get("idle") else " (not idle)")
+        for row in rows
+        for side in ("engine", "bare")
+        if (w := (row[side] or {}).get("cassandra_idle_wait")) and w.get("idle") is not None
+    ]
+    if waits:
+        lines.append(f"- Waited for Cassandra to be idle after: {', '.join(waits)}.")
+    return [*lines, "", *_capacity(r)]
+
+
+def _capacity(r: Result) -> list[str]:
+    cap = peak_capacity(r)
+    e, b = cap["engine"], cap["bare"]
+    names = {"fanout_row": "fan-out (home rows)", "post": "single posts", "page": "home pages"}
+    lines = [
+        f"### Cores for the seeds' peak ({PEAK_TWEETS_S:,.0f} tweets/s posted one a request, "
+        f"fan-out {PEAK_FANOUT:g}, {PEAK_READS_S:,.0f} home pages/s), at this run's costs",
+        "",
+        "| work | units/s | engine cores | bare-client cores |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for key, name in names.items():
+        lines.append(
+            f"| {name} | {_fmt(e['units_s'][key], 0)} | {_fmt(e['cores'][key], 2)} | "
+            f"{_fmt(b['cores'][key], 2)} |"
+        )
+    lines.append(
+        f"| **total** | | **{_fmt(e['total_cores'], 2)}** | **{_fmt(b['total_cores'], 2)}** |"
+    )
+    return lines
+
+
 def write(out: Path, r: Result) -> None:
     """results.json, chart.png and SUMMARY.md in `out`; the summary again as LATEST.md."""
     r["goals"] = goals(r)
     try:
+        from bench.chart import draw  # matplotlib, the bench extra: only when a run is written
+
         draw(r, out / "chart.png")
     except Exception as e:  # a chart must never lose the figures
         r.setdefault("errors", []).append(f"chart: {e!r}")
@@ -172,7 +332,7 @@ def summary(out: Path, r: Result, base: str) -> str:
             f"({g['baseline_name']}) | {_fmt(g['ratio'], 3)} | {g['target']} | {_met(g['met'])} |"
         )
     lines += ["", *_misses(r), "", f"![throughput, latency and CPU over the run]({base}chart.png)"]
-    lines += ["", *_figures(r), "", *_http(r), "", *_bounds(r)]
+    lines += ["", *_costs(r), "", *_figures(r), "", *_http(r), "", *_bounds(r)]
     return "\n".join(lines) + "\n"
 
 

@@ -2,9 +2,14 @@
 
 1. graph      generate the follow graph, load it through the log, wait for the fan-out
 2. baselines  raw aiokafka, Kafka's ProducerPerformance, raw cassandra-driver writes and reads
-3. ingest     POST /v1/tweets/batch as fast as it goes (tweets acked by Kafka per second)
-4. pipeline   fan-out throughput over a pre-loaded log; publish-to-visible at a steady rate
-5. http       the Locust profiles against `timeline ingest` + `timeline readers`
+3. ingest     POST /v1/tweets/batch as fast as it goes (tweets acked by Kafka per second);
+              single posts from a closed loop, against the engine and a bare handler
+4. fanout     fan-out throughput over a pre-loaded log, and the bare writer of the same rows
+5. pages      home pages from `timeline readers` against bare partition reads
+6. pipeline   publish-to-visible at a steady rate; raw reads beside the fan-out
+7. http       the Locust profiles against `timeline ingest` + `timeline readers`
+
+Every measured path also reports its CPU per unit next to its bare client's (bench/costs.py).
 
 Results go to bench/results/<UTC timestamp>/ (results.json, chart.png, SUMMARY.md) and
 SUMMARY.md is copied to bench/results/LATEST.md. The run has a keyspace and topic prefix
@@ -30,12 +35,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import baselines, graph, http_load, ingest, pipeline, profiler, report
+import numpy as np
+
+from bench import baselines, graph, http_load, ingest, pipeline, profiler, rawhttp, report
+from bench.bare_post import BarePostProcess
 from bench.config import RESULTS_DIR, Scale, scale_from_env
+from bench.costs import (
+    CostWindow,
+    requests_by_op,
+    requests_per_unit,
+    table_bytes,
+    this_process,
+    wait_idle,
+)
 from bench.cpu import CpuSampler
+from bench.seeds import seed_texts
 from bench.stack import EngineProcess, LagProbe, bench_settings, new_run_id
 from deploy.local import infra
 from deploy.local.cleanup import drop_run
+from deploy.local.settings import Settings as InfraSettings
 from engine.adapters import open_backend
 from engine.config import Settings
 from engine.events import GRAPH_TOPIC, TWEETS_TOPIC
@@ -43,7 +61,13 @@ from engine.ids import IdGenerator
 from engine.metrics import Metrics
 from engine.ports import Backend
 
-PHASES = ("graph", "baselines", "ingest", "pipeline", "http")
+# The processes whose CPU per unit is measured (ingest, the readers of the pages phase) run
+# with admission control off (TIMELINE_MAX_IN_FLIGHT=0): on a saturated machine it answers
+# 503 whenever the event loop lags, and a refusal costs CPU without being a post or a page;
+# the bare clients have nothing like it. Shedding itself is measured by bench/overload.py.
+UNSHED = 0
+PHASES = ("graph", "baselines", "ingest", "fanout", "pages", "pipeline", "http")
+NEEDS_FANOUT = ("pages", "pipeline")  # they read the home timelines the fanout phase fills
 PROFILES = ("posts3085", "steady750", "peak2940", "peak3085", "surge", "ramp")
 
 
@@ -66,6 +90,20 @@ class Run:
     results: dict[str, Any] = dataclasses.field(default_factory=dict)
     phases: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     procs: dict[str, EngineProcess] = dataclasses.field(default_factory=dict)
+    servers: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def window(self, client: dict[str, int]) -> CostWindow:
+        """A CPU-per-unit window over these client-side processes and the servers."""
+        return CostWindow(client, dict(self.servers))
+
+    def cost(self, path: str, side: str, value: dict[str, Any]) -> None:
+        """Record one side (`engine` or `bare`) of a path's cost per unit, and print it."""
+        self.results.setdefault("costs", {}).setdefault(path, {})[side] = value
+        print(
+            f"   {path} {side}: {value.get('client_us')} + {value.get('servers_us')} = "
+            f"{value.get('total_us')} CPU-us per unit, {value.get('rate_s')}/s",
+            flush=True,
+        )
 
     @property
     def work(self) -> Path:
@@ -136,7 +174,11 @@ async def baselines_phase(run: Run, user_ids: Any) -> None:
     s = run.scale
     out: dict[str, Any] = {}
     size = round(sum(map(len, baselines.sample_events(1000))) / 1000)
+    window = run.window(this_process())
+    await window.open()
     out["raw_aiokafka"] = await baselines.raw_aiokafka(run.settings, s.kafka_records)
+    window.done()
+    run.cost("batch_ingest", "bare", await window.close(s.kafka_records, wait=False))
     print("   raw aiokafka", out["raw_aiokafka"]["records_s"], "records/s", flush=True)
     out["producer_performance"] = await baselines.producer_performance(
         run.settings, s.kafka_records, size
@@ -169,24 +211,99 @@ def read_mix_tweets_s(scale: Scale, reads_s: float) -> float:
 
 async def ingest_phase(run: Run, user_ids: Any) -> None:
     own_topics = dataclasses.replace(
-        run.settings, kafka_topic_prefix=run.settings.kafka_topic_prefix + "ingest."
+        run.settings,
+        kafka_topic_prefix=run.settings.kafka_topic_prefix + "ingest.",
+        max_in_flight=UNSHED,
     )
     proc = await run.started(run.engine("ingest", own_topics, "ingest_batch"), "ingest")
     try:
+        window = run.window({"ingest": proc.pid})
+        await window.open()
         measure = asyncio.create_task(
             ingest.batch_ingest(proc.url, user_ids, run.scale.ingest_tweets)
         )
         await asyncio.sleep(1.0)
         await run.profiled("ingest_batch", proc.pid, run.scale.profile_seconds)
-        run.results["ingest_batch"] = await measure
-        print("   batch ingest", run.results["ingest_batch"]["tweets_s"], "tweets/s", flush=True)
+        batch = run.results["ingest_batch"] = await measure
+        window.done()
+        run.cost("batch_ingest", "engine", await window.close(batch["accepted"], wait=False))
+        print("   batch ingest", batch["tweets_s"], "tweets/s", flush=True)
+        await posts_costs(run, proc, own_topics, user_ids)
     finally:
         await proc.stop()
 
 
-async def pipeline_phase(run: Run, backend: Backend, g: graph.Graph, user_ids: Any) -> None:
+async def posts_costs(run: Run, proc: EngineProcess, settings: Settings, user_ids: Any) -> None:
+    """Single posts from a closed loop of `cost_clients` clients: against the ingest
+    process, then against the bare handler, each with its CPU per post."""
     s = run.scale
-    tweets = pipeline.Tweets(g, user_ids, s.celebrity_threshold, s.seed)
+    bodies = post_bodies(user_ids, s.seed)
+    await post_loop(run, proc.url, proc.pid, "ingest", bodies, "engine", proc)
+    topic = settings.kafka_topic_prefix + "baseline-post"
+    await baselines.create_topic(settings, topic)
+    bare = BarePostProcess(
+        settings.kafka_bootstrap,
+        topic,
+        settings.kafka_linger_ms,
+        run.work / "logs" / "bare_post.log",
+    )
+    await bare.start()
+    run.sampler.watch("bare_post", bare.pid)
+    try:
+        await post_loop(run, bare.url, bare.pid, "bare_post", bodies, "bare")
+    finally:
+        await bare.stop()
+
+
+def post_bodies(user_ids: Any, seed: int, count: int = 1000) -> list[bytes]:
+    """POST /v1/tweets requests as the Locust mix sends them: random authors, seed texts."""
+    rng = np.random.default_rng(seed + 7)
+    texts = seed_texts()
+    return [
+        rawhttp.encode_request(
+            "POST",
+            "/v1/tweets",
+            "127.0.0.1",
+            {"author_id": str(int(user_ids[a])), "text": texts[i % len(texts)]},
+        )
+        for i, a in enumerate(rng.integers(0, user_ids.size, count))
+    ]
+
+
+async def post_loop(
+    run: Run,
+    url: str,
+    pid: int,
+    name: str,
+    requests: list[bytes],
+    side: str,
+    engine: EngineProcess | None = None,
+) -> None:
+    """Single posts from the closed loop against one server, with its CPU per post; for the
+    engine's process, its Cassandra requests per post too."""
+    s = run.scale
+    host, port = url.removeprefix("http://").split(":")
+    pool = rawhttp.Pool(host, int(port), s.cost_clients)
+    try:
+        await rawhttp.closed_loop(pool, requests, min(500, s.cost_posts), s.cost_clients)
+        before = requests_by_op(await engine.metrics()) if engine else {}
+        window = run.window({name: pid})
+        await window.open()
+        loop = await rawhttp.closed_loop(pool, requests, s.cost_posts, s.cost_clients)
+        window.done()
+        after = requests_by_op(await engine.metrics()) if engine else {}
+    finally:
+        pool.close()
+    run.cost("post", side, {**await window.close(loop["ok"], wait=False), "load": loop})
+    if engine is not None:
+        per_post = requests_per_unit(before, after, loop["ok"])
+        run.results["costs"]["post"]["requests_per_post"] = per_post
+
+
+async def fanout_phase(run: Run, backend: Backend, tweets: pipeline.Tweets) -> None:
+    """Pre-load the log, drain it with `timeline fanout` (rows/s, CPU per home row, Cassandra
+    requests per tweet), then the bare writer of the same rows, and bytes per home row."""
+    s = run.scale
     async with run.phase("pipeline:preload"):
         pre = await pipeline.preload(backend, tweets, s.preload_tweets, run.progress)
         run.results["pipeline_preload"] = pre
@@ -194,9 +311,12 @@ async def pipeline_phase(run: Run, backend: Backend, g: graph.Graph, user_ids: A
     fanout = run.engine("fanout", label="fanout")
     async with run.phase("pipeline:drain"):
         started = asyncio.Event()
+        window = run.window({})
+        await window.open()
 
         def on_start(proc: EngineProcess) -> None:
             run.sampler.watch("fanout", proc.pid)
+            window.add_client("fanout", proc.pid)
             started.set()
 
         drain = asyncio.create_task(
@@ -210,8 +330,102 @@ async def pipeline_phase(run: Run, backend: Backend, g: graph.Graph, user_ids: A
         await asyncio.sleep(2.0)
         if not drain.done():
             await run.profiled("fanout_drain", fanout.pid, s.profile_seconds)
-        run.results["pipeline_throughput"] = await drain
-        print("   fan-out", run.results["pipeline_throughput"]["rows_s"], "home rows/s", flush=True)
+        result = run.results["pipeline_throughput"] = await drain
+        window.done()
+        print("   fan-out", result["rows_s"], "home rows/s", flush=True)
+        run.cost("fanout", "engine", await window.close(result["window_home_rows"]))
+        costs = run.results["costs"]["fanout"]
+        costs["requests_per_tweet"] = result["cassandra_requests_per_tweet"]
+        print(
+            "   Cassandra requests per tweet", costs["requests_per_tweet"]["per_unit"], flush=True
+        )
+    async with run.phase("fanout:bare"):
+        fresh = pipeline.Tweets(tweets.graph, tweets.user_ids, s.celebrity_threshold, s.seed)
+        groups = pipeline.fanout_groups(
+            fresh, s.preload_tweets, run.settings.fanout_batch_max_records
+        )
+        raw = await asyncio.to_thread(baselines.RawCassandra, run.settings)
+        try:
+            bare_window = run.window(this_process())
+            await bare_window.open()
+            bare = await asyncio.to_thread(raw.bare_fanout, groups)
+            bare_window.done()
+            run.cost("fanout", "bare", {**await bare_window.close(bare["rows"]), "load": bare})
+            costs["bytes_per_row"] = await bytes_per_row(
+                run, raw, {"engine": ("home_timeline", result["home_rows"]),
+                           "bare": (baselines.BARE_TABLE, bare["rows"])},
+            )  # fmt: skip
+            print("   bytes per home row", costs["bytes_per_row"], flush=True)
+        finally:
+            await asyncio.to_thread(raw.close)
+
+
+async def bytes_per_row(
+    run: Run, raw: baselines.RawCassandra, tables: dict[str, tuple[str, int]]
+) -> dict[str, float | None]:
+    """Bytes on disk per row of each (table, rows written) after flushing them and waiting
+    for Cassandra to be idle (compaction done); None when the data directory is not local."""
+    names = [t for t, _ in tables.values()]
+    await asyncio.to_thread(raw.flush, names)
+    try:
+        await asyncio.sleep(3.0)
+        await wait_idle(run.servers.get("cassandra"))
+    finally:
+        await asyncio.to_thread(raw.unflush, names)
+    data = InfraSettings.from_env().data("cassandra") / "data"
+    out: dict[str, float | None] = {}
+    for side, (table, rows) in tables.items():
+        size = table_bytes(data, run.settings.cassandra_keyspace, table)
+        out[side] = round(size / rows, 1) if size and rows else None
+    return out
+
+
+async def pages_phase(run: Run, user_ids: Any) -> None:
+    """Home pages (count 20) from a closed loop against `timeline readers`, then bare reads
+    of the same partitions, LIMIT 20: CPU per page and Cassandra requests per page."""
+    s = run.scale
+    rng = np.random.default_rng(s.seed + 11)
+    users = [int(user_ids[i]) for i in rng.integers(0, user_ids.size, s.cost_pages)]
+    unshed = dataclasses.replace(run.settings, max_in_flight=UNSHED)
+    readers = await run.started(run.engine("readers", unshed, "readers_pages"), "readers")
+    try:
+        requests = [
+            rawhttp.encode_request("GET", f"/v1/users/{u}/home_timeline", "127.0.0.1")
+            for u in users
+        ]
+        pool = rawhttp.Pool("127.0.0.1", readers.port, s.cost_clients)
+        try:
+            await rawhttp.closed_loop(pool, requests[-500:], 500, s.cost_clients)  # warm-up
+            before = requests_by_op(await readers.metrics())
+            window = run.window({"readers": readers.pid})
+            await window.open()
+            loop = await rawhttp.closed_loop(pool, requests, len(requests), s.cost_clients)
+            window.done()
+            after = requests_by_op(await readers.metrics())
+        finally:
+            pool.close()
+        run.cost("page", "engine", {**await window.close(loop["ok"], wait=False), "load": loop})
+        page = run.results["costs"]["page"]
+        page["requests_per_page"] = requests_per_unit(before, after, loop["ok"])
+        print("   Cassandra requests per page", page["requests_per_page"]["per_unit"], flush=True)
+    finally:
+        await readers.stop()
+    raw = await asyncio.to_thread(baselines.RawCassandra, run.settings)
+    try:
+        await asyncio.to_thread(raw.page_reads, users[-500:])  # warm-up
+        window = run.window(this_process())
+        await window.open()
+        bare = await asyncio.to_thread(raw.page_reads, users)
+        window.done()
+        run.cost("page", "bare", {**await window.close(bare["reads"] - bare["failed"], wait=False),
+                                  "load": bare})  # fmt: skip
+    finally:
+        await asyncio.to_thread(raw.close)
+
+
+async def pipeline_phase(run: Run, backend: Backend, tweets: pipeline.Tweets) -> None:
+    s = run.scale
+    fanout = run.procs["fanout"]
     async with run.phase("pipeline:e2e"):
         e2e_task = asyncio.create_task(
             pipeline.steady(
@@ -239,7 +453,7 @@ async def pipeline_phase(run: Run, backend: Backend, g: graph.Graph, user_ids: A
 async def http_phase(run: Run, profiles: list[str]) -> None:
     ingest_proc = await run.started(run.engine("ingest"), "ingest")
     readers = await run.started(run.engine("readers"), "readers")
-    fanout = run.procs["fanout"]
+    fanout = run.procs.get("fanout") or run.engine("fanout")
     if fanout.proc is None:
         await run.started(fanout, "fanout")
     reads = f"read{run.scale.read_rate_s:g}"
@@ -281,8 +495,11 @@ async def drained(lag: LagProbe, timeout_s: float = 300.0) -> float | None:
 
 
 async def run_all(run: Run, phases: list[str], profiles: list[str], keep: bool) -> None:
-    run.sampler.watch("kafka", infra.server_pid("kafka"))
-    run.sampler.watch("cassandra", infra.server_pid("cassandra"))
+    for name in ("kafka", "cassandra"):
+        pid = infra.server_pid(name)
+        run.sampler.watch(name, pid)
+        if pid is not None:
+            run.servers[name] = pid
     run.sampler.watch("bench", os.getpid())
     run.sampler.start()
     backend = open_backend(run.settings, Metrics())
@@ -296,8 +513,14 @@ async def run_all(run: Run, phases: list[str], profiles: list[str], keep: bool) 
         if "ingest" in phases:
             async with run.phase("ingest"):
                 await ingest_phase(run, user_ids)
+        tweets = pipeline.Tweets(g, user_ids, run.scale.celebrity_threshold, run.scale.seed)
+        if "fanout" in phases:
+            await fanout_phase(run, backend, tweets)
+        if "pages" in phases:
+            async with run.phase("pages"):
+                await pages_phase(run, user_ids)
         if "pipeline" in phases:
-            await pipeline_phase(run, backend, g, user_ids)
+            await pipeline_phase(run, backend, tweets)
         if "http" in phases:
             await http_phase(run, profiles)
     finally:
@@ -309,6 +532,18 @@ async def run_all(run: Run, phases: list[str], profiles: list[str], keep: bool) 
             await drop_run(run.settings)
             print(f"\ndropped keyspace {run.settings.cassandra_keyspace} and topics "
                   f"{run.settings.kafka_topic_prefix}*", flush=True)  # fmt: skip
+
+
+def selected_phases(arg: str) -> list[str]:
+    """The phases named (comma-separated), in run order, with `fanout` added when a phase
+    that reads its home timelines is named; an unknown name is an error."""
+    named = {p for p in arg.split(",") if p}
+    unknown = named - set(PHASES)
+    if unknown:
+        raise SystemExit(f"unknown phases {sorted(unknown)}; choose from {','.join(PHASES)}")
+    if named & set(NEEDS_FANOUT):
+        named.add("fanout")
+    return [p for p in PHASES if p in named]
 
 
 def engine_version() -> str:
@@ -359,7 +594,7 @@ async def main_async(args: argparse.Namespace) -> Path:
     await asyncio.to_thread(infra.ensure_up, progress=not args.no_progress)
     settings = bench_settings(new_run_id(), scale)
     run = Run(scale, settings, out, not args.no_progress, not args.no_profile)
-    phases = [p for p in args.phases.split(",") if p]
+    phases = selected_phases(args.phases)
     profiles = (
         [p for p in args.profiles.split(",") if p]
         if args.profiles

@@ -124,3 +124,29 @@ class TtlCache(Generic[K, V]):
             value = await load(key)
             self.put(key, value, issued_at)
         return value
+
+
+class LruCache(Generic[K, V]):
+    """Values that never change once known (an immutable record, its encoding), at most `size`
+    of them, least recently used out: a value let go is made or read again when needed."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: K) -> V | None:
+        """The value (it counts as just used), or None."""
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        """Hold the value, letting the least recently used go beyond `size`."""
+        self._items[key] = value
+        self._items.move_to_end(key)
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)

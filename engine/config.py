@@ -67,7 +67,10 @@ class Settings:
     follow_backfill_count: int = 100
     # Lists: members per list (Twitter's 5,000); list timelines reuse the home cap and trims
     list_max_members: int = 5000
+    # Readers: how stale the high-follower authors and their recent tweets may be, and which of
+    # them each user follows (readers/celebrities.py)
     celebrity_cache_s: float = 1.0
+    followed_celebrities_cache_s: float = 60.0
     # Inactive followers: fan-out skips followers who have not read their home timeline for
     # inactive_after_s (0 never skips); readers rebuild a returning user's home timeline.
     inactive_after_s: int = 2_592_000
@@ -113,6 +116,10 @@ class Settings:
         if self.kafka_partitions < 1:
             raise ValueError("TIMELINE_KAFKA_PARTITIONS must be at least 1")
         activity = (self.activity_cache_s, self.activity_touch_s, self.activity_margin_s)
+        if min(self.celebrity_cache_s, self.followed_celebrities_cache_s) < 0:
+            raise ValueError(
+                "TIMELINE_CELEBRITY_CACHE_S and _FOLLOWED_CELEBRITIES_CACHE_S must be >= 0"
+            )
         if min(self.inactive_after_s, *activity) < 0:
             raise ValueError("TIMELINE_INACTIVE_AFTER_S and TIMELINE_ACTIVITY_*_S must be >= 0")
         if min(self.stream_queue_max, self.stream_held_max, self.stream_resume_max) < 1:

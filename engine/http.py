@@ -6,11 +6,12 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import msgpack
 from aiohttp import web
+from prometheus_client import Counter, Histogram
 
 from engine.errors import (
     Busy,
@@ -62,6 +63,16 @@ def tweet_json(tweet: Tweet) -> dict[str, Any]:
     }
 
 
+def encode_json(payload: Any) -> bytes:
+    """JSON as every answer is written: compact, UTF-8, non-ASCII text as is."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def tweet_bytes(tweet: Tweet) -> bytes:
+    """A tweet's JSON (tweet_json) encoded as in an answer: what a page of tweets is made of."""
+    return encode_json(tweet_json(tweet))
+
+
 def user_json(user: User) -> dict[str, Any]:
     """A user in the shape of API.md."""
     return {
@@ -96,7 +107,7 @@ def encode_body(payload: Any, as_msgpack: bool) -> tuple[bytes, str]:
     """Payload bytes and their content type."""
     if as_msgpack:
         return msgpack.packb(payload, use_bin_type=True), MSGPACK
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode(), JSON
+    return encode_json(payload), JSON
 
 
 def respond(request: web.Request, payload: Any, status: int = 200) -> web.Response:
@@ -213,6 +224,22 @@ def page_json(items: list[Any], count: int, key: str, last_id: int | None) -> di
     return page
 
 
+def respond_tweets(
+    request: web.Request, tweets: Sequence[bytes], count: int, last_id: int | None
+) -> web.Response:
+    """A page of tweets already encoded (tweet_bytes), newest first, with count + 1 of them
+    when there is more: the answer respond() gives for the page_json of their tweet_json, the
+    JSON joined from the encoded tweets without encoding any of them again."""
+    if wants_msgpack(request):
+        return respond(
+            request, page_json([json.loads(t) for t in tweets], count, "tweets", last_id)
+        )
+    body = b'{"tweets":[' + b",".join(tweets[:count]) + b"]"
+    if len(tweets) > count and last_id is not None:
+        body += b',"next_max_id":"%d"' % (last_id - 1)
+    return web.Response(body=body + b"}", content_type=JSON)
+
+
 def error_payload(code: str, message: str) -> dict[str, Any]:
     """The error shape of API.md."""
     return {"error": {"code": code, "message": message}}
@@ -230,7 +257,10 @@ def error_response(request: web.Request, err: TimelineError) -> web.Response:
 
 
 def error_middleware(metrics: Metrics) -> web.middleware:  # type: ignore[valid-type]
-    """Turn errors into API.md's error shape, and count every answer in `metrics`."""
+    """Turn errors into API.md's error shape, and count every answer in `metrics` (each
+    series looked up once, as the same labels give the same series)."""
+    timers: dict[tuple[str, str], Histogram] = {}
+    counters: dict[tuple[tuple[str, str], int], Counter] = {}
 
     @web.middleware
     async def answer(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -252,10 +282,16 @@ def error_middleware(metrics: Metrics) -> web.middleware:  # type: ignore[valid-
             log.exception("unhandled error on %s %s", request.method, request.path)
             response = respond(request, error_payload("internal_error", "internal error"), 500)
             metrics.errors.labels("internal_error").inc()
-        metrics.http_requests.labels(request.method, route_name, str(response.status)).inc()
-        metrics.http_seconds.labels(request.method, route_name).observe(
-            time.perf_counter() - started
-        )
+        key = (request.method, route_name)
+        timer = timers.get(key)
+        if timer is None:
+            timer = timers[key] = metrics.http_seconds.labels(*key)
+        counter = counters.get((key, response.status))
+        if counter is None:
+            labels = (*key, str(response.status))
+            counter = counters[key, response.status] = metrics.http_requests.labels(*labels)
+        counter.inc()
+        timer.observe(time.perf_counter() - started)
         return response
 
     return answer

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Sequence
+from typing import Protocol, TypeVar
 
-from engine.records import Tweet
+
+class Identified(Protocol):
+    """Anything with a tweet id: a tweet, or a tweet ready to send."""
+
+    @property
+    def id(self) -> int: ...
 
 
-def merge(pages: Iterable[Sequence[Tweet]], count: int) -> list[Tweet]:
+T = TypeVar("T", bound=Identified)
+
+
+def merge(pages: Iterable[Sequence[T]], count: int) -> list[T]:
     """Newest first, each tweet once, at most count."""
-    merged: list[Tweet] = []
+    merged: list[T] = []
     seen: set[int] = set()
     for tweet in heapq.merge(*pages, key=lambda t: -t.id):
         if tweet.id not in seen:

@@ -115,6 +115,12 @@ class Metrics:
         self.store_errors = Counter(
             "timeline_store_errors_total", "Store operations that failed.", ["op"], registry=r
         )
+        self.cassandra_requests = Counter(
+            "timeline_cassandra_requests_total",
+            "Requests sent to Cassandra (a batch counts once), by the adapter's operation.",
+            ["op"],
+            registry=r,
+        )
         self.poison_events = Counter(
             "timeline_poison_events_total",
             "Events that could not be decoded.",

@@ -302,6 +302,17 @@ class FollowGraph(ProjectionStore):
         """How many followers the user has."""
 
 
+@dataclass(frozen=True, slots=True)
+class HomeRow:
+    """One row of a home timeline: the tweet's id and author, and the tweet itself
+    (engine.events.pack_tweet) in a row written with it. A row of ids only is made whole from
+    the tweet store (TimelineStore.get_tweets)."""
+
+    tweet_id: int
+    author_id: int
+    body: bytes | None = None
+
+
 class TimelineStore(ProjectionStore):
     """The tweet store and the home and user timelines."""
 
@@ -344,6 +355,16 @@ class TimelineStore(ProjectionStore):
     @abstractmethod
     async def home_page(self, owner_id: int, query: PageQuery) -> list[Tweet]:
         """A page of a home timeline's own rows."""
+
+    @abstractmethod
+    async def home_rows(self, owner_id: int, query: PageQuery) -> list[HomeRow]:
+        """A page of a home timeline's own rows as they are stored, newest first, in one
+        request: what a page read needs when the tweets come from elsewhere."""
+
+    @abstractmethod
+    async def get_tweets(self, tweet_ids: Sequence[int]) -> dict[int, Tweet]:
+        """The tweets of these ids that the tweet store holds (a deleted one is not), by id,
+        in one request."""
 
     @abstractmethod
     async def user_page(self, author_id: int, query: PageQuery) -> list[Tweet]:

@@ -42,7 +42,10 @@ class HomeActivity:
         self._locks: dict[int, asyncio.Lock] = {}
 
     def fresh(self, user_id: int) -> bool:
-        """True when this process knows of a recent read and no rebuild is due: nothing to do."""
+        """True when this process knows of a recent read and no rebuild is due: nothing to do.
+
+        Callers check that the user is registered before before_read(), so while enabled a
+        user is fresh only once this process found them registered (which they stay)."""
         if not self.enabled:
             return True
         known = self._known.get(user_id)
@@ -57,7 +60,8 @@ class HomeActivity:
         return row.reactivated_us == 0 or row.rebuilt_us > row.reactivated_us + self.settle_us
 
     async def before_read(self, user_id: int) -> None:
-        """Record the read; on a return, or while settling, rebuild the home timeline first."""
+        """Record the read; on a return, or while settling, rebuild the home timeline first.
+        Only for a user found registered."""
         if len(self._locks) >= MAX_KNOWN:
             self._locks.clear()  # at worst two reads of one user visit at once: idempotent
         async with self._locks.setdefault(user_id, asyncio.Lock()):

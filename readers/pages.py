@@ -44,10 +44,20 @@ _KNOWN: weakref.WeakKeyDictionary[IngestRegistry, KnownCache[int, User]] = (
 )
 
 
-async def require_user(backend: Backend, user_id: int) -> None:
-    """NotFound unless the user is registered."""
+def _known(backend: Backend) -> KnownCache[int, User]:
     known = _KNOWN.get(backend.registry)
     if known is None:
         known = _KNOWN[backend.registry] = KnownCache()
+    return known
+
+
+def known_user(backend: Backend, user_id: int) -> bool:
+    """True when this process found the user registered before (then they are for good)."""
+    return _known(backend).knows(user_id)
+
+
+async def require_user(backend: Backend, user_id: int) -> None:
+    """NotFound unless the user is registered."""
+    known = _known(backend)
     if await known.get(user_id, functools.partial(registrations.registered_user, backend)) is None:
         raise NotFound(f"user {user_id} does not exist", code="user_not_found")

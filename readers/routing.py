@@ -16,10 +16,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from engine.events import Event, Followed, TweetDeleted, TweetPosted, Unfollowed
-from engine.http import tweet_json
+from engine.http import tweet_bytes
 from engine.ports import Backend
 from engine.records import Tweet
 from engine.text import normalize_tag
+from readers.tweets import ReadyTweet
 
 FOLLOWING_PAGE = 5000
 Item = tuple[int | None, bytes]  # (tweet id of a tweet event, else None; the SSE chunk)
@@ -32,9 +33,15 @@ def sse(event: str, data: Any, event_id: int | None = None) -> bytes:
     return f"{head}data: {body}\n\n".encode()
 
 
+def ready_chunk(tweet: ReadyTweet) -> bytes:
+    """A tweet as a stream event, its id the tweet id (what Last-Event-ID resumes from): what
+    sse() makes of its tweet_json, from the JSON already encoded."""
+    return b"event: tweet\nid: %d\ndata: %s\n\n" % (tweet.id, tweet.json)
+
+
 def tweet_chunk(tweet: Tweet) -> bytes:
-    """A tweet as a stream event, its id the tweet id (what Last-Event-ID resumes from)."""
-    return sse("tweet", tweet_json(tweet), tweet.id)
+    """ready_chunk() of a tweet."""
+    return ready_chunk(ReadyTweet(tweet.id, tweet_bytes(tweet)))
 
 
 def delete_chunk(tweet: Tweet) -> bytes:

@@ -1,4 +1,6 @@
-"""The read side of API.md; a page is one partition read plus the high-follower merge."""
+"""The read side of API.md; a home page is one partition read, merged with the high-follower
+authors' tweets held in memory (readers/celebrities.py), and sent as JSON encoded once per tweet
+(readers/tweets.py)."""
 
 from __future__ import annotations
 
@@ -8,19 +10,19 @@ from typing import Any
 from aiohttp import web
 
 from engine import registrations
-from engine.cache import TtlCache
 from engine.config import Settings
+from engine.consistency import HEADER, PARAMETER
 from engine.errors import NotFound
 from engine.http import page_query, path_id, respond, tweet_json, user_json
 from engine.merge import merge
 from engine.metrics import Metrics
 from engine.ports import Backend
-from engine.records import PageQuery, Tweet, User
+from engine.records import PageQuery, User
 from readers.activity import HomeActivity
-from readers.pages import require_user, tweet_page, users_page
+from readers.celebrities import HighFollowers
+from readers.pages import known_user, require_user, users_page
 from readers.search import SearchReaders
-
-FOLLOWED_CACHE_USERS = 100_000
+from readers.tweets import ReadyTweet, TweetJson, tweets_answer
 
 
 class ReadersRoutes:
@@ -31,14 +33,15 @@ class ReadersRoutes:
         self.settings = settings
         self.backend = backend
         self.metrics = metrics
-        ttl_s = settings.celebrity_cache_s
-        self._celebrities: TtlCache[None, set[int]] = TtlCache(ttl_s, size=1)
-        self._celebrities_lock = asyncio.Lock()
-        # per reader: the high-follower set it was computed against, and those it follows
-        self._followed: TtlCache[int, tuple[set[int], list[int]]] = TtlCache(
-            ttl_s, size=FOLLOWED_CACHE_USERS
-        )
+        self.tweets = TweetJson()
+        self.high_followers = HighFollowers(settings, backend, self.tweets)
         self.activity = HomeActivity(settings, backend, metrics)
+
+    def install(self, app: web.Application) -> None:
+        """Add the routes, and run the high-follower refresh with the application."""
+        app.add_routes(self.routes())
+        app.on_startup.append(lambda _: self.high_followers.start())
+        app.on_cleanup.append(lambda _: self.high_followers.stop())
 
     def routes(self) -> list[web.RouteDef]:
         """The read routes of API.md."""
@@ -82,57 +85,48 @@ class ReadersRoutes:
         if not self.activity.fresh(user_id):  # a return, a rebuild still due, or a read to record
             await self._require_user(user_id)
             await self.activity.before_read(user_id)
-        _, tweets = await asyncio.gather(
-            self._require_user(user_id), self.home_tweets(user_id, query.probe())
-        )
-        return tweet_page(request, tweets, query.count)
+        elif not self.activity.enabled:  # fresh() then says nothing of the user
+            await self._require_user(user_id)
+        fresh = HEADER in request.headers or PARAMETER in request.query
+        tweets = await self.home_tweets(user_id, query.probe(), fresh)
+        return tweets_answer(request, tweets, query.count)
 
-    async def home_tweets(self, user_id: int, query: PageQuery) -> list[Tweet]:
+    async def home_tweets(
+        self, user_id: int, query: PageQuery, fresh: bool = False
+    ) -> list[ReadyTweet]:
         """A home page's tweets: the timeline's own rows merged with followed high-follower
-        authors' tweets, newest first (also the backlog a resumed stream sends)."""
-        own, merged = await asyncio.gather(
-            self.backend.timelines.home_page(user_id, query),
-            self._celebrity_pages(user_id, query),
-        )
+        authors' tweets, newest first (also the backlog a resumed stream sends). With `fresh`,
+        nothing about high-follower authors comes from memory (readers/celebrities.py)."""
+        held = None if fresh else self.high_followers.held(user_id, query)
+        if held is not None:  # the steady state: the page's rows, and tweets held
+            own = await self._own(user_id, query)
+            merged = held
+        else:
+            own, merged = await asyncio.gather(
+                self._own(user_id, query), self.high_followers.pages(user_id, query, fresh)
+            )
         return merge([own, *merged], query.count)
 
-    async def _celebrity_pages(self, user_id: int, query: PageQuery) -> list[list[Tweet]]:
-        celebrities = await self._celebrity_set()
-        if not celebrities:
-            return []
-        followed = [*await self._followed_celebrities(user_id, celebrities)]
-        if user_id in celebrities:
-            followed.append(user_id)
-        return list(
-            await asyncio.gather(
-                *(self.backend.timelines.user_page(author, query) for author in followed)
-            )
-        )
-
-    async def _followed_celebrities(self, user_id: int, celebrities: set[int]) -> list[int]:
-        """Which high-follower authors the user follows, remembered for as long as the set of
-        those authors is (TIMELINE_CELEBRITY_CACHE_S): a page costs no graph read then."""
-        hit = self._followed.peek(user_id)
-        if hit is not None and hit[0] is celebrities:
-            return hit[1]
-        issued_at = self._followed.now()
-        followed = await self.backend.graph.followed_among(user_id, sorted(celebrities))
-        self._followed.put(user_id, (celebrities, followed), issued_at)
-        return followed
-
-    async def _celebrity_set(self) -> set[int]:
-        async with self._celebrities_lock:
-            return await self._celebrities.get(None, self._load_celebrities)
-
-    async def _load_celebrities(self, _: None) -> set[int]:
-        return await self.backend.timelines.celebrities()
+    async def _own(self, user_id: int, query: PageQuery) -> list[ReadyTweet]:
+        """The home timeline's own rows made whole: one read, and one more for the tweets this
+        process holds no copy of; rows of deleted tweets (not removed yet) are read past."""
+        timelines, want = self.backend.timelines, query.count
+        found: list[ReadyTweet] = []
+        while True:
+            rows = await timelines.home_rows(user_id, query)
+            found += await self.tweets.hydrate(rows, timelines)
+            if len(rows) < query.count or len(found) >= want:
+                return found
+            query = PageQuery(want - len(found), rows[-1].tweet_id - 1, query.since_id)
 
     async def user_timeline(self, request: web.Request) -> web.Response:
         user_id, query = path_id(request, "id"), page_query(request)
-        _, tweets = await asyncio.gather(
-            self._require_user(user_id), self.backend.timelines.user_page(user_id, query.probe())
-        )
-        return tweet_page(request, tweets, query.count)
+        read = self.backend.timelines.user_page(user_id, query.probe())
+        if known_user(self.backend, user_id):
+            tweets = await read
+        else:
+            _, tweets = await asyncio.gather(self._require_user(user_id), read)
+        return tweets_answer(request, self.tweets.ready_all(tweets), query.count)
 
     async def followers(self, request: web.Request) -> web.Response:
         return await self._user_page(request, self.backend.graph.follower_ids)

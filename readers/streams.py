@@ -33,15 +33,16 @@ from engine.ids import parse_id
 from engine.lifecycle import Background
 from engine.metrics import Metrics
 from engine.ports import Backend
-from engine.records import PageQuery, Tweet
+from engine.records import PageQuery
 from engine.text import normalize_tag
 from readers.activity import HomeActivity
 from readers.pages import require_user
-from readers.routing import HomeRouter, Item, Subscriber, TagRouter, sse, tweet_chunk
+from readers.routing import HomeRouter, Item, Subscriber, TagRouter, ready_chunk, sse
 from readers.tail import AppliedFeed
+from readers.tweets import ReadyTweet, TweetJson
 
 log = logging.getLogger(__name__)
-Read = Callable[[PageQuery], Awaitable[list[Tweet]]]
+Read = Callable[[PageQuery], Awaitable[list[ReadyTweet]]]
 READY_WAIT_S = 10.0
 DEDUPE_FOR_S = 60.0
 REFUSED_RETRY_S = 5
@@ -57,8 +58,9 @@ class HomeReader(Protocol):
     """What a home stream needs of the home timeline reader."""
 
     activity: HomeActivity
+    tweets: TweetJson
 
-    async def home_tweets(self, user_id: int, query: PageQuery) -> list[Tweet]:
+    async def home_tweets(self, user_id: int, query: PageQuery) -> list[ReadyTweet]:
         """A home page's tweets, newest first."""
         ...
 
@@ -172,7 +174,10 @@ class StreamRoutes(Background):
         sub = Subscriber("hashtag", self.settings.stream_queue_max)
         self.tags.add(key, sub)
         try:
-            read: Read = lambda q: self.backend.index.tag_page(key, q)  # noqa: E731
+
+            async def read(q: PageQuery) -> list[ReadyTweet]:
+                return self.home_reader.tweets.ready_all(await self.backend.index.tag_page(key, q))
+
             return await self._serve(request, sub, read, since)
         finally:
             self.tags.remove(key, sub)
@@ -259,7 +264,7 @@ class StreamRoutes(Background):
         """Send what was written after `since`, oldest first; the ids sent."""
         tweets = await backlog(read, since, self.settings.stream_resume_max)
         if tweets:
-            await self._write(request, response, b"".join(map(tweet_chunk, tweets)))
+            await self._write(request, response, b"".join(map(ready_chunk, tweets)))
             self.metrics.stream_events.labels("backlog").inc(len(tweets))
         return {t.id for t in tweets}
 
@@ -317,9 +322,9 @@ def last_event_id(request: web.Request) -> int | None:
     return parse_id(raw.strip(), what="Last-Event-ID")
 
 
-async def backlog(read: Read, since: int, limit: int) -> list[Tweet]:
+async def backlog(read: Read, since: int, limit: int) -> list[ReadyTweet]:
     """Up to `limit` tweets newer than `since`, the newest of them, oldest first."""
-    found: list[Tweet] = []
+    found: list[ReadyTweet] = []
     max_id = None
     while len(found) < limit:
         count = min(MAX_PAGE, limit - len(found))

@@ -90,9 +90,10 @@ class Engine:
         middlewares = [
             admission.middleware,  # first: turning a request away must cost little
             error_middleware(self.metrics),
-            auth_middleware(tokens),
-            body_deadline(s.request_read_timeout_s, self.metrics),
         ]
+        if tokens:  # an open API (see open_access_warning) checks nothing: no layer for it
+            middlewares.append(auth_middleware(tokens))
+        middlewares.append(body_deadline(s.request_read_timeout_s, self.metrics))
         if "readers" in self.parts:
             middlewares.append(consistency_middleware(s, progress))
         app = web.Application(
@@ -107,7 +108,7 @@ class Engine:
             app.add_routes(ingest.routes())
         if "readers" in self.parts:
             readers = ReadersRoutes(self.settings, self.backend, self.metrics)
-            app.add_routes(readers.routes())
+            readers.install(app)
             StreamRoutes(self.settings, self.backend, self.metrics, readers).install(app)
             app.add_routes(ViewReaders(self.settings, self.backend).routes())
         return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from engine.events import unpack_tweet
 from engine.ports import Backend
 from engine.records import PageQuery
 from tests.contract.helpers import SEEDS, an_hour_ago_us, ids_of, new_ids, now_us, tweet
@@ -40,6 +41,31 @@ async def test_pages_follow_twitters_cursors(backend: Backend) -> None:
         assert ids_of(await page(key, PageQuery(3, max_id=ids[3]))) == ids[3:6]
         assert ids_of(await page(key, PageQuery(20, since_id=ids[7]))) == ids[:7]
         assert ids_of(await page(key, PageQuery(20, ids[2], ids[5]))) == ids[2:5]
+
+
+async def test_home_rows_are_the_home_page_as_stored(backend: Backend) -> None:
+    owner, a, b = new_ids(3)
+    tweets = [tweet(a), tweet(b), tweet(a)]
+    await backend.timelines.add_home_rows(owner, [(t, now_us()) for t in tweets])
+    newest = tweets[::-1]
+    rows = await backend.timelines.home_rows(owner, PageQuery(2))
+    assert [(r.tweet_id, r.author_id) for r in rows] == [(t.id, t.author_id) for t in newest[:2]]
+    assert all(
+        r.body is None or unpack_tweet(r.body) == t for r, t in zip(rows, newest[:2], strict=True)
+    )
+    older = await backend.timelines.home_rows(owner, PageQuery(5, since_id=newest[2].id))
+    assert [r.tweet_id for r in older] == ids_of(newest[:2])
+    assert await backend.timelines.home_rows(new_ids(1)[0], PageQuery()) == []
+
+
+async def test_get_tweets_reads_those_the_store_holds_at_once(backend: Backend) -> None:
+    author, ts = new_ids(1)[0], now_us()
+    kept, gone, never = tweet(author), tweet(author), new_ids(1)[0]
+    await backend.timelines.put_tweets([kept, gone], [ts, ts])
+    await backend.timelines.delete_tweets([gone], [ts + 1])
+    found = await backend.timelines.get_tweets([gone.id, kept.id, never, kept.id])
+    assert found == {kept.id: kept}
+    assert await backend.timelines.get_tweets([]) == {}
 
 
 async def test_home_authors_lists_every_row(backend: Backend) -> None:

@@ -60,6 +60,7 @@ def settings(backend_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         home_trim_every=1,
         list_max_members=LIST_MAX,
         celebrity_cache_s=0.0,
+        followed_celebrities_cache_s=0.0,
         trends_cache_s=0.0,
     )
     if backend_kind == "embedded":

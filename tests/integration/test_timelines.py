@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
+from typing import Any
 
-from tests.integration.conftest import CELEBRITY_THRESHOLD, HOME_CAP
+import pytest
+
+from engine.config import Settings
+from tests.integration.conftest import CELEBRITY_THRESHOLD, HOME_CAP, api_of, running_engine
 from tests.support import Api, eventually
 
 GEORGIAN = "ტვიტერი"
@@ -99,6 +104,77 @@ async def test_home_timeline_is_capped(api: Api) -> None:
     ids = [(await api.tweet(author, f"flood {i}"))["id"] for i in range(HOME_CAP + 10)]
     newest = sorted(ids, key=int, reverse=True)[:HOME_CAP]
     await api.wait_home(reader, newest)
+
+
+async def test_a_consistency_token_reads_past_held_high_follower_tweets(
+    backend_kind: str, tmp_path: Path
+) -> None:
+    if backend_kind != "embedded":
+        pytest.skip("an engine of its own, with readers that hold: the embedded one suffices")
+    held_s = 60.0
+    settings = Settings.from_env(
+        {},
+        data_dir=str(tmp_path),
+        celebrity_threshold=CELEBRITY_THRESHOLD,
+        celebrity_cache_s=held_s,
+        followed_celebrities_cache_s=held_s,
+    )
+    async with running_engine(settings) as engine, api_of(engine) as api:
+        star, reader = await api.user(), await api.user()
+        for fan in [reader, *[await api.user() for _ in range(CELEBRITY_THRESHOLD)]]:
+            await api.follow(fan, star)
+        first, first_token = await _tweet_with_token(api, star, "held from now on")
+        home = await api.home(reader, consistency_token=first_token)
+        assert [t["id"] for t in home["tweets"]] == [first["id"]]
+        second, second_token = await _tweet_with_token(api, star, "not yet in what is held")
+        await api.home(reader, consistency_token=second_token)  # applied, and held afresh
+        third, third_token = await _tweet_with_token(api, star, "posted after the hold")
+        await asyncio.sleep(0.5)  # the projection writes it; readers hold what they read
+        assert await api.home_ids(reader) == [second["id"], first["id"]]
+        home = await api.home(reader, consistency_token=third_token)
+        assert [t["id"] for t in home["tweets"]] == [third["id"], second["id"], first["id"]]
+
+
+async def test_a_steady_home_page_is_one_store_read(
+    backend_kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend_kind != "embedded":
+        pytest.skip("an engine of its own, with readers that hold: the embedded one suffices")
+    settings = Settings.from_env(
+        {},
+        data_dir=str(tmp_path),
+        celebrity_threshold=CELEBRITY_THRESHOLD,
+        celebrity_cache_s=60.0,
+        followed_celebrities_cache_s=60.0,
+    )
+    async with running_engine(settings) as engine, api_of(engine) as api:
+        star, friend, reader = await api.user(), await api.user(), await api.user()
+        for fan in [reader, *[await api.user() for _ in range(CELEBRITY_THRESHOLD)]]:
+            await api.follow(fan, star)
+        await api.follow(reader, friend)
+        posted = [await _tweet_with_token(api, a, "hello") for a in (friend, star, friend)]
+        token = ",".join(t for _, t in posted)
+        want = [p["id"] for p, _ in posted[::-1]]
+        assert [
+            t["id"] for t in (await api.home(reader, consistency_token=token))["tweets"]
+        ] == want
+        reads: list[str] = []
+        store = engine.backend.store_db
+        read = store.read
+
+        async def counted(op: str, job: Any) -> Any:
+            reads.append(op)
+            return await read(op, job)
+
+        monkeypatch.setattr(store, "read", counted)
+        assert await api.home_ids(reader, count=20) == want
+        assert reads == ["page"]  # the rows; the star, whom the reader follows, held
+
+
+async def _tweet_with_token(api: Api, author: dict, text: str) -> tuple[dict, str]:
+    response = await api.client.post("/v1/tweets", json={"author_id": author["id"], "text": text})
+    assert response.status == 202
+    return await response.json(), response.headers["Consistency-Token"]
 
 
 def _query():

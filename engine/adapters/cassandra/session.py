@@ -67,6 +67,7 @@ class CqlSession(Service):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._answers: deque[Answer] = deque()
         self._wake_pending = False
+        self._requests: dict[str, Any] = {}  # op -> its child of cassandra_requests
 
     async def start(self) -> None:
         if self._session is not None:
@@ -206,6 +207,7 @@ class CqlSession(Service):
         converted once: retriable StoreUnavailable or permanent StoreRejected."""
         async with self._slots:
             try:
+                self._count_request(op)
                 return await self._bridge(self.session.execute_async(statement()))
             except TimelineError:
                 self.metrics.store_errors.labels(op).inc()
@@ -213,6 +215,13 @@ class CqlSession(Service):
             except Exception as e:
                 self.metrics.store_errors.labels(op).inc()
                 raise store_error(e, op) from e
+
+    def _count_request(self, op: str) -> None:
+        """One more request of `op` on timeline_cassandra_requests_total (children cached)."""
+        child = self._requests.get(op)
+        if child is None:
+            child = self._requests[op] = self.metrics.cassandra_requests.labels(op)
+        child.inc()
 
     def _bridge(self, rf: ResponseFuture) -> asyncio.Future[Rows]:
         loop = self._loop or asyncio.get_running_loop()

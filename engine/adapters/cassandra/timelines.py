@@ -7,9 +7,7 @@ from collections.abc import Iterator, Sequence
 from engine.adapters.cassandra.base import OnSession
 from engine.adapters.cassandra.session import Write
 from engine.events import pack_tweet, unpack_tweet
-from engine.ports import (
-    TimelineStore,
-)
+from engine.ports import HomeRow, TimelineStore
 from engine.records import PageQuery, Tweet
 
 ROW_OVERHEAD = 48  # bytes of keys, timestamp and framing besides a row's body
@@ -26,6 +24,10 @@ _DELETE_USER_ROW = "DELETE FROM user_timeline USING TIMESTAMP ? WHERE user_id = 
 _DELETE_HOME_ROW = "DELETE FROM home_timeline USING TIMESTAMP ? WHERE user_id = ? AND tweet_id = ?"
 
 _PAGE = "SELECT body FROM {table} WHERE user_id = ? AND tweet_id <= ? AND tweet_id > ? LIMIT ?"
+_HOME_ROWS = (
+    "SELECT tweet_id, author_id, body FROM home_timeline "
+    "WHERE user_id = ? AND tweet_id <= ? AND tweet_id > ? LIMIT ?"
+)
 
 
 class CassandraTimelines(OnSession, TimelineStore):
@@ -94,6 +96,20 @@ class CassandraTimelines(OnSession, TimelineStore):
 
     async def home_page(self, owner_id: int, query: PageQuery) -> list[Tweet]:
         return await self._page("home_timeline", owner_id, query)
+
+    async def home_rows(self, owner_id: int, query: PageQuery) -> list[HomeRow]:
+        rows = await self.cql.run(_HOME_ROWS, (owner_id, *query.bounds, query.count), op="page")
+        return [HomeRow(r[0], r[1], r[2]) for r in rows]
+
+    async def get_tweets(self, tweet_ids: Sequence[int]) -> dict[int, Tweet]:
+        if not tweet_ids:
+            return {}
+        rows = await self.cql.run(
+            "SELECT tweet_id, body FROM tweets WHERE tweet_id IN ?",
+            (list(dict.fromkeys(tweet_ids)),),
+            op="get_tweets",
+        )
+        return {r[0]: unpack_tweet(r[1]) for r in rows}
 
     async def user_page(self, author_id: int, query: PageQuery) -> list[Tweet]:
         return await self._page("user_timeline", author_id, query)

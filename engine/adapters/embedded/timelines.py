@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from engine.adapters.embedded.base import OnDb
 from engine.adapters.embedded.lww import TRIMMED, Table
-from engine.adapters.embedded.rows import Conn, decode_tweet, fetch_all, fetch_one, now_us, page_sql
-from engine.events import pack_tweet
-from engine.ports import (
-    TimelineStore,
+from engine.adapters.embedded.rows import (
+    IN_CHUNK,
+    Conn,
+    decode_tweet,
+    fetch_all,
+    fetch_one,
+    now_us,
+    page_sql,
 )
+from engine.events import pack_tweet
+from engine.ports import HomeRow, TimelineStore
 from engine.records import PageQuery, Tweet
 
 TWEETS = Table("tweets", ("tweet_id",), ("author_id", "body"))
 USER_TIMELINE = Table("user_timeline", ("user_id", "tweet_id"), ("body",))
 HOME = Table(TRIMMED, ("user_id", "tweet_id"), ("author_id", "body"), trimmed=True)
+_HOME_ROWS = (
+    "SELECT tweet_id, author_id, body FROM home_timeline WHERE user_id = ? AND tweet_id <= ? "
+    "AND tweet_id > ? ORDER BY tweet_id DESC LIMIT ?"
+)
 
 
 class EmbeddedTimelines(OnDb, TimelineStore):
@@ -66,6 +77,18 @@ class EmbeddedTimelines(OnDb, TimelineStore):
     async def home_page(self, owner_id: int, query: PageQuery) -> list[Tweet]:
         return await self._page("home_timeline", owner_id, query)
 
+    async def home_rows(self, owner_id: int, query: PageQuery) -> list[HomeRow]:
+        params = (owner_id, *query.bounds, query.count)
+        rows = await self.db.read("page", lambda c: fetch_all(c, _HOME_ROWS, params))
+        return [HomeRow(r[0], r[1], r[2]) for r in rows]
+
+    async def get_tweets(self, tweet_ids: Sequence[int]) -> dict[int, Tweet]:
+        ids = list(dict.fromkeys(tweet_ids))
+        if not ids:
+            return {}
+        rows = await self.db.read("get_tweets", lambda c: _get_tweets(c, ids))
+        return {r[0]: decode_tweet(r[1]) for r in rows}
+
     async def user_page(self, author_id: int, query: PageQuery) -> list[Tweet]:
         return await self._page("user_timeline", author_id, query)
 
@@ -93,6 +116,16 @@ class EmbeddedTimelines(OnDb, TimelineStore):
             "celeb", lambda c: fetch_all(c, "SELECT author_id FROM celebrities")
         )
         return {r[0] for r in rows}
+
+
+def _get_tweets(conn: Conn, ids: list[int]) -> list[Any]:
+    rows = []
+    for first in range(0, len(ids), IN_CHUNK):
+        chunk = ids[first : first + IN_CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        sql = f"SELECT tweet_id, body FROM tweets WHERE tweet_id IN ({marks})"
+        rows += fetch_all(conn, sql, chunk)
+    return rows
 
 
 def _put_tweets(conn: Conn, rows: list[tuple[Tweet, bytes, int]]) -> None:
