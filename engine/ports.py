@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Generic, TypeVar
 
-from engine.events import Event, PhoneRegistered, UserRegistered
+from engine.events import Event, PhoneRegistered, UserRegistered, unpack_tweet
 from engine.lifecycle import Lifecycle
 from engine.records import DirectMessage, PageQuery, Tweet, User, UserList
 
@@ -352,9 +352,18 @@ class TimelineStore(ProjectionStore):
     async def trim_home(self, owner_id: int, keep: int) -> int:
         """Cut a home timeline to its newest `keep` rows; how many were beyond."""
 
-    @abstractmethod
     async def home_page(self, owner_id: int, query: PageQuery) -> list[Tweet]:
-        """A page of a home timeline's own rows."""
+        """A page of a home timeline's own rows as tweets: a row of ids only is made whole
+        from the tweet store, and one whose tweet is gone is left out."""
+        rows = await self.home_rows(owner_id, query)
+        missing = [r.tweet_id for r in rows if r.body is None]
+        found = await self.get_tweets(missing) if missing else {}
+        tweets = []
+        for row in rows:
+            tweet = unpack_tweet(row.body) if row.body is not None else found.get(row.tweet_id)
+            if tweet is not None:
+                tweets.append(tweet)
+        return tweets
 
     @abstractmethod
     async def home_rows(self, owner_id: int, query: PageQuery) -> list[HomeRow]:

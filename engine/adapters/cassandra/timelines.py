@@ -16,8 +16,7 @@ _PUT_USER_ROW = (
     "INSERT INTO user_timeline (user_id, tweet_id, body) VALUES (?, ?, ?) USING TIMESTAMP ?"
 )
 _PUT_HOME_ROW = (
-    "INSERT INTO home_timeline (user_id, tweet_id, author_id, body) VALUES (?, ?, ?, ?) "
-    "USING TIMESTAMP ?"
+    "INSERT INTO home_timeline (user_id, tweet_id, author_id) VALUES (?, ?, ?) USING TIMESTAMP ?"
 )
 _DELETE_TWEET = "DELETE FROM tweets USING TIMESTAMP ? WHERE tweet_id = ?"
 _DELETE_USER_ROW = "DELETE FROM user_timeline USING TIMESTAMP ? WHERE user_id = ? AND tweet_id = ?"
@@ -53,17 +52,14 @@ class CassandraTimelines(OnSession, TimelineStore):
         return unpack_tweet(rows[0][0]) if rows else None
 
     async def put_home_rows(self, rows: Sequence[tuple[int, Tweet, int]]) -> None:
-        bodies: dict[int, bytes] = {}
-
-        def writes() -> Iterator[Write]:
-            for owner, tweet, ts in rows:
-                body = bodies.get(tweet.id)
-                if body is None:
-                    body = bodies[tweet.id] = pack_tweet(tweet)
-                values = (owner, tweet.id, tweet.author_id, body, ts)
-                yield _PUT_HOME_ROW, values, len(body) + ROW_OVERHEAD
-
-        await self.cql.write_grouped(writes(), op="home_write")
+        """Ids only: readers make pages whole from their tweet cache and the tweet store."""
+        await self.cql.write_grouped(
+            (
+                (_PUT_HOME_ROW, (owner, tweet.id, tweet.author_id, ts), ROW_OVERHEAD)
+                for owner, tweet, ts in rows
+            ),
+            op="home_write",
+        )
 
     async def remove_home_rows_many(self, rows: Sequence[tuple[int, int, int]]) -> None:
         await self.cql.write_grouped(
@@ -93,9 +89,6 @@ class CassandraTimelines(OnSession, TimelineStore):
             op="home_trim",
         )
         return 1
-
-    async def home_page(self, owner_id: int, query: PageQuery) -> list[Tweet]:
-        return await self._page("home_timeline", owner_id, query)
 
     async def home_rows(self, owner_id: int, query: PageQuery) -> list[HomeRow]:
         rows = await self.cql.run(_HOME_ROWS, (owner_id, *query.bounds, query.count), op="page")
