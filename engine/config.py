@@ -63,7 +63,7 @@ class Settings:
     fanout_poll_timeout_ms: int = 50
     celebrity_threshold: int = 10_000
     home_timeline_cap: int = 800
-    home_trim_every: int = 50
+    home_trim_every: int = 400
     follow_backfill_count: int = 100
     # Lists: members per list (Twitter's 5,000); list timelines reuse the home cap and trims
     list_max_members: int = 5000

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Generic, TypeVar
 
-from engine.events import Event, PhoneRegistered, UserRegistered
+from engine.events import Event, PhoneRegistered, UserRegistered, unpack_tweet
 from engine.lifecycle import Lifecycle
 from engine.records import DirectMessage, PageQuery, Tweet, User, UserList
 
@@ -251,6 +251,16 @@ class FollowGraph(ProjectionStore):
     """The follow graph projection and its counts."""
 
     @abstractmethod
+    def scan_edges(self) -> AsyncIterator[list[tuple[int, int]]]:
+        """Every live (follower, followee) edge, a page at a time, in no particular order:
+        the snapshot a follower index starts from."""
+
+    @abstractmethod
+    def scan_changes(self) -> AsyncIterator[list[tuple[int, int, int]]]:
+        """(follower, followee, time of the last change) of every edge ever changed, live or
+        removed, a page at a time, in no particular order."""
+
+    @abstractmethod
     async def edges_exist(self, pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bool]:
         """For (follower, followee) pairs, whether the edge exists."""
 
@@ -317,12 +327,21 @@ class TimelineStore(ProjectionStore):
         """A tweet by id, or None."""
 
     @abstractmethod
+    async def put_home_rows(self, rows: Sequence[tuple[int, Tweet, int]]) -> None:
+        """Upsert (owner, tweet, event time) rows into many home timelines: the adapter
+        groups them into as few writes as the store's limits allow."""
+
     async def add_home_rows(self, owner_id: int, rows: Sequence[tuple[Tweet, int]]) -> None:
-        """Upsert (tweet, event time) rows into one home timeline, as one write to its partition."""
+        """Upsert (tweet, event time) rows into one home timeline."""
+        await self.put_home_rows([(owner_id, tweet, ts) for tweet, ts in rows])
 
     @abstractmethod
+    async def remove_home_rows_many(self, rows: Sequence[tuple[int, int, int]]) -> None:
+        """Remove (owner, tweet id, at event time) rows from many home timelines."""
+
     async def remove_home_rows(self, owner_id: int, tweet_ids: Sequence[int], ts_us: int) -> None:
         """Remove tweets from one home timeline."""
+        await self.remove_home_rows_many([(owner_id, tid, ts_us) for tid in tweet_ids])
 
     @abstractmethod
     async def home_authors(self, owner_id: int) -> list[tuple[int, int]]:
@@ -333,9 +352,18 @@ class TimelineStore(ProjectionStore):
     async def trim_home(self, owner_id: int, keep: int) -> int:
         """Cut a home timeline to its newest `keep` rows; how many were beyond."""
 
-    @abstractmethod
     async def home_page(self, owner_id: int, query: PageQuery) -> list[Tweet]:
-        """A page of a home timeline's own rows."""
+        """A page of a home timeline's own rows as tweets: a row of ids only is made whole
+        from the tweet store, and one whose tweet is gone is left out."""
+        rows = await self.home_rows(owner_id, query)
+        missing = [r.tweet_id for r in rows if r.body is None]
+        found = await self.get_tweets(missing) if missing else {}
+        tweets = []
+        for row in rows:
+            tweet = unpack_tweet(row.body) if row.body is not None else found.get(row.tweet_id)
+            if tweet is not None:
+                tweets.append(tweet)
+        return tweets
 
     @abstractmethod
     async def home_rows(self, owner_id: int, query: PageQuery) -> list[HomeRow]:

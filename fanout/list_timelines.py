@@ -11,14 +11,14 @@ before it reads them, so whichever of a tweet and a join is applied second sees 
 from __future__ import annotations
 
 import asyncio
-import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
 from engine.config import Settings
 from engine.events import TweetDeleted, TweetPosted
 from engine.ports import ListStore
 from engine.records import Tweet
+from fanout.trims import TrimSchedule
 
 ListRows = dict[int, list[tuple[Tweet, int]]]
 
@@ -29,7 +29,8 @@ class ListTimelines:
     def __init__(self, settings: Settings, lists: ListStore) -> None:
         self.lists = lists
         self.cap = settings.home_timeline_cap
-        self.trim_every = settings.home_trim_every
+        self.list_trims = TrimSchedule(settings.home_trim_every)
+        self.recent_trims = TrimSchedule(settings.home_trim_every)
         self.backfill_count = settings.follow_backfill_count
 
     async def apply_posts(self, events: Sequence[TweetPosted]) -> None:
@@ -42,12 +43,15 @@ class ListTimelines:
             for list_id, joined_us in memberships[e.tweet.author_id].items():
                 rows[list_id].append((e.tweet, joined_us))
         await asyncio.gather(*(self.lists.add_list_rows(lst, r) for lst, r in rows.items()))
+        posted = Counter(e.tweet.author_id for e in events)
         await asyncio.gather(
-            *(self.lists.trim_list(lst, self.cap) for lst in rows if self._due()),
+            *(
+                self.lists.trim_list(lst, self.cap)
+                for lst in self.list_trims.due((lst, len(r)) for lst, r in rows.items())
+            ),
             *(
                 self.lists.trim_recent(author, self.backfill_count)
-                for author in memberships
-                if self._due()
+                for author in self.recent_trims.due(posted.items())
             ),
         )
 
@@ -83,6 +87,3 @@ class ListTimelines:
         unique = list(dict.fromkeys(authors))
         found = await asyncio.gather(*map(self.lists.lists_of, unique))
         return dict(zip(unique, found, strict=True))
-
-    def _due(self) -> bool:
-        return self.trim_every <= 1 or random.randrange(self.trim_every) == 0

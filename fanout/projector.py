@@ -36,6 +36,15 @@ class Projector(ABC):
         """Drop cached state: partitions may have moved to another consumer."""
         return None
 
+    async def open(self, group: str) -> None:
+        """Get ready to apply batches read by this consumer group (nothing by default);
+        called before the first batch."""
+        return None
+
+    async def close(self) -> None:
+        """Let go of what open() acquired (nothing by default); calling it twice is fine."""
+        return None
+
 
 def of_type(batch: Sequence[Decoded], *kinds: type[E]) -> list[E]:
     """The events of exactly these types (not their subclasses), in batch order."""

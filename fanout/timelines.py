@@ -18,6 +18,7 @@ from engine.events import (
 from engine.groups import PROJECTION_TOPICS, TIMELINES
 from engine.metrics import Metrics
 from engine.ports import Backend, ProjectionStore
+from fanout.audience import FollowerIndex
 from fanout.graph import GraphApplier
 from fanout.posts import PostFanout
 from fanout.projector import Decoded, Projector, items_of, of_type
@@ -32,7 +33,8 @@ class TimelinesProjector(Projector):
     def __init__(self, settings: Settings, backend: Backend, metrics: Metrics) -> None:
         self._stores = (backend.users, backend.graph, backend.timelines)
         self.graph = GraphApplier(settings, backend)
-        self.posts = PostFanout(settings, backend, metrics)
+        self.followers = FollowerIndex(backend, metrics)
+        self.posts = PostFanout(settings, backend, metrics, self.followers)
 
     def stores(self) -> tuple[ProjectionStore, ...]:
         return self._stores
@@ -46,3 +48,9 @@ class TimelinesProjector(Projector):
 
     def forget(self) -> None:
         self.graph.forget()
+
+    async def open(self, group: str) -> None:
+        await self.followers.open(group)
+
+    async def close(self) -> None:
+        await self.followers.stop()

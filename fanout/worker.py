@@ -58,6 +58,7 @@ class ConsumerWorker(Background):
         self._lag_at = 0.0
         self.idle_since: float | None = None  # monotonic time of the first empty poll in a row
         self.blocked: dict[tuple[str, int], int] = {}  # partition -> offset of an event too new
+        self._projector_open = False
 
     async def _open(self) -> None:
         self._stopping.clear()
@@ -110,10 +111,26 @@ class ConsumerWorker(Background):
         """Write events already decoded (dead letters brought back), retried likewise."""
         await self._until_done(lambda: self.projector.apply(decoded))
 
+    async def open_projector(self) -> None:
+        """Open the projector for this group, once, before its first batch."""
+        if not self._projector_open:
+            await self.projector.open(self.group)
+            self._projector_open = True
+
+    async def close_projector(self) -> None:
+        """Close the projector if it was opened; calling it twice is fine."""
+        if self._projector_open:
+            self._projector_open = False
+            await self.projector.close()
+
+    async def _close(self) -> None:
+        await self.close_projector()
+
     async def _until_done(self, step: Callable[[], Awaitable[T]]) -> T:
         backoff = 0.1
         while True:
             try:
+                await self.open_projector()
                 return await step()
             except TimelineError as e:
                 if not e.retriable:
@@ -128,6 +145,7 @@ class ConsumerWorker(Background):
         A partition stops at its first event too new to read: neither that event nor any
         after it in the partition is applied or covered.
         """
+        await self.open_projector()
         self.metrics.batch_records.labels(self.group).observe(len(records))
         decoded: list[Decoded] = []
         covered: list[LogRecord] = []

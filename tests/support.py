@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from aiohttp.test_utils import TestClient, TestServer
+
+from engine.config import Settings
+from engine.metrics import Metrics
+from engine.ports import Backend
+from fanout.audience import FollowerIndex
+from fanout.posts import PostFanout
 
 T = TypeVar("T")
 
@@ -183,3 +190,16 @@ async def raw_request(
     status_line, _, rest = answer.partition(b"\r\n")
     payload = rest.partition(b"\r\n\r\n")[2]
     return int(status_line.split()[1]), json.loads(payload) if payload else {}
+
+
+@contextlib.asynccontextmanager
+async def post_fanout(
+    settings: Settings, backend: Backend, metrics: Metrics
+) -> AsyncIterator[PostFanout]:
+    """A tweet fan-out of its own, whose follower index starts from the graph as it is now."""
+    index = FollowerIndex(backend, metrics)
+    await index.open(f"test-{uuid.uuid4().hex}")
+    try:
+        yield PostFanout(settings, backend, metrics, index)
+    finally:
+        await index.stop()

@@ -169,9 +169,12 @@ async def _replay_group(
     start, ends = await tail.committed(cursor), await tail.end_offsets()
     consumer = backend.consumer(cursor, [DEAD_LETTER_TOPIC], _nothing)
     replayer = _Replayer(worker, backend, ends)
-    async with consumer:
-        with tqdm(total=count, unit="letter", desc=group, file=out, mininterval=0.5) as bar:
-            await replayer.run(consumer, start, bar)
+    try:
+        async with consumer:
+            with tqdm(total=count, unit="letter", desc=group, file=out, mininterval=0.5) as bar:
+                await replayer.run(consumer, start, bar)
+    finally:
+        await worker.close_projector()
     return Replayed(group, replayer.applied, replayer.unreadable)
 
 

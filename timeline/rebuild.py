@@ -40,8 +40,11 @@ async def rebuild(settings: Settings, projection: str, out: TextIO = sys.stderr)
         group = f"{group_name(settings, projection)}-rebuild-{int(time.time())}"
         worker = ConsumerWorker(backend, metrics, group, projector)
         consumer = backend.consumer(group, projector.topics, _nothing)
-        async with consumer:
-            applied = await _replay(consumer, worker, out)
+        try:
+            async with consumer:
+                applied = await _replay(consumer, worker, out)
+        finally:
+            await worker.close_projector()
     finally:
         await backend.stop()
     print(f"rebuilt {projection}: {applied} events replayed", file=out)

@@ -96,3 +96,21 @@ async def test_an_edge_remembers_its_newest_change_even_once_deleted(backend: Ba
         (b, a): 0,
     }
     assert await backend.graph.edges_exist([(a, b)]) == {(a, b): False}
+
+
+async def test_scans_give_every_live_edge_and_the_last_change_of_every_edge(
+    backend: Backend,
+) -> None:
+    a, b, c, d = new_ids(4)
+    ts = now_us()
+    await backend.graph.put_edges([(a, b), (c, b), (a, d)], [ts, ts + 1, ts + 2])
+    await backend.graph.delete_edges([(c, b)], [ts + 5])
+    edges = {pair async for page in backend.graph.scan_edges() for pair in page}
+    assert {(a, b), (a, d)} <= edges
+    assert (c, b) not in edges
+    changes = {
+        (f, t): changed async for page in backend.graph.scan_changes() for f, t, changed in page
+    }
+    assert changes[(a, b)] == ts
+    assert changes[(a, d)] == ts + 2
+    assert changes[(c, b)] == ts + 5

@@ -92,6 +92,7 @@ async def test_a_removed_home_row_stays_removed_for_older_writes(backend: Backen
     owner, author = new_ids(2)
     gone, kept = tweet(author), tweet(author)
     ts = now_us()
+    await backend.timelines.put_tweets([gone, kept], [ts, ts])  # what pages are made of
     await backend.timelines.add_home_rows(owner, [(gone, ts), (kept, ts)])
     await backend.timelines.remove_home_rows(owner, [gone.id], ts + 10)
     await backend.timelines.add_home_rows(owner, [(gone, ts + 5)])
@@ -105,6 +106,7 @@ async def test_the_newest_home_row_write_wins(backend: Backend) -> None:
     owner, author = new_ids(2)
     ts = now_us()
     first = tweet(author, text="first")
+    await backend.timelines.put_tweets([first], [ts])
     await backend.timelines.add_home_rows(owner, [(first, ts)])
     await backend.timelines.add_home_rows(owner, [(tweet(author, first.id, "older"), ts - 1)])
     assert await backend.timelines.home_page(owner, PageQuery()) == [first]
@@ -113,6 +115,7 @@ async def test_the_newest_home_row_write_wins(backend: Backend) -> None:
 async def test_trim_keeps_the_newest_rows_and_says_whether_it_cut(backend: Backend) -> None:
     owner, author = new_ids(2)
     tweets = [tweet(author) for _ in range(10)]
+    await backend.timelines.put_tweets(tweets, [an_hour_ago_us()] * len(tweets))
     await backend.timelines.add_home_rows(owner, [(t, an_hour_ago_us()) for t in tweets])
     assert await backend.timelines.trim_home(owner, 4) == 1
     assert ids_of(await backend.timelines.home_page(owner, PageQuery(20))) == ids_of(tweets)[:-5:-1]
@@ -123,10 +126,12 @@ async def test_trim_keeps_the_newest_rows_and_says_whether_it_cut(backend: Backe
 async def test_trimmed_rows_stay_cut_when_replayed_but_new_rows_arrive(backend: Backend) -> None:
     owner, author = new_ids(2)
     old = [tweet(author) for _ in range(6)]
+    await backend.timelines.put_tweets(old, [an_hour_ago_us()] * len(old))
     await backend.timelines.add_home_rows(owner, [(t, an_hour_ago_us()) for t in old])
     await backend.timelines.trim_home(owner, 2)
     await backend.timelines.add_home_rows(owner, [(t, an_hour_ago_us()) for t in old])
     fresh = tweet(author)
+    await backend.timelines.put_tweets([fresh], [now_us()])
     await backend.timelines.add_home_rows(owner, [(fresh, now_us())])
     page = await backend.timelines.home_page(owner, PageQuery(20))
     assert ids_of(page) == [fresh.id, old[5].id, old[4].id]
@@ -149,3 +154,18 @@ async def test_a_deleted_tweet_is_gone_and_stays_gone_for_older_writes(backend: 
     assert await backend.timelines.user_page(author, PageQuery()) == [kept]
     await backend.timelines.put_tweets([gone], [ts + 11])
     assert await backend.timelines.get_tweet(gone.id) == gone
+
+
+async def test_home_rows_of_many_owners_go_in_at_once_and_leave_at_once(backend: Backend) -> None:
+    author, *owners = new_ids(41)
+    tweets = [tweet(author, text=f"many {i}") for i in range(30)]
+    ts = now_us()
+    await backend.timelines.put_tweets(tweets, [ts] * len(tweets))
+    await backend.timelines.put_home_rows([(o, t, ts) for o in owners for t in tweets])
+    newest = tweets[::-1]
+    for owner in owners:
+        assert await backend.timelines.home_page(owner, PageQuery(50)) == newest
+    gone = tweets[-1]
+    await backend.timelines.remove_home_rows_many([(o, gone.id, ts + 1) for o in owners])
+    for owner in owners:
+        assert await backend.timelines.home_page(owner, PageQuery(50)) == newest[1:]

@@ -23,10 +23,9 @@ from engine.home_rebuild import newest_of
 from engine.ids import IdGenerator, id_ms
 from engine.ports import Backend
 from engine.records import PageQuery, Tweet
-from fanout.posts import PostFanout
 from readers.activity import HomeActivity
 from tests.integration.conftest import api_of, running_engine
-from tests.support import Api, eventually, settled
+from tests.support import Api, eventually, post_fanout, settled
 from timeline.app import Engine
 
 INACTIVE_S = 4
@@ -164,6 +163,12 @@ async def test_a_new_user_receives_tweets_without_reading(api: Api, engine: Engi
     await eventually(lambda: stored_home(engine, newcomer), lambda got: got == [tweet["id"]])
 
 
+@pytest_asyncio.fixture
+async def stack() -> AsyncIterator[contextlib.AsyncExitStack]:
+    async with contextlib.AsyncExitStack() as exits:
+        yield exits
+
+
 def a_tweet(author_id: int) -> TweetPosted:
     tweet_id = IDS.next_id()
     tweet = Tweet(tweet_id, author_id, f"a{author_id % 10**9}", "stale view", id_ms(tweet_id))
@@ -171,7 +176,7 @@ def a_tweet(author_id: int) -> TweetPosted:
 
 
 async def test_a_tweet_fanned_out_on_a_stale_view_after_a_return_still_reaches_the_page(
-    engine: Engine,
+    engine: Engine, stack: contextlib.AsyncExitStack
 ) -> None:
     """The race of engine/home_rebuild.py, step by step, with fan-out's view cached for a minute."""
     backend, metrics = backend_of(engine), engine.metrics
@@ -180,7 +185,7 @@ async def test_a_tweet_fanned_out_on_a_stale_view_after_a_return_still_reaches_t
     long_ago = time.time_ns() // 1000 - 2 * INACTIVE_S * 1_000_000
     await backend.graph.put_edges([(idle, author)], [long_ago])
     await backend.activity.mark_read(idle, long_ago)
-    fanout = PostFanout(stale, backend, metrics)
+    fanout = await stack.enter_async_context(post_fanout(stale, backend, metrics))
     readers = HomeActivity(stale, backend, metrics)
     home = lambda: backend.timelines.home_page(idle, PageQuery(50))  # noqa: E731
 
@@ -219,12 +224,14 @@ async def test_a_rebuild_reads_the_newest_tweets_of_many_followees_exactly(engin
         assert await newest_of(backend, authors, cap) == want[:cap]
 
 
-async def test_without_an_activity_row_fan_out_writes_and_a_read_rebuilds(engine: Engine) -> None:
+async def test_without_an_activity_row_fan_out_writes_and_a_read_rebuilds(
+    engine: Engine, stack: contextlib.AsyncExitStack
+) -> None:
     """A lost (or never written) row costs writes or a rebuild, never a tweet."""
     backend, metrics = backend_of(engine), engine.metrics
     author, reader = IDS.next_id(), IDS.next_id()
     await backend.graph.put_edges([(reader, author)], [time.time_ns() // 1000])
-    fanout = PostFanout(engine.settings, backend, metrics)
+    fanout = await stack.enter_async_context(post_fanout(engine.settings, backend, metrics))
     assert await fanout.activity.inactive_among([reader]) == set()  # unknown counts as active
     earlier = a_tweet(author).tweet
     await backend.timelines.put_tweets([earlier], [id_ms(earlier.id) * 1000])  # never fanned out

@@ -106,7 +106,7 @@ async def test_a_follow_backfills_and_an_unfollow_cleans_the_home_timeline(
 ) -> None:
     mine = [Tweet(i, A, "a", f"t{i}", 0) for i in (11, 12, 13)]
     other = Tweet(21, C, "c", "kept", 0)
-    await embedded.timelines.put_tweets(mine, [NOW_US] * 3)
+    await embedded.timelines.put_tweets([*mine, other], [NOW_US] * 4)
     await embedded.timelines.add_home_rows(B, [(other, NOW_US)])
     applier = GraphApplier(SETTINGS, embedded)
 

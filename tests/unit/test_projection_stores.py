@@ -118,11 +118,18 @@ async def test_clearing_every_projection_empties_every_table_they_wrote(embedded
         inactive_after_s=0,
     )
     projectors = [make(settings, embedded, Metrics()) for make in PROJECTIONS.values()]
+    for projector in projectors:
+        await projector.open("clear-test")
     offsets = itertools.count()
-    for events in _events():
-        batch = [(LogRecord(e.topic, 0, next(offsets), b""), e) for e in events]
+    try:
+        for events in _events():
+            await embedded.log.append_many(events)  # where the follower index learns follows
+            batch = [(LogRecord(e.topic, 0, next(offsets), b""), e) for e in events]
+            for projector in projectors:
+                await projector.apply([(r, e) for r, e in batch if r.topic in projector.topics])
+    finally:
         for projector in projectors:
-            await projector.apply([(r, e) for r, e in batch if r.topic in projector.topics])
+            await projector.close()
     before = await _row_counts(embedded)
     projected = set(before) - set(NOT_PROJECTED)
     assert {t for t in projected if before[t] == 0} == set()  # every table was written

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 
 from engine.adapters.cassandra.base import OnSession
+from engine.adapters.cassandra.session import ROW_OVERHEAD
 from engine.events import pack_tweet, unpack_tweet
 from engine.ports import CheckedTweet, CheckStore
 from engine.records import Tweet
@@ -18,10 +19,10 @@ class CassandraChecks(OnSession, CheckStore):
         await self._truncate("check_tweets", "check_follows", "check_lists")
 
     async def put_tweets(self, tweets: Sequence[Tweet]) -> None:
-        await self.cql.run_spread(
-            "INSERT INTO check_tweets (tweet_id, body) VALUES (?, ?)",
-            [(t.id, pack_tweet(t)) for t in tweets],
-            op="check_tweets",
+        cql = "INSERT INTO check_tweets (tweet_id, body) VALUES (?, ?)"
+        bodies = [(t.id, pack_tweet(t)) for t in tweets]
+        await self.cql.write_grouped(
+            ((cql, row, len(row[1]) + ROW_OVERHEAD) for row in bodies), op="check_tweets"
         )
 
     async def delete_tweets(self, tweets: Sequence[Tweet]) -> None:

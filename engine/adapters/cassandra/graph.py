@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from engine.adapters.cassandra.base import OnSession
 from engine.adapters.cassandra.session import Rows
@@ -19,6 +19,15 @@ class CassandraGraph(OnSession, FollowGraph):
 
     async def clear(self) -> None:
         await self._truncate("following", "followers", "follow_changes", "graph_counts")
+
+    async def scan_edges(self) -> AsyncIterator[list[tuple[int, int]]]:
+        async for rows in self.cql.scan("SELECT user_id, follower_id FROM followers", op="scan"):
+            yield [(follower, followee) for followee, follower in rows]
+
+    async def scan_changes(self) -> AsyncIterator[list[tuple[int, int, int]]]:
+        cql = "SELECT user_id, followee_id, changed_us FROM follow_changes"
+        async for rows in self.cql.scan(cql, op="scan"):
+            yield [(follower, followee, changed) for follower, followee, changed in rows]
 
     async def edges_exist(self, pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bool]:
         cql = "SELECT followee_id FROM following WHERE user_id = ? AND followee_id = ?"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from cassandra import ConsistencyLevel
 from cassandra.cluster import (
@@ -23,7 +24,13 @@ from cassandra.policies import (
     ExponentialReconnectionPolicy,
     TokenAwarePolicy,
 )
-from cassandra.query import BatchStatement, BatchType, PreparedStatement, tuple_factory
+from cassandra.query import (
+    BatchStatement,
+    BatchType,
+    BoundStatement,
+    PreparedStatement,
+    tuple_factory,
+)
 
 from engine.adapters.cassandra.errors import store_error
 from engine.config import Settings
@@ -34,9 +41,17 @@ from schemas import cql_migrations
 
 log = logging.getLogger(__name__)
 Rows = list[tuple[Any, ...]]
+T = TypeVar("T")
+# One unlogged batch holds at most this many statements and about this many bytes of values:
+# under batch_size_fail_threshold (50 KiB by default); the warn thresholds are raised in every
+# configuration shipped (deploy/), since these batches are the intended shape.
+BATCH_MAX_STATEMENTS = 256
+BATCH_MAX_BYTES = 40 * 1024
+BATCHES_IN_FLIGHT = 8  # per process: enough to keep a node busy, few enough to time none out
+SCAN_PAGE_ROWS = 5000
+Write = tuple[str, Sequence[Any], int]  # statement, values, approximate bytes of the values
+ROW_OVERHEAD = 48  # bytes of keys, timestamp and framing besides a row's blobs
 Answer = tuple["asyncio.Future[Rows]", Rows | None, BaseException | None]
-SPREAD_ROWS = 10
-SPREAD_BYTES = 4096
 
 
 class CqlSession(Service):
@@ -49,6 +64,7 @@ class CqlSession(Service):
         self._session: Session | None = None
         self._prepared: dict[str, PreparedStatement] = {}
         self._slots = asyncio.Semaphore(settings.cassandra_max_in_flight)
+        self._batch_slots = asyncio.Semaphore(BATCHES_IN_FLIGHT)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._answers: deque[Answer] = deque()
         self._wake_pending = False
@@ -123,16 +139,47 @@ class CqlSession(Service):
 
         await self._execute(batch, op)
 
-    async def run_spread(self, cql: str, rows: Sequence[Sequence[Any]], *, op: str) -> None:
-        """Execute one statement for rows of many partitions: unlogged batches of at most
-        SPREAD_ROWS rows and about SPREAD_BYTES bytes of values, run concurrently.
+    async def write_grouped(self, writes: Iterable[Write], *, op: str) -> None:
+        """Run upserts and deletes as unlogged batches, each holding the statements whose
+        partitions share a primary replica (token-aware: one node applies the whole batch),
+        at most BATCH_MAX_STATEMENTS and about BATCH_MAX_BYTES each; the batches run
+        concurrently. Safe to retry whole: every write is an upsert at its event's time."""
+        groups: dict[object, list[tuple[BoundStatement, int]]] = {}
+        replica_of: dict[bytes, object] = {}
+        metadata = self.session.cluster.metadata
+        keyspace = self.settings.cassandra_keyspace
+        for cql, params, size in writes:
+            bound = self.prepare(cql).bind(params)
+            key = bound.routing_key
+            replica = replica_of.get(key)
+            if replica is None:
+                replicas = metadata.get_replicas(keyspace, key)
+                replica = replica_of[key] = replicas[0] if replicas else ""
+            groups.setdefault(replica, []).append((bound, size))
+        runs = [run for group in groups.values() for run in chunks(group)]
+        await asyncio.gather(*(self._execute_batch(run, op) for run in runs))
 
-        One request carries several writes, where one each costs the driver and the server a
-        request's work per row. The bounds keep every batch under Cassandra's default warning
-        thresholds (`unlogged_batch_across_partitions_warn_threshold`: 10 partitions;
-        `batch_size_warn_threshold`: 5 KiB), so no batch is logged as oversized. Every write
-        is an upsert, so a batch retried whole, or partly applied, leaves the same rows."""
-        await asyncio.gather(*(self.run_batch(cql, chunk, op=op) for chunk in _spread(rows)))
+    async def _execute_batch(self, run: list[BoundStatement], op: str) -> None:
+        async with self._batch_slots:
+            await self._execute(functools.partial(_batch, run), op)
+
+    async def scan(self, cql: str, params: Sequence[Any] = (), *, op: str) -> AsyncIterator[Rows]:
+        """Every row a query selects, a page of SCAN_PAGE_ROWS at a time (a whole table)."""
+        statement = self.prepare(cql).bind(params)
+        statement.fetch_size = SCAN_PAGE_ROWS
+        paging_state = None
+        while True:
+            try:
+                result = await asyncio.to_thread(
+                    self.session.execute, statement, paging_state=paging_state
+                )
+            except Exception as e:
+                self.metrics.store_errors.labels(op).inc()
+                raise store_error(e, op) from e
+            yield list(result.current_rows)
+            paging_state = result.paging_state
+            if paging_state is None:
+                return
 
     async def run_together(
         self, statements: Sequence[tuple[str, Sequence[Any]]], *, op: str
@@ -215,6 +262,30 @@ class CqlSession(Service):
             _resolve(*answers.popleft())
 
 
+def _batch(statements: list[BoundStatement]) -> BatchStatement:
+    batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+    for bound in statements:
+        batch.add(bound)
+    return batch
+
+
+def chunks(weighted: Sequence[tuple[T, int]]) -> list[list[T]]:
+    """Items in runs of at most BATCH_MAX_STATEMENTS and about BATCH_MAX_BYTES of weight
+    (a single item heavier than that is a run of its own)."""
+    runs: list[list[T]] = []
+    run: list[T] = []
+    size = 0
+    for item, weight in weighted:
+        if run and (len(run) >= BATCH_MAX_STATEMENTS or size + weight > BATCH_MAX_BYTES):
+            runs.append(run)
+            run, size = [], 0
+        run.append(item)
+        size += weight
+    if run:
+        runs.append(run)
+    return runs
+
+
 def _resolve(fut: asyncio.Future[Rows], rows: Rows | None, exc: BaseException | None) -> None:
     if fut.done():
         return
@@ -225,21 +296,6 @@ def _resolve(fut: asyncio.Future[Rows], rows: Rows | None, exc: BaseException | 
 
 
 _TABLE_RE = re.compile(r"\b(FROM|INTO|UPDATE|TRUNCATE)\s+([a-z_]+)\b(?!\.)")
-
-
-def _spread(rows: Sequence[Sequence[Any]]) -> list[Sequence[Sequence[Any]]]:
-    """Rows cut, in order, into runs of at most SPREAD_ROWS rows and about SPREAD_BYTES."""
-    chunks: list[Sequence[Sequence[Any]]] = []
-    start, size = 0, 0
-    for i, params in enumerate(rows):
-        weight = sum(len(v) if isinstance(v, bytes | str) else 8 for v in params)
-        if i > start and (i - start == SPREAD_ROWS or size + weight > SPREAD_BYTES):
-            chunks.append(rows[start:i])
-            start, size = i, 0
-        size += weight
-    if start < len(rows):
-        chunks.append(rows[start:])
-    return chunks
 
 
 def qualify(cql: str, keyspace: str) -> str:

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from engine.adapters.cassandra.base import OnSession
+from engine.adapters.cassandra.session import ROW_OVERHEAD, Write
 from engine.events import pack_tweet, unpack_tweet
 from engine.ports import HomeRow, TimelineStore
 from engine.records import PageQuery, Tweet
 
-HOME_ROWS_PER_BATCH = 50  # home rows per unlogged batch: well under Cassandra's 50 KiB limit
+_PUT_TWEET = "INSERT INTO tweets (tweet_id, author_id, body) VALUES (?, ?, ?) USING TIMESTAMP ?"
+_PUT_USER_ROW = (
+    "INSERT INTO user_timeline (user_id, tweet_id, body) VALUES (?, ?, ?) USING TIMESTAMP ?"
+)
+_PUT_HOME_ROW = (
+    "INSERT INTO home_timeline (user_id, tweet_id, author_id) VALUES (?, ?, ?) USING TIMESTAMP ?"
+)
+_DELETE_TWEET = "DELETE FROM tweets USING TIMESTAMP ? WHERE tweet_id = ?"
+_DELETE_USER_ROW = "DELETE FROM user_timeline USING TIMESTAMP ? WHERE user_id = ? AND tweet_id = ?"
+_DELETE_HOME_ROW = "DELETE FROM home_timeline USING TIMESTAMP ? WHERE user_id = ? AND tweet_id = ?"
 
 _PAGE = "SELECT body FROM {table} WHERE user_id = ? AND tweet_id <= ? AND tweet_id > ? LIMIT ?"
 _HOME_ROWS = (
@@ -26,26 +35,14 @@ class CassandraTimelines(OnSession, TimelineStore):
         await self._truncate("tweets", "user_timeline", "home_timeline", "celebrities")
 
     async def put_tweets(self, tweets: Sequence[Tweet], ts_us: Sequence[int]) -> None:
-        writes = []
-        for tweet, ts in zip(tweets, ts_us, strict=True):
-            body = pack_tweet(tweet)
-            writes.append(
-                self.cql.run(
-                    "INSERT INTO tweets (tweet_id, author_id, body) VALUES (?, ?, ?) "
-                    "USING TIMESTAMP ?",
-                    (tweet.id, tweet.author_id, body, ts),
-                    op="put_tweet",
-                )
-            )
-            writes.append(
-                self.cql.run(
-                    "INSERT INTO user_timeline (user_id, tweet_id, body) VALUES (?, ?, ?) "
-                    "USING TIMESTAMP ?",
-                    (tweet.author_id, tweet.id, body, ts),
-                    op="put_tweet",
-                )
-            )
-        await asyncio.gather(*writes)
+        def writes() -> Iterator[Write]:
+            for tweet, ts in zip(tweets, ts_us, strict=True):
+                body = pack_tweet(tweet)
+                size = len(body) + ROW_OVERHEAD
+                yield _PUT_TWEET, (tweet.id, tweet.author_id, body, ts), size
+                yield _PUT_USER_ROW, (tweet.author_id, tweet.id, body, ts), size
+
+        await self.cql.write_grouped(writes(), op="put_tweet")
 
     async def get_tweet(self, tweet_id: int) -> Tweet | None:
         rows = await self.cql.run(
@@ -53,27 +50,21 @@ class CassandraTimelines(OnSession, TimelineStore):
         )
         return unpack_tweet(rows[0][0]) if rows else None
 
-    async def add_home_rows(self, owner_id: int, rows: Sequence[tuple[Tweet, int]]) -> None:
-        params = [(owner_id, t.id, t.author_id, pack_tweet(t), ts) for t, ts in rows]
-        await asyncio.gather(
-            *(
-                self.cql.run_batch(
-                    "INSERT INTO home_timeline (user_id, tweet_id, author_id, body) "
-                    "VALUES (?, ?, ?, ?) USING TIMESTAMP ?",
-                    params[i : i + HOME_ROWS_PER_BATCH],
-                    op="home_write",
-                )
-                for i in range(0, len(params), HOME_ROWS_PER_BATCH)
-            )
+    async def put_home_rows(self, rows: Sequence[tuple[int, Tweet, int]]) -> None:
+        """Ids only: readers make pages whole from their tweet cache and the tweet store."""
+        await self.cql.write_grouped(
+            (
+                (_PUT_HOME_ROW, (owner, tweet.id, tweet.author_id, ts), ROW_OVERHEAD)
+                for owner, tweet, ts in rows
+            ),
+            op="home_write",
         )
 
-    async def remove_home_rows(self, owner_id: int, tweet_ids: Sequence[int], ts_us: int) -> None:
-        if tweet_ids:
-            await self.cql.run_batch(
-                "DELETE FROM home_timeline USING TIMESTAMP ? WHERE user_id = ? AND tweet_id = ?",
-                [(ts_us, owner_id, tid) for tid in tweet_ids],
-                op="home_delete",
-            )
+    async def remove_home_rows_many(self, rows: Sequence[tuple[int, int, int]]) -> None:
+        await self.cql.write_grouped(
+            ((_DELETE_HOME_ROW, (ts, owner, tid), ROW_OVERHEAD) for owner, tid, ts in rows),
+            op="home_delete",
+        )
 
     async def home_authors(self, owner_id: int) -> list[tuple[int, int]]:
         rows = await self.cql.run(
@@ -97,9 +88,6 @@ class CassandraTimelines(OnSession, TimelineStore):
             op="home_trim",
         )
         return 1
-
-    async def home_page(self, owner_id: int, query: PageQuery) -> list[Tweet]:
-        return await self._page("home_timeline", owner_id, query)
 
     async def home_rows(self, owner_id: int, query: PageQuery) -> list[HomeRow]:
         rows = await self.cql.run(_HOME_ROWS, (owner_id, *query.bounds, query.count), op="page")
@@ -125,24 +113,12 @@ class CassandraTimelines(OnSession, TimelineStore):
         return [unpack_tweet(r[0]) for r in rows]
 
     async def delete_tweets(self, tweets: Sequence[Tweet], ts_us: Sequence[int]) -> None:
-        writes = []
-        for tweet, ts in zip(tweets, ts_us, strict=True):
-            writes.append(
-                self.cql.run(
-                    "DELETE FROM tweets USING TIMESTAMP ? WHERE tweet_id = ?",
-                    (ts, tweet.id),
-                    op="delete_tweet",
-                )
-            )
-            writes.append(
-                self.cql.run(
-                    "DELETE FROM user_timeline USING TIMESTAMP ? "
-                    "WHERE user_id = ? AND tweet_id = ?",
-                    (ts, tweet.author_id, tweet.id),
-                    op="delete_tweet",
-                )
-            )
-        await asyncio.gather(*writes)
+        def writes() -> Iterator[Write]:
+            for tweet, ts in zip(tweets, ts_us, strict=True):
+                yield _DELETE_TWEET, (ts, tweet.id), ROW_OVERHEAD
+                yield _DELETE_USER_ROW, (ts, tweet.author_id, tweet.id), ROW_OVERHEAD
+
+        await self.cql.write_grouped(writes(), op="delete_tweet")
 
     async def mark_celebrity(self, author_id: int) -> None:
         await self.cql.run(

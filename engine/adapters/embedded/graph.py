@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from engine.adapters.embedded.base import OnDb
 from engine.adapters.embedded.lww import Table
@@ -15,6 +15,7 @@ from engine.records import upper_bound
 
 FOLLOWING = Table("following", ("user_id", "followee_id"))
 FOLLOWERS = Table("followers", ("user_id", "follower_id"))
+SCAN_PAGE = 5000
 
 
 class EmbeddedGraph(OnDb, FollowGraph):
@@ -22,6 +23,21 @@ class EmbeddedGraph(OnDb, FollowGraph):
 
     async def clear(self) -> None:
         await self._empty("following", "followers", "graph_counts")
+
+    async def scan_edges(self) -> AsyncIterator[list[tuple[int, int]]]:
+        sql = "SELECT user_id, followee_id FROM following"
+        rows = await self.db.read("scan", lambda c: fetch_all(c, sql))
+        for start in range(0, len(rows), SCAN_PAGE):
+            yield [(r[0], r[1]) for r in rows[start : start + SCAN_PAGE]]
+
+    async def scan_changes(self) -> AsyncIterator[list[tuple[int, int, int]]]:
+        sql = (
+            "SELECT user_id, followee_id, ts FROM following UNION ALL "
+            "SELECT k1, k2, ts FROM tombstones WHERE tbl = 'following'"
+        )
+        rows = await self.db.read("scan", lambda c: fetch_all(c, sql))
+        for start in range(0, len(rows), SCAN_PAGE):
+            yield [(r[0], r[1], r[2]) for r in rows[start : start + SCAN_PAGE]]
 
     async def edges_exist(self, pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bool]:
         sql = "SELECT 1 FROM following WHERE user_id = ? AND followee_id = ?"

@@ -47,15 +47,15 @@ class EmbeddedTimelines(OnDb, TimelineStore):
         )
         return decode_tweet(row[0]) if row else None
 
-    async def add_home_rows(self, owner_id: int, rows: Sequence[tuple[Tweet, int]]) -> None:
-        params = [(owner_id, t.id, t.author_id, pack_tweet(t), ts) for t, ts in rows]
+    async def put_home_rows(self, rows: Sequence[tuple[int, Tweet, int]]) -> None:
+        """Ids only: readers make pages whole from their tweet cache and the tweet store."""
+        params = [(owner, tweet.id, tweet.author_id, b"", ts) for owner, tweet, ts in rows]
         if params:
             await self.db.write("home_write", lambda c: HOME.put(c, params))
 
-    async def remove_home_rows(self, owner_id: int, tweet_ids: Sequence[int], ts_us: int) -> None:
-        params = [(owner_id, tid, ts_us) for tid in tweet_ids]
-        if params:
-            await self.db.write("home_delete", lambda c: HOME.delete(c, params))
+    async def remove_home_rows_many(self, rows: Sequence[tuple[int, int, int]]) -> None:
+        if rows:
+            await self.db.write("home_delete", lambda c: HOME.delete(c, list(rows)))
 
     async def home_authors(self, owner_id: int) -> list[tuple[int, int]]:
         sql = (
@@ -69,13 +69,10 @@ class EmbeddedTimelines(OnDb, TimelineStore):
     async def trim_home(self, owner_id: int, keep: int) -> int:
         return await self.db.write("home_trim", lambda c: _trim(c, owner_id, keep))
 
-    async def home_page(self, owner_id: int, query: PageQuery) -> list[Tweet]:
-        return await self._page("home_timeline", owner_id, query)
-
     async def home_rows(self, owner_id: int, query: PageQuery) -> list[HomeRow]:
         params = (owner_id, *query.bounds, query.count)
         rows = await self.db.read("page", lambda c: fetch_all(c, _HOME_ROWS, params))
-        return [HomeRow(r[0], r[1], r[2]) for r in rows]
+        return [HomeRow(r[0], r[1], r[2] or None) for r in rows]  # b"": a row of ids only
 
     async def get_tweets(self, tweet_ids: Sequence[int]) -> dict[int, Tweet]:
         ids = list(dict.fromkeys(tweet_ids))
