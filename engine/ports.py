@@ -195,9 +195,10 @@ class IngestRegistry(Service):
     async def registered_user(self, user_id: int) -> User | None:
         """The user with this id if its claim is registered, else None (pending included)."""
 
-    @abstractmethod
     async def handle_owner(self, handle: str) -> int | None:
         """The user whose registered claim holds a handle (case-insensitive), else None."""
+        claim = await self.handle_claim(handle)
+        return claim.user_id if claim is not None and claim.registered else None
 
     @abstractmethod
     async def claim_idempotent(

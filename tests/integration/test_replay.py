@@ -38,8 +38,11 @@ async def test_replaying_the_same_batch_twice_changes_nothing(api: Api, engine) 
     assert sum(r.topic == TWEETS_TOPIC for r in records) >= len(ids)
     projector = TimelinesProjector(engine.settings, engine.backend, engine.metrics)
     worker = ConsumerWorker(engine.backend, engine.metrics, "replay", projector)
-    await worker.apply(records)
-    await worker.apply(records)
+    try:
+        await worker.apply(records)
+        await worker.apply(records)
+    finally:
+        await worker.close_projector()
 
     after = await api.call("GET", f"/v1/users/{author['id']}", 200)
     assert after["followers_count"] == before["followers_count"]

@@ -94,10 +94,6 @@ class CassandraRegistry(OwnedKeyUpdates, OnSession, IngestRegistry):
             return None
         return User(user_id, *rows[0][:3])
 
-    async def handle_owner(self, handle: str) -> int | None:
-        claim = await self.handle_claim(handle)
-        return claim.user_id if claim is not None and claim.registered else None
-
     async def claim_idempotent(
         self, scope: str, key: str, fingerprint: bytes, owner: str, lease_s: float
     ) -> KeyRecord:

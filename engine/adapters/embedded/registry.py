@@ -71,10 +71,6 @@ class EmbeddedRegistry(OwnedKeyUpdates, OnDb, IngestRegistry):
         )
         return User(user_id, *row) if row else None
 
-    async def handle_owner(self, handle: str) -> int | None:
-        claim = await self.handle_claim(handle)
-        return claim.user_id if claim is not None and claim.registered else None
-
     async def claim_idempotent(
         self, scope: str, key: str, fingerprint: bytes, owner: str, lease_s: float
     ) -> KeyRecord:
