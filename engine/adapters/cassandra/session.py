@@ -143,8 +143,12 @@ class CqlSession(Service):
         """Run upserts and deletes as unlogged batches, each holding the statements whose
         partitions share a primary replica (token-aware: one node applies the whole batch),
         at most BATCH_MAX_STATEMENTS and about BATCH_MAX_BYTES each; the batches run
-        concurrently. Safe to retry whole: every write is an upsert at its event's time."""
-        groups: dict[object, list[tuple[BoundStatement, int]]] = {}
+        concurrently. Safe to retry whole: every write is an upsert at its event's time.
+
+        A partition's statements are placed next to each other, so they mostly share a batch:
+        the node applies a batch as one mutation per partition, and each mutation waits for
+        its commit-log sync, so rows per mutation, not batches, bound what a node takes."""
+        groups: dict[object, dict[bytes, list[tuple[BoundStatement, int]]]] = {}
         replica_of: dict[bytes, object] = {}
         metadata = self.session.cluster.metadata
         keyspace = self.settings.cassandra_keyspace
@@ -155,8 +159,12 @@ class CqlSession(Service):
             if replica is None:
                 replicas = metadata.get_replicas(keyspace, key)
                 replica = replica_of[key] = replicas[0] if replicas else ""
-            groups.setdefault(replica, []).append((bound, size))
-        runs = [run for group in groups.values() for run in chunks(group)]
+            groups.setdefault(replica, {}).setdefault(key, []).append((bound, size))
+        runs = [
+            run
+            for partitions in groups.values()
+            for run in chunks([w for statements in partitions.values() for w in statements])
+        ]
         await asyncio.gather(*(self._execute_batch(run, op) for run in runs))
 
     async def _execute_batch(self, run: list[BoundStatement], op: str) -> None:
