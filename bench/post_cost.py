@@ -37,7 +37,6 @@ import aiohttp
 import numpy as np
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench import baselines, ingest, profiler
 from bench.config import REPO_ROOT, scale_from_env
@@ -153,18 +152,6 @@ async def register_users(port: int, count: int, tag: str) -> list[int]:
         return list(await asyncio.gather(*(one(i) for i in range(count))))
 
 
-async def create_topic(settings: Settings, name: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        if name not in await admin.list_topics():
-            await admin.create_topics(
-                [NewTopic(name, settings.kafka_partitions, settings.kafka_replication_factor)]
-            )
-    finally:
-        await admin.close()
-
-
 # The bare handler: what a single post costs with nothing but aiohttp and aiokafka.
 
 
@@ -249,7 +236,7 @@ async def single_posts(
     finally:
         await engine.stop()
     topic = settings.kafka_topic_prefix + BARE_TOPIC
-    await create_topic(settings, topic)
+    await baselines.create_topic(settings, topic)
     bare, port = await start_bare(settings, topic)
     try:
         cost = await measure_posts(
