@@ -131,7 +131,7 @@ async def fan_out(
     settings: Settings, backend: Backend, events: list[TweetPosted], batch: int
 ) -> dict[str, float]:
     metrics = Metrics()
-    index = FollowerIndex(backend, metrics)
+    index = FollowerIndex(backend)
     await index.open(f"bench-inactive-{time.time_ns()}")  # the graph loaded just before
     try:
         projector = PostFanout(settings, backend, metrics, index)

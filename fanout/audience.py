@@ -38,7 +38,6 @@ from collections.abc import Collection
 from engine.errors import LogUnavailable, PoisonEvent
 from engine.events import GRAPH_TOPIC, Followed, Unfollowed, decode
 from engine.lifecycle import Background
-from engine.metrics import Metrics
 from engine.ports import Backend, LogRecord, LogTail
 
 log = logging.getLogger(__name__)
@@ -58,9 +57,8 @@ class FollowerIndex(Background):
 
     task_name = "follower-index"
 
-    def __init__(self, backend: Backend, metrics: Metrics) -> None:
+    def __init__(self, backend: Backend) -> None:
         self.backend = backend
-        self.metrics = metrics
         self._tail: LogTail | None = None
         self.group = ""
         self._live: dict[int, dict[int, int]] = {}

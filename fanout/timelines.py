@@ -33,7 +33,7 @@ class TimelinesProjector(Projector):
     def __init__(self, settings: Settings, backend: Backend, metrics: Metrics) -> None:
         self._stores = (backend.users, backend.graph, backend.timelines)
         self.graph = GraphApplier(settings, backend)
-        self.followers = FollowerIndex(backend, metrics)
+        self.followers = FollowerIndex(backend)
         self.posts = PostFanout(settings, backend, metrics, self.followers)
 
     def stores(self) -> tuple[ProjectionStore, ...]:

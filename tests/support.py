@@ -197,7 +197,7 @@ async def post_fanout(
     settings: Settings, backend: Backend, metrics: Metrics
 ) -> AsyncIterator[PostFanout]:
     """A tweet fan-out of its own, whose follower index starts from the graph as it is now."""
-    index = FollowerIndex(backend, metrics)
+    index = FollowerIndex(backend)
     await index.open(f"test-{uuid.uuid4().hex}")
     try:
         yield PostFanout(settings, backend, metrics, index)

@@ -10,7 +10,6 @@ from typing import Any, cast
 import pytest
 
 from engine.events import GRAPH_TOPIC, Followed, Unfollowed, encode
-from engine.metrics import Metrics
 from engine.ports import Backend, LogRecord
 from fanout.audience import FollowerIndex
 
@@ -78,7 +77,7 @@ def follow(follower: int, followee: int, ts: int, *, undo: bool = False) -> byte
 
 
 async def opened(graph: Graph, tail: Tail) -> FollowerIndex:
-    index = FollowerIndex(cast(Backend, FakeBackend(graph, tail)), Metrics())
+    index = FollowerIndex(cast(Backend, FakeBackend(graph, tail)))
     await index.open("g")
     return index
 
