@@ -29,7 +29,7 @@ show it only once the event is there, since they are made from the log alone.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from engine.errors import StoreUnavailable
 from engine.events import Event, PhoneRegistered, UserRegistered, decode
@@ -87,6 +87,21 @@ async def settle(
     except StoreUnavailable as e:
         logger.warning("a %s claim stays pending after its append: %s", claim.event.type_name, e)
     return Claim(claim.user_id, claim.event, True)
+
+
+async def mark_appended(backend: Backend, events: Sequence[Event]) -> None:
+    """Mark the claims of registrations the log has just acknowledged (a keyed request's
+    drafted events, appended after they were kept with the key), so that no one who meets
+    the name later appends the event once more. A claim the store cannot mark stays
+    pending, as in `settle`."""
+    for event in events:
+        try:
+            if isinstance(event, UserRegistered):
+                await backend.registry.mark_registered(event)
+            elif isinstance(event, PhoneRegistered):
+                await backend.phones.mark_registered(event)
+        except StoreUnavailable as e:
+            logger.warning("a %s claim stays pending after its append: %s", event.type_name, e)
 
 
 async def register_handle(

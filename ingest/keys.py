@@ -32,6 +32,7 @@ from typing import Any
 import msgpack
 from aiohttp import web
 
+from engine import registrations
 from engine.config import Settings
 from engine.errors import Busy, InvalidInput, TimelineError, Unavailable, Unprocessable
 from engine.events import Event, decode, encode
@@ -160,6 +161,7 @@ class KeyedWrites:
         for position in outcomes:
             assert isinstance(position, LogPosition)
             note(position)
+        await registrations.mark_appended(self.backend, events)
 
     @contextlib.asynccontextmanager
     async def _leased(self, scope: str, key: str, owner: str) -> AsyncIterator[None]:

@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 
 from engine.errors import LogUnavailable
-from engine.events import TWEETS_TOPIC, Event, TweetPosted, decode
+from engine.events import GRAPH_TOPIC, TWEETS_TOPIC, Event, TweetPosted, UserRegistered, decode
 from engine.ports import LogRecord, LogTail
 from tests.support import Api, eventually, settled
 from timeline.app import Engine
@@ -300,3 +300,31 @@ async def test_a_registration_retried_after_a_503_is_one_user(
         lambda: api.call("GET", f"/v1/users/by_handle/{handle}", 200, raise_for=False),
         lambda found: found.get("id") == user["id"],
     )
+
+
+@pytest_asyncio.fixture
+async def graph_tail(engine: Engine) -> AsyncIterator[LogTail]:
+    """A reader of the graph topic from its current end."""
+    assert engine.backend is not None
+    async with engine.backend.tail([GRAPH_TOPIC]) as tail:
+        await tail.poll(max_records=1, timeout_ms=10)
+        yield tail
+
+
+async def test_a_keyed_registration_is_settled_so_a_refused_rival_appends_nothing(
+    api: Api, graph_tail: LogTail
+) -> None:
+    """A keyed registration marks its claim once its drafted event is appended: a rival
+    refused with handle_taken (keyed or not), and a lookup by handle, append nothing."""
+    handle, headers = f"k{uuid.uuid4().hex[:10]}", key()
+    user = await api.call("POST", "/v1/users", 201, json={"handle": handle}, headers=headers)
+    for rival in ({}, key()):
+        err = await api.call("POST", "/v1/users", 409, json={"handle": handle}, headers=rival)
+        assert err["error"]["code"] == "handle_taken"
+    await api.call("GET", f"/v1/users/by_handle/{handle}", 200)
+    await api.call("POST", "/v1/users", 201, json={"handle": handle}, headers=headers)
+    events = []
+    for _ in range(10):
+        events += [decode(r.value) for r in await graph_tail.poll(max_records=500, timeout_ms=100)]
+    mine = [e for e in events if isinstance(e, UserRegistered) and e.handle == handle]
+    assert [e.user_id for e in mine] == [int(user["id"])]
