@@ -1,4 +1,5 @@
-"""The Cassandra checks projection: the tables of schemas/cql/007_checks.cql."""
+"""The Cassandra checks projection: the tables of schemas/cql/007_checks.cql, tweets in
+check_tweet_buckets (012_check_tweet_buckets.cql), many to a partition."""
 
 from __future__ import annotations
 
@@ -8,39 +9,47 @@ from collections.abc import Sequence
 from engine.adapters.cassandra.base import OnSession
 from engine.adapters.cassandra.session import ROW_OVERHEAD
 from engine.events import pack_tweet, unpack_tweet
+from engine.ids import id_ms
 from engine.ports import CheckedTweet, CheckStore
 from engine.records import Tweet
+
+CHECK_TWEET_SHARDS = 16
+"""Partitions a second's tweets are spread over (by id): enough to spread them over a
+cluster's replicas, few enough that a consumer batch is a few mutations."""
+
+
+def tweet_bucket(tweet_id: int) -> int:
+    """The check_tweet_buckets partition of a tweet, from its id alone."""
+    return id_ms(tweet_id) // 1000 * CHECK_TWEET_SHARDS + tweet_id % CHECK_TWEET_SHARDS
 
 
 class CassandraChecks(OnSession, CheckStore):
     """Tweets, follow edges and list owners for ingest's checks."""
 
     async def clear(self) -> None:
-        await self._truncate("check_tweets", "check_follows", "check_lists")
+        await self._truncate("check_tweet_buckets", "check_follows", "check_lists")
 
     async def put_tweets(self, tweets: Sequence[Tweet]) -> None:
-        cql = "INSERT INTO check_tweets (tweet_id, body) VALUES (?, ?)"
-        bodies = [(t.id, pack_tweet(t)) for t in tweets]
+        cql = "INSERT INTO check_tweet_buckets (bucket, tweet_id, body) VALUES (?, ?, ?)"
+        rows = [(tweet_bucket(t.id), t.id, pack_tweet(t)) for t in tweets]
         await self.cql.write_grouped(
-            ((cql, row, len(row[1]) + ROW_OVERHEAD) for row in bodies), op="check_tweets"
+            ((cql, row, len(row[2]) + ROW_OVERHEAD) for row in rows), op="check_tweets"
         )
 
     async def delete_tweets(self, tweets: Sequence[Tweet]) -> None:
-        await asyncio.gather(
-            *(
-                self.cql.run(
-                    "UPDATE check_tweets SET body = ?, deleted = true WHERE tweet_id = ?",
-                    (pack_tweet(t), t.id),
-                    op="check_tweets",
-                )
-                for t in tweets
-            )
+        cql = (
+            "UPDATE check_tweet_buckets SET body = ?, deleted = true "
+            "WHERE bucket = ? AND tweet_id = ?"
+        )
+        rows = [(pack_tweet(t), tweet_bucket(t.id), t.id) for t in tweets]
+        await self.cql.write_grouped(
+            ((cql, row, len(row[0]) + ROW_OVERHEAD) for row in rows), op="check_tweets"
         )
 
     async def tweet(self, tweet_id: int) -> CheckedTweet | None:
         rows = await self.cql.run(
-            "SELECT body, deleted FROM check_tweets WHERE tweet_id = ?",
-            (tweet_id,),
+            "SELECT body, deleted FROM check_tweet_buckets WHERE bucket = ? AND tweet_id = ?",
+            (tweet_bucket(tweet_id), tweet_id),
             op="check_tweet",
         )
         if not rows or rows[0][0] is None:
