@@ -33,6 +33,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CALLER_KEY = web.RequestKey("caller", str)
 MAX_PAGE = 200
 MAX_BODY_DEPTH = 32  # arrays and objects within each other; API bodies need 3
+_JSON_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 CLIENT_CLOSED = 499  # nginx's status for a request whose client went away before the answer
 
 
@@ -65,7 +66,7 @@ def tweet_json(tweet: Tweet) -> dict[str, Any]:
 
 def encode_json(payload: Any) -> bytes:
     """JSON as every answer is written: compact, UTF-8, non-ASCII text as is."""
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return _JSON_ENCODER.encode(payload).encode()
 
 
 def tweet_bytes(tweet: Tweet) -> bytes:

@@ -112,6 +112,10 @@ def direct_message_command(text: str) -> tuple[str, str] | None:
     Words that fold to nothing (only invisible characters) are skipped. The message is the
     rest of the text after the second word, stripped; it may be empty.
     """
+    first_word = _WORD_RE.search(text)
+    if first_word is not None and first_word.group(0).isascii():
+        if first_word.group(0).lower() != "d":  # ASCII folds to its lower case, never to ""
+            return None  # most texts: no Unicode folding at all
     folded = ((m, fold_word(m.group(0))) for m in _WORD_RE.finditer(text))
     words = ((m, word) for m, word in folded if word)  # each word folded once, lazily
     first = next(words, None)
