@@ -17,6 +17,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from deploy.local import infra
+from deploy.local.cleanup import drop_run
+from engine.config import Settings
 from engine.events import ALL_TOPICS
 from tests.support import free_port
 
@@ -103,6 +105,7 @@ def served() -> Iterator[tuple[str, LogEnd]]:
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+        asyncio.run(drop_run(Settings.from_env(env)))  # its keyspace and topics
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
