@@ -311,12 +311,21 @@ def qualify(cql: str, keyspace: str) -> str:
     return _TABLE_RE.sub(lambda m: f"{m.group(1)} {keyspace}.{m.group(2)}", cql)
 
 
+DDL_TIMEOUT_S = 120.0
+"""How long a schema change may take: a node busy with writes and compaction can take far
+longer than a query's timeout to apply one and reach schema agreement."""
+
+
 def migrate(session: Session, keyspace: str, replication: str) -> list[int]:
     """Create the keyspace and apply every CQL migration not yet recorded; returns those applied."""
-    session.execute(f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication}")
+    session.execute(
+        f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication}",
+        timeout=DDL_TIMEOUT_S,
+    )
     session.execute(
         f"CREATE TABLE IF NOT EXISTS {keyspace}.schema_version "
-        "(version int PRIMARY KEY, name text, applied_at timestamp)"
+        "(version int PRIMARY KEY, name text, applied_at timestamp)",
+        timeout=DDL_TIMEOUT_S,
     )
     done = {row[0] for row in session.execute(f"SELECT version FROM {keyspace}.schema_version")}
     applied = []
@@ -324,7 +333,7 @@ def migrate(session: Session, keyspace: str, replication: str) -> list[int]:
         if version in done:
             continue
         for statement in _statements(text):
-            session.execute(statement.replace("{keyspace}", keyspace))
+            session.execute(statement.replace("{keyspace}", keyspace), timeout=DDL_TIMEOUT_S)
         session.execute(
             f"INSERT INTO {keyspace}.schema_version (version, name, applied_at) "
             "VALUES (%s, %s, %s)",
