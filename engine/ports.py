@@ -268,7 +268,8 @@ class FollowGraph(ProjectionStore):
     @abstractmethod
     async def edges_changed(self, pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], int]:
         """For (follower, followee) pairs, the event time of the newest put or delete of the
-        edge (0 if none)."""
+        edge (0 if none). A change is reported only once the edge's rows are written: a put or
+        delete that failed part way is either not reported or fully in place."""
 
     @abstractmethod
     async def put_edges(self, pairs: Sequence[tuple[int, int]], ts_us: Sequence[int]) -> None:

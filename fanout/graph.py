@@ -17,15 +17,25 @@ from engine.records import PageQuery, User
 FollowItem = tuple[LogRecord, Followed]
 
 
-def _newer(items: Sequence[FollowItem], changed: dict[tuple[int, int], int]) -> list[FollowItem]:
-    """The events newer than every change already applied to their edge, in log order."""
-    newer = []
+def _current(
+    items: Sequence[FollowItem],
+    changed: dict[tuple[int, int], int],
+    present: dict[tuple[int, int], bool],
+) -> list[FollowItem]:
+    """The events to apply, in log order: each one newer than its edge's last applied change,
+    or at that change's time and leaving the edge as it is, which is that change applied
+    again. `changed` and `present` (each edge's last change and state) follow the events kept.
+    """
+    kept = []
     for record, event in items:
         pair = (event.follower_id, event.followee_id)
-        if event.ts_us > changed[pair]:
+        follow = not isinstance(event, Unfollowed)
+        last = changed[pair]
+        if event.ts_us > last or (event.ts_us == last and present[pair] == follow):
             changed[pair] = event.ts_us
-            newer.append((record, event))
-    return newer
+            present[pair] = follow
+            kept.append((record, event))
+    return kept
 
 
 class GraphApplier:
@@ -39,10 +49,21 @@ class GraphApplier:
     offset already past the event, and so neither counts twice nor misses the edge.
 
     An edge keeps the newest change (its event time wins, as every write does), so a follow
-    or unfollow no newer than the edge's last applied change is skipped: a second record of
-    one event (a retried request re-appends the event of its first attempt, whose record may
-    still land later, after an unfollow say), or an older event from a skewed clock. Counts
-    then always move with the edge itself.
+    or unfollow older than the edge's last applied change is skipped: a second record of one
+    event landing after a later change (a retried request re-appends the event of its first
+    attempt, whose record may still land later, after an unfollow say), or an older event
+    from a skewed clock. So is a different change made in the same microsecond as the last
+    one (the first applied wins). Counts then always move with the edge itself.
+
+    A change at the time of the edge's last one that leaves the edge as it is, is that same
+    change applied again, and it runs again in full, backfill or cleanup included: when a
+    batch fails after its edges were written (a home write timed out, the process died), the
+    consumer applies it again, and the follow's backfill is then the only way the tweets
+    whose audience was taken before the follow (fanout/audience.py) reach the follower. The
+    store records an edge's change only once the edge is written
+    (engine.ports.FollowGraph.edges_changed), so a change found recorded has its edge in
+    place. Every step is idempotent: the edge writes, the counts (guarded by the edge's state
+    and their offsets), and the backfill and cleanup (upserts and deletes at the event's time).
     """
 
     def __init__(self, settings: Settings, backend: Backend) -> None:
@@ -78,7 +99,7 @@ class GraphApplier:
         state, changed = await asyncio.gather(
             self.backend.graph.edges_exist(pairs), self.backend.graph.edges_changed(pairs)
         )
-        items = _newer(items, changed)
+        items = _current(items, changed, dict(state))
         await self._load_counts(items)
         dirty = self._count(items, state)
         await self.backend.graph.put_count_rows([self._counts[k] for k in dirty])

@@ -61,6 +61,10 @@ class BatchBound:
 class ConsumerWorker(Background):
     """One member of a consumer group; a batch is retried until its writes succeed.
 
+    A batch that failed is applied again whole, after the projector forgets what it holds in
+    memory: a held row updated for a write that then failed would otherwise make the retry
+    take that write as done (its offset already covered) and leave the store without it.
+
     Between start() and stop() it consumes in a task, started again a second after any error.
     stop() lets the batch in hand finish and commit (up to STOP_GRACE_S), then cancels.
     """
@@ -169,6 +173,8 @@ class ConsumerWorker(Background):
             except TimelineError as e:
                 if not e.retriable:
                     raise
+                # rows held in memory may be ahead of a store write that failed: read them again
+                self.projector.forget()
                 log.warning("%s batch failed (%s); retrying in %.1fs", self.group, e, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(MAX_BACKOFF_S, backoff * 2)

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any, cast
+
+import pytest
+
+from engine.errors import StoreUnavailable
 from engine.ports import Backend, CountRow
 from tests.contract.helpers import new_ids, now_us
 
@@ -114,3 +120,31 @@ async def test_scans_give_every_live_edge_and_the_last_change_of_every_edge(
     assert changes[(a, b)] == ts
     assert changes[(a, d)] == ts + 2
     assert changes[(c, b)] == ts + 5
+
+
+@pytest.mark.parametrize("edge_write", ["INSERT INTO following", "DELETE FROM following"])
+async def test_a_change_is_reported_only_once_its_edge_is_written(
+    backend: Backend, kind: str, edge_write: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if kind == "embedded":
+        pytest.skip("the embedded store writes an edge and its change in one transaction")
+    a, b = new_ids(2)
+    ts = now_us()
+    cql = cast(Any, backend.graph).cql  # the Cassandra adapter's session
+    real = cql.run
+
+    async def run(statement: str, params: Sequence[Any] = (), *, op: str = "query") -> Any:
+        if statement.startswith(edge_write):
+            raise StoreUnavailable("the write timed out")
+        return await real(statement, params, op=op)
+
+    write = backend.graph.put_edges
+    if edge_write.startswith("DELETE"):
+        await backend.graph.put_edges([(a, b)], [ts - 1])
+        write = backend.graph.delete_edges
+    with monkeypatch.context() as m:
+        m.setattr(cql, "run", run)
+        with pytest.raises(StoreUnavailable):
+            await write([(a, b)], [ts])
+    changed = await backend.graph.edges_changed([(a, b)])
+    assert changed[(a, b)] < ts  # applied again in full: the edge's change is not taken as done

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import pytest
+
+from engine.errors import StoreUnavailable
 from engine.events import GRAPH_TOPIC, TWEETS_TOPIC
 from engine.ports import LogRecord
+from engine.records import Tweet
 from fanout.timelines import TimelinesProjector
 from fanout.worker import ConsumerWorker
-from tests.support import Api, eventually, table_rows
+from tests.support import Api, eventually, settled, table_rows
 
 
 async def _read_whole_log(engine, group: str) -> list[LogRecord]:
@@ -78,3 +84,27 @@ async def test_following_twice_counts_once_and_unfollow_cleans_home(api: Api) ->
         lambda: api.call("GET", f"/v1/users/{author['id']}", 200),
         lambda u: u["followers_count"] == 0,
     )
+
+
+async def test_follows_whose_backfills_failed_still_bring_the_earlier_tweet_home(
+    api: Api, engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    author, reader = await api.user(), await api.user()
+    tweet = await api.tweet(author, "fanned out before anyone followed")
+    # fanned out to its author alone; the reader's registration is applied too, so the reader
+    # reads as active and no read of theirs rebuilds their home timeline
+    await settled(engine)
+    timelines = engine.backend.timelines
+    real, failed = timelines.put_home_rows, []
+
+    async def times_out_twice_for_the_reader(rows: Sequence[tuple[int, Tweet, int]]) -> None:
+        if len(failed) < 2 and any(owner == int(reader["id"]) for owner, _, _ in rows):
+            failed.append(rows)  # one follow's backfill twice, or each follow's once
+            raise StoreUnavailable("the home write timed out")
+        await real(rows)
+
+    monkeypatch.setattr(timelines, "put_home_rows", times_out_twice_for_the_reader)
+    await api.follow(reader, author)
+    await api.follow(reader, author)
+    await api.wait_home(reader, [tweet["id"]])  # the batches applied again backfilled it
+    assert len(failed) == 2

@@ -8,10 +8,11 @@ import dataclasses
 import pytest
 
 from engine.config import Settings
+from engine.errors import StoreUnavailable
 from engine.events import GRAPH_TOPIC, Followed, Unfollowed, UserRegistered
 from engine.ports import Backend, CountRow, LogRecord
 from engine.records import PageQuery, Tweet
-from fanout.graph import FollowItem, GraphApplier, _newer
+from fanout.graph import FollowItem, GraphApplier, _current
 
 pytestmark = pytest.mark.unit
 A, B, C = 101, 102, 103  # A is followed; B and C follow
@@ -37,12 +38,25 @@ async def follows(backend: Backend) -> bool:
     return (await backend.graph.edges_exist([(B, A)]))[(B, A)]
 
 
-def test_newer_keeps_only_changes_newer_than_the_last_applied_one() -> None:
-    changed = {(B, A): 150}
-    items = [follow(1, 100), follow(2, 200), follow(3, 200), unfollow(4, 300), follow(5, 250)]
-    kept = _newer(items, changed)
-    assert [r.offset for r, _ in kept] == [2, 4]
+def test_current_keeps_newer_changes_and_the_last_one_applied_again() -> None:
+    changed, present = {(B, A): 150}, {(B, A): False}
+    items = [
+        follow(1, 100),  # older than the last change
+        follow(2, 200),
+        follow(3, 200),  # the same change again (a second record, or a batch applied again)
+        unfollow(4, 200),  # a different change in the same microsecond: the first one wins
+        unfollow(5, 300),
+        follow(6, 250),
+    ]
+    kept = _current(items, changed, present)
+    assert [r.offset for r, _ in kept] == [2, 3, 5]
     assert changed == {(B, A): 300}
+    assert present == {(B, A): False}
+
+
+def test_current_applies_again_the_change_the_edge_already_shows() -> None:
+    kept = _current([follow(1, 200), unfollow(2, 200)], {(B, A): 200}, {(B, A): True})
+    assert [r.offset for r, _ in kept] == [1]
 
 
 async def test_a_replayed_follow_counts_once(embedded: Backend) -> None:
@@ -117,6 +131,44 @@ async def test_a_follow_backfills_and_an_unfollow_cleans_the_home_timeline(
     await applier.apply_follows([unfollow(2, NOW_US + 20)])
     home = await embedded.timelines.home_page(B, PageQuery())
     assert [t.id for t in home] == [21]
+
+
+async def test_a_follow_whose_backfill_failed_backfills_when_its_batch_is_applied_again(
+    embedded: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tweet = Tweet(11, A, "a", "posted before the follows", 0)
+    await embedded.timelines.put_tweets([tweet], [NOW_US])
+    batch = [follow(1, NOW_US + 10), follow(2, NOW_US + 20)]  # following twice
+    applier = GraphApplier(SETTINGS, embedded)
+    with monkeypatch.context() as m:  # the store times out on the backfill's home rows
+        m.setattr(embedded.timelines, "put_home_rows", unavailable)
+        with pytest.raises(StoreUnavailable):
+            await applier.apply_follows(batch)
+    assert await follows(embedded)  # the edge was written before the backfill failed
+    await applier.apply_follows(batch)  # the consumer applies the batch again
+    assert [t.id for t in await embedded.timelines.home_page(B, PageQuery())] == [11]
+    assert await counts(embedded) == (1, 1)
+
+
+async def test_an_unfollow_whose_cleanup_failed_cleans_when_its_batch_is_applied_again(
+    embedded: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tweet = Tweet(11, A, "a", "backfilled", 0)
+    await embedded.timelines.put_tweets([tweet], [NOW_US])
+    applier = GraphApplier(SETTINGS, embedded)
+    await applier.apply_follows([follow(1, NOW_US + 10)])
+    batch = [unfollow(2, NOW_US + 20)]
+    with monkeypatch.context() as m:
+        m.setattr(embedded.timelines, "remove_home_rows_many", unavailable)
+        with pytest.raises(StoreUnavailable):
+            await applier.apply_follows(batch)
+    await applier.apply_follows(batch)
+    assert await embedded.timelines.home_page(B, PageQuery()) == []
+    assert await counts(embedded) == (0, 0)
+
+
+async def unavailable(*_: object) -> None:
+    raise StoreUnavailable("the store timed out")
 
 
 async def test_users_are_stored_and_forget_drops_the_held_counts(embedded: Backend) -> None:

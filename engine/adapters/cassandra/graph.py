@@ -47,12 +47,12 @@ class CassandraGraph(OnSession, FollowGraph):
         return dict(zip(pairs, found, strict=True))
 
     async def put_edges(self, pairs: Sequence[tuple[int, int]], ts_us: Sequence[int]) -> None:
+        edges = list(zip(pairs, ts_us, strict=True))
         await asyncio.gather(
             *(
                 q
-                for (f, t), ts in zip(pairs, ts_us, strict=True)
+                for (f, t), ts in edges
                 for q in (
-                    self._changed(f, t, ts),
                     self.cql.run(
                         "INSERT INTO following (user_id, followee_id) VALUES (?, ?) "
                         "USING TIMESTAMP ?",
@@ -68,14 +68,15 @@ class CassandraGraph(OnSession, FollowGraph):
                 )
             )
         )
+        await self._changed(edges)
 
     async def delete_edges(self, pairs: Sequence[tuple[int, int]], ts_us: Sequence[int]) -> None:
+        edges = list(zip(pairs, ts_us, strict=True))
         await asyncio.gather(
             *(
                 q
-                for (f, t), ts in zip(pairs, ts_us, strict=True)
+                for (f, t), ts in edges
                 for q in (
-                    self._changed(f, t, ts),
                     self.cql.run(
                         "DELETE FROM following USING TIMESTAMP ? "
                         "WHERE user_id = ? AND followee_id = ?",
@@ -91,14 +92,21 @@ class CassandraGraph(OnSession, FollowGraph):
                 )
             )
         )
+        await self._changed(edges)
 
-    async def _changed(self, follower: int, followee: int, ts: int) -> Rows:
-        """Record a change of the edge at ts; the newest one wins (its time is its timestamp)."""
-        return await self.cql.run(
-            "INSERT INTO follow_changes (user_id, followee_id, changed_us) VALUES (?, ?, ?) "
-            "USING TIMESTAMP ?",
-            (follower, followee, ts, ts),
-            op="put_edge",
+    async def _changed(self, edges: Sequence[tuple[tuple[int, int], int]]) -> None:
+        """Record each edge's change at its time, once the edge's rows are written (a change
+        found recorded has its edge in place); the newest one wins (its time is its timestamp)."""
+        await asyncio.gather(
+            *(
+                self.cql.run(
+                    "INSERT INTO follow_changes (user_id, followee_id, changed_us) "
+                    "VALUES (?, ?, ?) USING TIMESTAMP ?",
+                    (f, t, ts, ts),
+                    op="put_edge",
+                )
+                for (f, t), ts in edges
+            )
         )
 
     async def count_rows(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], CountRow]:
