@@ -251,12 +251,14 @@ def _costs(r: Result) -> list[str]:
     costs = r.get("costs") or {}
     per_tweet = dig(costs, "fanout", "requests_per_tweet") or {}
     per_page = dig(costs, "page", "requests_per_page") or {}
+    per_first_page = dig(costs, "page", "requests_per_first_page") or {}
     sizes = dig(costs, "fanout", "bytes_per_row") or {}
     lines += [""]
     per_post = dig(costs, "post", "requests_per_post") or {}
     for name, req, unit in (
         ("fan-out", per_tweet, "tweet"),
         ("home page", per_page, "page"),
+        ("a user's first home page in the process (the warm-up)", per_first_page, "page"),
         ("single post", per_post, "post"),
     ):
         if req:

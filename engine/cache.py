@@ -1,8 +1,11 @@
 """Small bounded caches: facts that never change once true (a registered user, a handle), the
-rows a projection keeps between batches, and values that may change, kept for a time."""
+rows a projection keeps between batches, values that may change, kept for a time, and the
+loads of such values in flight, shared by whoever wants the same one meanwhile."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -150,3 +153,38 @@ class LruCache(Generic[K, V]):
         self._items.move_to_end(key)
         if len(self._items) > self.size:
             self._items.popitem(last=False)
+
+
+class SharedLoads(Generic[K, V]):
+    """Loads in flight by key, so that callers wanting the same value at once issue one read.
+
+    A caller joins a load issued less than `max_age_s` ago, else starts its own: a joined
+    answer was read no earlier than `max_age_s` before the caller came, as a TtlCache value
+    of that ttl. Only loads in flight are held (so at most as many as callers at once); a
+    caller's cancellation never cancels a load that others wait for. A max_age of 0 shares
+    nothing."""
+
+    def __init__(self, max_age_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_age_s = max_age_s
+        self.clock = clock
+        self._loads: dict[K, tuple[float, asyncio.Future[V]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._loads)
+
+    async def load(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
+        """The answer of a load of `key` issued less than max_age_s ago, or of load()."""
+        now = self.clock()
+        held = self._loads.get(key)
+        if held is None or now - held[0] >= self.max_age_s:
+            task = asyncio.ensure_future(load())
+            held = self._loads[key] = (now, task)
+            task.add_done_callback(functools.partial(self._done, key))
+        return await asyncio.shield(held[1])
+
+    def _done(self, key: K, task: asyncio.Future[V]) -> None:
+        held = self._loads.get(key)
+        if held is not None and held[1] is task:
+            del self._loads[key]
+        if not task.cancelled():
+            task.exception()  # retrieved here too: each caller awaiting it still gets it

@@ -607,6 +607,8 @@ class ActivityStore(Service):
 
     Every field keeps the newest time written to it (last write wins, with the time itself as
     the write timestamp), so writes may arrive in any order and a replay changes nothing.
+    Rows are written only for registered users, so a row proves the registration
+    (readers/activity.py relies on it).
     """
 
     @abstractmethod

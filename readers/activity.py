@@ -5,6 +5,13 @@ known from an in-process cache. A user whose last read is older than fan-out's s
 returns: they are marked active and reactivated and their home timeline is rebuilt
 (engine/home_rebuild.py, where the proof that no tweet is lost lives) before the page is
 served, and rebuilt again on every read until a rebuild started late enough to settle.
+
+An activity row is only ever written for a registered user: by fan-out when the log holds the
+user's registration (which the log holds only once it won its claim, engine/registrations.py),
+and by readers once they found the user registered. Registrations never go away, so a row found
+proves the registration, and the registry is read only for a user with no row. A user's first
+home read in a process therefore costs one activity read (and no registry read once fan-out
+marked their registration); later ones, none until the touch interval has passed.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections.abc import Awaitable, Callable
 
 from engine.config import Settings
 from engine.home_rebuild import rebuild_home, returning_after_us, settle_us
@@ -19,6 +27,8 @@ from engine.metrics import Metrics
 from engine.ports import Activity, Backend
 
 MAX_KNOWN = 100_000
+RegistryCheck = Callable[[], Awaitable[None]]
+"""Raises NotFound unless the user is registered."""
 
 
 def now_us() -> int:
@@ -44,8 +54,8 @@ class HomeActivity:
     def fresh(self, user_id: int) -> bool:
         """True when this process knows of a recent read and no rebuild is due: nothing to do.
 
-        Callers check that the user is registered before before_read(), so while enabled a
-        user is fresh only once this process found them registered (which they stay)."""
+        While enabled, a user is fresh only once before_read() found their activity row or
+        found them registered, so a fresh user is registered (which they stay)."""
         if not self.enabled:
             return True
         known = self._known.get(user_id)
@@ -59,18 +69,29 @@ class HomeActivity:
         """False while a rebuild may still be needed after the user's last return."""
         return row.reactivated_us == 0 or row.rebuilt_us > row.reactivated_us + self.settle_us
 
-    async def before_read(self, user_id: int) -> None:
-        """Record the read; on a return, or while settling, rebuild the home timeline first.
-        Only for a user found registered."""
+    async def before_read(self, user_id: int, require_user: RegistryCheck) -> None:
+        """Before a home read: NotFound unless the user is registered; record the read, and on
+        a return, or while settling, rebuild the home timeline first.
+
+        `require_user` runs only when nothing proves the registration already: activity is off
+        (then every read checks, the registry's own cache making that cheap), or the store holds
+        no activity row of the user. Nothing is written for a user who is not registered."""
+        if not self.enabled:
+            await require_user()
+            return
+        if self.fresh(user_id):
+            return
         if len(self._locks) >= MAX_KNOWN:
             self._locks.clear()  # at worst two reads of one user visit at once: idempotent
         async with self._locks.setdefault(user_id, asyncio.Lock()):
             if not self.fresh(user_id):
-                self._remember(await self._visit(user_id))
+                self._remember(await self._visit(user_id, require_user))
 
-    async def _visit(self, user_id: int) -> Activity:
+    async def _visit(self, user_id: int, require_user: RegistryCheck) -> Activity:
         now = now_us()
         row = await self.backend.activity.activity(user_id)
+        if row is None:
+            await require_user()  # no row proves the registration
         if row is None or now - row.last_read_us > self.returning_us:
             await self.backend.activity.mark_read(user_id, now, reactivated=True)
             rebuilt = row.rebuilt_us if row is not None else 0

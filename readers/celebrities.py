@@ -16,21 +16,25 @@ a page needs for that is held in memory, each part with a bounded staleness:
   timelines projection writing it. A page whose range the held tweets do not cover reads the
   author's timeline instead.
 
-So in the steady state a page costs no read for any of them. A read that presents a
-Consistency-Token reads all three from the store (and holds what it found): a client that
-just followed such an author, or is one and just posted, sees its own write. With C = 0
+So in the steady state a page costs no read for any of them. Pages that need an author's
+tweets or a reader's followed authors at once share one read of them, issued less than C
+(or F) before each such page came, so sharing keeps the bounds above. A read that presents a
+Consistency-Token reads all three from the store (and holds what it found), sharing no read
+issued before it: a client that just followed such an author, or is one and just posted,
+sees its own write. With C = 0
 (or F = 0) the corresponding parts are not held at all: every page reads them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from engine.cache import TtlCache
+from engine.cache import SharedLoads, TtlCache
 from engine.config import Settings
 from engine.lifecycle import Background
 from engine.ports import Backend
@@ -100,6 +104,10 @@ class HighFollowers(Background):
             settings.followed_celebrities_cache_s, FOLLOWED_USERS, clock
         )
         self.recent: dict[int, Recent] = {}
+        self._loading: SharedLoads[int, Recent] = SharedLoads(self.ttl_s, clock)
+        self._following: SharedLoads[tuple[int, frozenset[int]], list[int]] = SharedLoads(
+            settings.followed_celebrities_cache_s, clock
+        )
 
     def held(self, user_id: int, query: PageQuery) -> list[list[ReadyTweet]] | None:
         """The pages of pages() when everything they need is held and fresh, else None."""
@@ -137,7 +145,7 @@ class HighFollowers(Background):
             else:
                 pages.append(page)
         if due:
-            pages += await asyncio.gather(*(self._read(author, query) for author in due))
+            pages += await asyncio.gather(*(self._read(author, query, fresh) for author in due))
         return pages
 
     async def _authors_now(self, fresh: bool) -> frozenset[int]:
@@ -167,6 +175,12 @@ class HighFollowers(Background):
             hit = self._followed.peek(user_id)
             if hit is not None and hit[0] is authors:
                 return hit[1]
+        if fresh:
+            return await self._read_followed(user_id, authors)
+        load = functools.partial(self._read_followed, user_id, authors)
+        return await self._following.load((user_id, authors), load)
+
+    async def _read_followed(self, user_id: int, authors: frozenset[int]) -> list[int]:
         issued_at = self._followed.now()
         followed = await self.backend.graph.followed_among(user_id, sorted(authors))
         self._followed.put(user_id, (authors, followed), issued_at)
@@ -182,10 +196,13 @@ class HighFollowers(Background):
         recent.used_at = now
         return answer(recent, query)
 
-    async def _read(self, author: int, query: PageQuery) -> list[ReadyTweet]:
-        """The author's page, read; a page from the top is read RECENT_DEPTH deep and held."""
+    async def _read(self, author: int, query: PageQuery, fresh: bool) -> list[ReadyTweet]:
+        """The author's page, read; a page from the top is read RECENT_DEPTH deep and held,
+        in one read shared by the pages that want it meanwhile (unless `fresh`)."""
         if self.ttl_s > 0 and query.max_id is None and query.count <= RECENT_DEPTH:
-            page = answer(await self._load(author), query)
+            load = functools.partial(self._load, author)
+            recent = await (load() if fresh else self._loading.load(author, load))
+            page = answer(recent, query)
             if page is not None:
                 return page
         return self.tweets.ready_all(await self.backend.timelines.user_page(author, query))

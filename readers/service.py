@@ -5,6 +5,7 @@ authors' tweets held in memory (readers/celebrities.py), and sent as JSON encode
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 from aiohttp import web
@@ -82,11 +83,7 @@ class ReadersRoutes:
 
     async def home_timeline(self, request: web.Request) -> web.Response:
         user_id, query = path_id(request, "id"), page_query(request)
-        if not self.activity.fresh(user_id):  # a return, a rebuild still due, or a read to record
-            await self._require_user(user_id)
-            await self.activity.before_read(user_id)
-        elif not self.activity.enabled:  # fresh() then says nothing of the user
-            await self._require_user(user_id)
+        await self.activity.before_read(user_id, functools.partial(self._require_user, user_id))
         fresh = HEADER in request.headers or PARAMETER in request.query
         tweets = await self.home_tweets(user_id, query.probe(), fresh)
         return tweets_answer(request, tweets, query.count)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 import time
@@ -152,10 +153,8 @@ class StreamRoutes(Background):
 
     async def _home_stream(self, request: web.Request) -> web.StreamResponse:
         user_id, since = path_id(request, "id"), last_event_id(request)
-        await require_user(self.backend, user_id)
-        activity = self.home_reader.activity
-        if not activity.fresh(user_id):  # opening a stream reads the home timeline
-            await activity.before_read(user_id)
+        check = functools.partial(require_user, self.backend, user_id)
+        await self.home_reader.activity.before_read(user_id, check)  # it reads the home timeline
         await self._ready(self.home_feed)
         sub = Subscriber("home", self.settings.stream_queue_max)
         await self.home.add(user_id, sub)

@@ -169,6 +169,11 @@ async def stack() -> AsyncIterator[contextlib.AsyncExitStack]:
         yield exits
 
 
+async def registered() -> None:
+    """The registry check of a user whose activity row proves the registration: never run."""
+    raise AssertionError("an activity row proves the registration: the registry is not read")
+
+
 def a_tweet(author_id: int) -> TweetPosted:
     tweet_id = IDS.next_id()
     tweet = Tweet(tweet_id, author_id, f"a{author_id % 10**9}", "stale view", id_ms(tweet_id))
@@ -192,22 +197,22 @@ async def test_a_tweet_fanned_out_on_a_stale_view_after_a_return_still_reaches_t
     before = a_tweet(author)
     await fanout.apply_posts([before])  # idle is inactive: skipped, and cached as inactive
     assert await home() == []
-    await readers.before_read(idle)  # the return: marked active, rebuilt
+    await readers.before_read(idle, registered)  # the return: marked active, rebuilt
     assert await home() == [before.tweet]
 
     during = a_tweet(author)
     await fanout.apply_posts([during])  # fan-out still holds the view from before the return
     assert await home() == [before.tweet]  # skipped on the stale view...
     assert not readers.fresh(idle)
-    await readers.before_read(idle)  # ...so the next read rebuilds again
+    await readers.before_read(idle, registered)  # ...so the next read rebuilds again
     assert await home() == [during.tweet, before.tweet]
 
     # a window long enough that the steps above (log and store round trips) end inside it
     quick = HomeActivity(dataclasses.replace(stale, activity_cache_s=3.0), backend, metrics)
-    await quick.before_read(idle)  # within the window: rebuilds, not yet settled
+    await quick.before_read(idle, registered)  # within the window: rebuilds, not yet settled
     assert not quick.fresh(idle)
     await asyncio.sleep(3.1)
-    await quick.before_read(idle)  # after it: the last rebuild, then settled
+    await quick.before_read(idle, registered)  # after it: the last rebuild, then settled
     assert quick.fresh(idle)
 
 
@@ -237,8 +242,22 @@ async def test_without_an_activity_row_fan_out_writes_and_a_read_rebuilds(
     earlier = a_tweet(author).tweet
     await backend.timelines.put_tweets([earlier], [id_ms(earlier.id) * 1000])  # never fanned out
     rebuilds = metric(engine, "timeline_home_rebuilds_total", reason="returned")
-    await HomeActivity(engine.settings, backend, metrics).before_read(reader)
+    checked: list[int] = []
+
+    async def check() -> None:
+        checked.append(reader)
+
+    await HomeActivity(engine.settings, backend, metrics).before_read(reader, check)
+    assert checked == [reader]  # with no row, the registry decides
     assert metric(engine, "timeline_home_rebuilds_total", reason="returned") == rebuilds + 1
     assert await backend.timelines.home_page(reader, PageQuery()) == [earlier]
     row = await backend.activity.activity(reader)
     assert row is not None and row.reactivated_us == row.last_read_us
+
+
+async def test_a_home_read_of_an_unknown_user_writes_no_activity(api: Api, engine: Engine) -> None:
+    """With no activity row the registry decides: a user it does not hold gets 404, no row."""
+    unknown = IDS.next_id()
+    missing = await api.call("GET", f"/v1/users/{unknown}/home_timeline", 404)
+    assert missing["error"]["code"] == "user_not_found"
+    assert await backend_of(engine).activity.activity(unknown) is None

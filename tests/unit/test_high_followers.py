@@ -46,10 +46,12 @@ class Store:
 
     async def followed_among(self, user_id: int, candidates: Sequence[int]) -> list[int]:
         self.reads["followed"] += 1
+        await asyncio.sleep(0)  # a round trip: other pages run meanwhile
         return [c for c in candidates if (user_id, c) in self.follows]
 
     async def user_page(self, author_id: int, query: PageQuery) -> list[Tweet]:
         self.reads["user_page"] += 1
+        await asyncio.sleep(0)
         upper, lower = query.bounds
         found = [t for t in self.tweets.get(author_id, []) if lower < t.id <= upper]
         return found[: query.count]
@@ -124,6 +126,20 @@ async def test_a_fresh_page_reads_everything_and_a_star_reads_its_own_tweets() -
     assert ids(await high.pages(STAR, PageQuery(3), fresh=True))[0][0] == 501
     assert store.reads == {"celebrities": 2, "followed": 2, "user_page": 2}
     assert ids(high.held(STAR, PageQuery(3)))[0][0] == 501  # what the fresh read found is held
+    await high.stop()
+
+
+async def test_pages_at_once_share_the_reads_they_need_but_fresh_ones_do_not() -> None:
+    store, clock = Store(), Clock()
+    high = high_followers(store, clock)
+    pages = await asyncio.gather(*(high.pages(READER, PageQuery(3)) for _ in range(8)))
+    assert all(ids(p) == [[500, 499, 498]] for p in pages)
+    assert store.reads == {"celebrities": 1, "followed": 1, "user_page": 1}
+    clock.t += 1.0  # the held tweets are stale: the pages that come now read them once
+    await asyncio.gather(*(high.pages(READER, PageQuery(3)) for _ in range(8)))
+    assert store.reads == {"celebrities": 2, "followed": 1, "user_page": 2}
+    await asyncio.gather(*(high.pages(READER, PageQuery(3), fresh=True) for _ in range(3)))
+    assert store.reads == {"celebrities": 5, "followed": 4, "user_page": 5}
     await high.stop()
 
 

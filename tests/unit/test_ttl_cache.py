@@ -1,10 +1,13 @@
-"""TtlCache: a value is used for ttl seconds from when its read was issued, size-bounded."""
+"""TtlCache: a value is used for ttl seconds from when its read was issued, size-bounded;
+SharedLoads: callers at once share a load issued less than its max age ago."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from engine.cache import TtlCache
+from engine.cache import SharedLoads, TtlCache
 
 pytestmark = pytest.mark.unit
 
@@ -60,3 +63,74 @@ async def test_get_loads_once_per_ttl_and_stamps_the_load_when_issued() -> None:
     clock.t += 0.4  # 1.0 after the first load was issued
     await cache.get("k", load)
     assert loads == ["k", "k"]
+
+
+class Loads:
+    """A load that waits until released, counted."""
+
+    def __init__(self) -> None:
+        self.issued = 0
+        self.release = asyncio.Event()
+
+    async def __call__(self) -> int:
+        self.issued += 1
+        number = self.issued
+        await self.release.wait()
+        return number
+
+
+async def test_callers_at_once_share_one_load_issued_less_than_max_age_ago() -> None:
+    clock, load = Clock(), Loads()
+    loads: SharedLoads[str, int] = SharedLoads(1.0, clock)
+    first = asyncio.ensure_future(loads.load("a", load))
+    await asyncio.sleep(0)
+    clock.t += 0.9
+    joined = asyncio.ensure_future(loads.load("a", load))
+    other = asyncio.ensure_future(loads.load("b", load))
+    await asyncio.sleep(0)
+    clock.t += 0.1  # max age after the first load was issued: a caller now starts its own
+    late = asyncio.ensure_future(loads.load("a", load))
+    await asyncio.sleep(0)
+    load.release.set()
+    assert await asyncio.gather(first, joined, other, late) == [1, 1, 2, 3]
+    assert load.issued == 3 and len(loads) == 0  # only loads in flight are held
+
+
+async def test_a_cancelled_caller_leaves_the_shared_load_to_the_others() -> None:
+    load = Loads()
+    loads: SharedLoads[str, int] = SharedLoads(1.0)
+    gone = asyncio.ensure_future(loads.load("a", load))
+    stays = asyncio.ensure_future(loads.load("a", load))
+    await asyncio.sleep(0)
+    gone.cancel()
+    load.release.set()
+    assert await stays == 1
+    assert gone.cancelled() and load.issued == 1
+
+
+async def test_a_failed_load_fails_each_caller_and_is_not_kept() -> None:
+    calls = 0
+
+    async def failing() -> int:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0)
+        raise OSError("down")
+
+    loads: SharedLoads[str, int] = SharedLoads(1.0)
+    found = await asyncio.gather(
+        loads.load("a", failing), loads.load("a", failing), return_exceptions=True
+    )
+    assert [type(e) for e in found] == [OSError, OSError] and calls == 1
+    with pytest.raises(OSError):
+        await loads.load("a", failing)  # the next caller loads again
+    assert calls == 2
+
+
+async def test_a_max_age_of_zero_shares_nothing() -> None:
+    load = Loads()
+    loads: SharedLoads[str, int] = SharedLoads(0.0, Clock())
+    both = asyncio.gather(loads.load("a", load), loads.load("a", load))
+    await asyncio.sleep(0)
+    load.release.set()
+    assert await both == [1, 2]
