@@ -61,7 +61,6 @@ class Settings:
     consumer_group_prefix: str = ""
     fanout_batch_max_records: int = 2000
     fanout_poll_timeout_ms: int = 50
-    fanout_batch_target_ms: int = 250
     celebrity_threshold: int = 10_000
     home_timeline_cap: int = 800
     home_trim_every: int = 400
@@ -129,10 +128,6 @@ class Settings:
             raise ValueError("TIMELINE_STREAM_WRITE_TIMEOUT_S and _HEARTBEAT_S must be > 0")
         if self.list_max_members < 1:
             raise ValueError("TIMELINE_LIST_MAX_MEMBERS must be at least 1")
-        if self.fanout_batch_max_records < 1 or self.fanout_batch_target_ms < 0:
-            raise ValueError(
-                "TIMELINE_FANOUT_BATCH_MAX_RECORDS must be >= 1 and _BATCH_TARGET_MS >= 0"
-            )
         if self.idempotency_lease_s <= 0:
             raise ValueError("TIMELINE_IDEMPOTENCY_LEASE_S must be > 0")
         if self.request_read_timeout_s <= 0:

@@ -28,36 +28,6 @@ RESTART_S = 1.0
 T = TypeVar("T")
 
 
-class BatchBound:
-    """How many records the next batch takes: at most `max_records`, and with a time target,
-    as many as the last batches applied in that time.
-
-    A batch's records wait for the whole batch before their offsets are committed and the
-    next batch is polled, so the time a batch takes bounds how late a record becomes
-    visible. A fixed record count takes much longer for records that fan out widely; sizing
-    the batch by the measured time per record keeps each near the target whatever the
-    records cost (at least MIN_RECORDS, so the fixed cost of a batch stays small)."""
-
-    MIN_RECORDS = 32
-    SMOOTHING = 0.3  # weight of the newest batch in the time per record
-
-    def __init__(self, max_records: int, target_s: float) -> None:
-        self.max_records = max_records
-        self.target_s = target_s
-        self.records = max_records
-        self._per_record_s: float | None = None
-
-    def took(self, records: int, seconds: float) -> None:
-        """Note that a batch of `records` was applied in `seconds`."""
-        if self.target_s <= 0 or records <= 0:
-            return
-        per = seconds / records
-        last = self._per_record_s
-        self._per_record_s = per if last is None else last + self.SMOOTHING * (per - last)
-        fits = int(self.target_s / max(self._per_record_s, 1e-9))
-        self.records = max(self.MIN_RECORDS, min(self.max_records, fits))
-
-
 class ConsumerWorker(Background):
     """One member of a consumer group; a batch is retried until its writes succeed.
 
@@ -79,7 +49,6 @@ class ConsumerWorker(Background):
         projector: Projector,
         batch_max_records: int = 2000,
         poll_timeout_ms: int = 50,
-        batch_target_ms: int = 0,
     ) -> None:
         self.backend = backend
         self.metrics = metrics
@@ -87,7 +56,6 @@ class ConsumerWorker(Background):
         self.projector = projector
         self.batch_max_records = batch_max_records
         self.poll_timeout_ms = poll_timeout_ms
-        self.batches = BatchBound(batch_max_records, batch_target_ms / 1000)
         self.task_name = group
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
@@ -119,13 +87,11 @@ class ConsumerWorker(Background):
         consumer = self.backend.consumer(self.group, self.projector.topics, self._revoked)
         async with consumer:
             while not self._stopping.is_set():
-                records = await consumer.poll(self.batches.records, self.poll_timeout_ms)
+                records = await consumer.poll(self.batch_max_records, self.poll_timeout_ms)
                 self._note_idle(bool(records))
                 if records:
                     async with self._lock:
-                        started = time.perf_counter()
                         covered = await self.apply_until_done(records)
-                        self.batches.took(len(records), time.perf_counter() - started)
                         if covered:
                             await consumer.commit(next_positions(covered))
                 await self._report_lag(consumer)

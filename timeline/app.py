@@ -74,7 +74,6 @@ class Engine:
             projector,
             s.fanout_batch_max_records,
             s.fanout_poll_timeout_ms,
-            s.fanout_batch_target_ms,
         )
         self.workers.append(worker)
         await worker.start()
