@@ -4,6 +4,13 @@ The reader is an AIOKafkaConsumer without a group id, assigned every partition b
 never joins a group, so it moves no consumer group's partitions and commits nothing. What a
 group has committed is asked of the group's coordinator with an OffsetFetch (the admin
 client), which neither joins the group nor disturbs its members.
+
+End offsets are asked by a second group-less consumer that never fetches. A broker answers
+a connection's requests in order, and the reader's fetch of an idle topic waits on the
+broker for new records (fetch.max.wait.ms, 500 ms): an end-offsets request sent behind it on
+the same connection waited for it, so every caller that asks where the log ends (the fan-out's
+follower index before each batch, consistency-token and follow-up waits) lost up to half a
+second each time.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ class KafkaTail(LogTail):
         self.settings = settings
         self.topics = tuple(topics)
         self._consumer: AIOKafkaConsumer | None = None
+        self._offsets: AIOKafkaConsumer | None = None  # asks end offsets, never fetches
         self._admin: AIOKafkaAdminClient | None = None
         self._coordinators: dict[str, int] = {}
 
@@ -43,24 +51,30 @@ class KafkaTail(LogTail):
             enable_auto_commit=False,
             auto_offset_reset="earliest",
         )
+        offsets = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap, group_id=None)
         admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
         try:
             await consumer.start()
+            await offsets.start()
             await admin.start()
             partitions = await self._partitions(admin)
             consumer.assign(partitions)
             await consumer.seek_to_end(*partitions)
         except (KafkaError, LogUnavailable) as e:
             await consumer.stop()
+            await offsets.stop()
             await admin.close()
             raise LogUnavailable(f"cannot read the log at {s.kafka_bootstrap}: {e}") from e
-        self._consumer, self._admin = consumer, admin
+        self._consumer, self._offsets, self._admin = consumer, offsets, admin
 
     async def stop(self) -> None:
         consumer, self._consumer = self._consumer, None
+        offsets, self._offsets = self._offsets, None
         admin, self._admin = self._admin, None
         if consumer is not None:
             await consumer.stop()
+        if offsets is not None:
+            await offsets.stop()
         if admin is not None:
             await admin.close()
 
@@ -113,8 +127,9 @@ class KafkaTail(LogTail):
 
     async def end_offsets(self) -> Positions:
         consumer = self._require()
+        assert self._offsets is not None
         try:
-            ends = await consumer.end_offsets(list(consumer.assignment()))
+            ends = await self._offsets.end_offsets(list(consumer.assignment()))
         except KafkaError as e:
             raise LogUnavailable(f"cannot read the log's end offsets: {e}") from e
         return {self._key(tp): offset for tp, offset in ends.items()}
