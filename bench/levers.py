@@ -25,8 +25,11 @@ def evidence(where: str, r: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
         "page_cpu": ("pages", "readers", ()),
         "page_requests": ("pages", "readers", ()),
         "reads": (f"http:{reads}", "readers", (f"readers_{profiled}",)),
-        "e2e": ("pipeline:e2e", "fanout", ("fanout_e2e",)),
-    }[key]
+        "e2e": (f"pipeline:e2e{float(rate):g}" if rate else "pipeline:e2e", "fanout",
+                ("fanout_e2e",)),
+        "e2e_held": (f"pipeline:e2e{float(rate):g}" if rate else "pipeline:e2e", "fanout",
+                     ("fanout_e2e",)),
+    }[key]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -166,9 +169,16 @@ def _cpu_note(r: dict[str, Any], phase_name: str, part: str, latency: bool) -> l
 def _e2e_note(key: str, r: dict[str, Any]) -> list[str]:
     e2e = r.get("pipeline_e2e") or {}
     drain = (r.get("pipeline_throughput") or {}).get("rows_s")
-    if key != "e2e" or not e2e or not drain:
+    if key not in ("e2e", "e2e_held") or not e2e or not drain:
         return []
     need = e2e["rate_s"] * e2e["mean_fanout"]
+    if need <= drain:
+        return [
+            f"{e2e['rate_s']:,.0f} tweets/s at a mean fan-out of {e2e['mean_fanout']} needs "
+            f"{need:,.0f} home rows/s, and the fan-out drained a full log at {drain:,.0f} "
+            "rows/s: no backlog builds, so the delay is the time each batch takes end to end "
+            "(its round trips and waits), not throughput."
+        ]
     return [
         f"{e2e['rate_s']:,.0f} tweets/s at a mean fan-out of {e2e['mean_fanout']} needs "
         f"{need:,.0f} home rows/s; the fan-out drained a full log at {drain:,.0f} rows/s, i.e. "

@@ -90,6 +90,7 @@ def goals(r: Result) -> list[Result]:
         out.append(
             {
                 "key": "e2e",
+                "where": f"e2e:{e2e['rate_s']:g}",
                 "goal": f"end to end: {e2e['rate_s']:,.0f} tweets/s for {e2e['seconds']:g}s",
                 "figure": e2e["visible"].get("p99_ms"),
                 "unit": "ms p99 publish-to-visible",
@@ -114,6 +115,7 @@ def goals(r: Result) -> list[Result]:
         out.append(
             {
                 "key": "e2e_held",
+                "where": f"e2e_held:{held['steps'][-1]['rate_s']:g}",
                 "goal": f"end to end: highest rate held for {held['seconds']:g}s "
                 "(p99 publish-to-visible < 1 s, mean fan-out >= 20, nothing lost)",
                 "figure": rate,
