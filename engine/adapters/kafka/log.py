@@ -85,32 +85,6 @@ class KafkaLog(EventLog):
         finally:
             await admin.close()
 
-    async def append(self, event: Event) -> LogPosition:
-        """One event under the same deadline as append_many, without its gathering: a single
-        post is the commonest append."""
-        producer = self._producer
-        if producer is None:
-            raise LogUnavailable("the log producer is not started")
-        started = time.perf_counter()
-        prefix = self.settings.kafka_topic_prefix
-        ack: asyncio.Future[Any] | BaseException | None = None
-        try:
-            async with asyncio.timeout(self.settings.kafka_request_timeout_ms / 1000 + 1):
-                sent: asyncio.Future[Any] = await producer.send(
-                    prefix + event.topic, encode(event), key=key_bytes(event.key)
-                )
-                ack = sent
-                await asyncio.wait((sent,))
-        except KafkaError as e:
-            ack = e
-        except TimeoutError:
-            pass  # reported below as not acknowledged in time
-        self.metrics.append_seconds.observe(time.perf_counter() - started)
-        outcome = self._account((event,), [None if ack is None else _outcome(ack, len(prefix))])[0]
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome
-
     async def append_many(self, events: Sequence[Event]) -> list[LogPosition | BaseException]:
         """Append events under one deadline: every record is handed to the producer (which
         fills one batch per partition, shared with concurrent appends), then the acks are
