@@ -37,6 +37,7 @@ from bench.seeds import seed_texts, tweet_event
 from bench.stack import producer as bare_producer
 from bench.stats import latency_summary
 from deploy.local.settings import Settings as InfraSettings
+from engine.adapters.cassandra.session import NO_DELAY
 from engine.config import Settings
 from engine.events import encode, pack_tweet
 from engine.ids import IdGenerator
@@ -163,6 +164,7 @@ class RawCassandra:
             port=settings.cassandra_port,
             execution_profiles={EXEC_PROFILE_DEFAULT: profile},
             protocol_version=5,
+            sockopts=NO_DELAY,  # as a careful client sets it (the Java driver's default)
         )
         self.session: Session = self.cluster.connect()
         self.session.execute(

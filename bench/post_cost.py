@@ -227,11 +227,14 @@ async def single_posts(
         requests = post_requests(users, args.posts)
         await drive(engine.port, requests[: len(requests) // 10], args.connections)  # warm
         profiling = asyncio.create_task(py_spy(engine.pid, args.profile, "posts"))
+        before = await engine.metrics()
         cost = await measure_posts(
             engine.port, {"server": engine.pid, **servers}, requests, args.connections
         )
         await profiling
         rows.append(cost.row("timeline ingest", "posts"))
+        spent = requests_per(before, await engine.metrics(), cost.units)
+        print(f"   Cassandra requests per post: {spent}", flush=True)
         print(f"   {rows[-1]}", flush=True)
     finally:
         await engine.stop()
@@ -281,6 +284,18 @@ async def batches(
         raw = await baselines.raw_aiokafka(settings, args.records)
     rows.append(Cost(raw["records"], raw["seconds"], spent).row("raw aiokafka", "records"))
     return rows
+
+
+def requests_per(before: dict[Any, float], after: dict[Any, float], units: int) -> dict[str, float]:
+    """Cassandra requests per unit between two scrapes of the engine's metrics, by operation."""
+    out: dict[str, float] = {}
+    for (name, labels), value in after.items():
+        if name == "timeline_cassandra_requests_total":
+            op = dict(labels).get("op", "?")
+            spent = value - before.get((name, labels), 0.0)
+            if spent:
+                out[op] = round(out.get(op, 0.0) + spent / max(units, 1), 4)
+    return out
 
 
 async def py_spy(pid: int, seconds: float, name: str) -> None:

@@ -61,6 +61,8 @@ class Settings:
     consumer_group_prefix: str = ""
     fanout_batch_max_records: int = 2000
     fanout_poll_timeout_ms: int = 50
+    # The checks group's fetch may wait this long to fill a larger batch (Kafka only)
+    checks_batch_wait_ms: int = 200
     celebrity_threshold: int = 10_000
     home_timeline_cap: int = 800
     home_trim_every: int = 400

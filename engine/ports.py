@@ -751,8 +751,12 @@ class Backend(Service):
     leases: WorkerLeases
 
     @abstractmethod
-    def consumer(self, group: str, topics: Sequence[str], on_revoke: RevokeHook) -> LogConsumer:
-        """A new member of a consumer group, not yet started."""
+    def consumer(
+        self, group: str, topics: Sequence[str], on_revoke: RevokeHook, *, gather_ms: int = 0
+    ) -> LogConsumer:
+        """A new member of a consumer group, not yet started. With `gather_ms`, a poll may
+        wait that long for more records when few are there, so a consumer whose cost is per
+        batch, not per record, writes fewer, larger batches; 0 answers with what there is."""
 
     @abstractmethod
     def tail(self, topics: Sequence[str]) -> LogTail:

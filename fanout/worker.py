@@ -49,6 +49,7 @@ class ConsumerWorker(Background):
         projector: Projector,
         batch_max_records: int = 2000,
         poll_timeout_ms: int = 50,
+        gather_ms: int = 0,
     ) -> None:
         self.backend = backend
         self.metrics = metrics
@@ -56,6 +57,7 @@ class ConsumerWorker(Background):
         self.projector = projector
         self.batch_max_records = batch_max_records
         self.poll_timeout_ms = poll_timeout_ms
+        self.gather_ms = gather_ms
         self.task_name = group
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
@@ -84,7 +86,9 @@ class ConsumerWorker(Background):
 
     async def _consume(self) -> None:
         """Consume until asked to finish; the batch in hand is finished and committed."""
-        consumer = self.backend.consumer(self.group, self.projector.topics, self._revoked)
+        consumer = self.backend.consumer(
+            self.group, self.projector.topics, self._revoked, gather_ms=self.gather_ms
+        )
         async with consumer:
             while not self._stopping.is_set():
                 records = await consumer.poll(self.batch_max_records, self.poll_timeout_ms)

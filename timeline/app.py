@@ -14,7 +14,7 @@ from engine.admission import Admission
 from engine.auth import auth_middleware, parse_tokens
 from engine.config import Settings
 from engine.deadlines import body_deadline, server_options
-from engine.groups import CHECKS, FANOUT, INDEXERS, group_name
+from engine.groups import CHECKS, CHECKS_PROJECTION, FANOUT, INDEXERS, group_name
 from engine.http import error_middleware, ops_routes
 from engine.ids import IdGenerator
 from engine.metrics import Metrics
@@ -74,6 +74,9 @@ class Engine:
             projector,
             s.fanout_batch_max_records,
             s.fanout_poll_timeout_ms,
+            # the checks group's cost is per Cassandra batch, and its readers wait for it only
+            # on a miss (a follow-up right after its tweet): larger batches are worth the wait
+            s.checks_batch_wait_ms if projection == CHECKS_PROJECTION else 0,
         )
         self.workers.append(worker)
         await worker.start()

@@ -61,8 +61,10 @@ class KafkaCassandraBackend(Backend):
         await self.log.stop()
         await self.cql.stop()
 
-    def consumer(self, group: str, topics: Sequence[str], on_revoke: RevokeHook) -> LogConsumer:
-        return KafkaConsumer(self.settings, group, topics, on_revoke)
+    def consumer(
+        self, group: str, topics: Sequence[str], on_revoke: RevokeHook, *, gather_ms: int = 0
+    ) -> LogConsumer:
+        return KafkaConsumer(self.settings, group, topics, on_revoke, gather_ms)
 
     def tail(self, topics: Sequence[str]) -> LogTail:
         return KafkaTail(self.settings, topics)

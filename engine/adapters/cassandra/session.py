@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 import re
+import socket
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -42,6 +43,11 @@ from schemas import cql_migrations
 log = logging.getLogger(__name__)
 Rows = list[tuple[Any, ...]]
 T = TypeVar("T")
+
+NO_DELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+"""The driver leaves Nagle's algorithm on (the Java driver turns it off): a request written in
+more than one piece, such as a batch, then waited for the server's delayed ACK, about 40 ms
+each (a 25-row batch took 48 ms on loopback, 5 ms with this option)."""
 # One unlogged batch holds at most this many statements and about this many bytes of values:
 # under batch_size_fail_threshold (50 KiB by default); the warn thresholds are raised in every
 # configuration shipped (deploy/), since these batches are the intended shape.
@@ -95,6 +101,7 @@ class CqlSession(Service):
             reconnection_policy=ExponentialReconnectionPolicy(0.5, 5.0),
             protocol_version=5,
             connect_timeout=s.cassandra_request_timeout_s,
+            sockopts=NO_DELAY,
         )
         session = cluster.connect()
         session.default_fetch_size = None

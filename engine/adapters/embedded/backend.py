@@ -88,7 +88,10 @@ class EmbeddedBackend(Backend):
         await self.log_db.stop()
         await self.store_db.stop()
 
-    def consumer(self, group: str, topics: Sequence[str], on_revoke: RevokeHook) -> LogConsumer:
+    def consumer(
+        self, group: str, topics: Sequence[str], on_revoke: RevokeHook, *, gather_ms: int = 0
+    ) -> LogConsumer:
+        # gather_ms is not needed here: the embedded store's writes cost per row, not per batch
         return EmbeddedConsumer(self.log, group, topics, on_revoke)
 
     def tail(self, topics: Sequence[str]) -> LogTail:

@@ -211,6 +211,9 @@ async def _create_topics(admin: AIOKafkaAdminClient, topics: list[NewTopic]) -> 
     log.info("created topics %s", [t.name for t in topics])
 
 
+GATHER_BYTES = 1 << 20  # about 3,000 tweets: a gathering fetch waits for time, not size
+
+
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, on_revoke: RevokeHook) -> None:
         self.on_revoke = on_revoke
@@ -226,10 +229,16 @@ class KafkaConsumer(LogConsumer):
     """One member of a consumer group; offsets are committed only by commit()."""
 
     def __init__(
-        self, settings: Settings, group: str, topics: Sequence[str], on_revoke: RevokeHook
+        self,
+        settings: Settings,
+        group: str,
+        topics: Sequence[str],
+        on_revoke: RevokeHook,
+        gather_ms: int = 0,
     ) -> None:
         self.settings = settings
         self.group = group
+        self.gather_ms = gather_ms
         self.topics = tuple(topics)
         self.on_revoke = on_revoke
         self._consumer: AIOKafkaConsumer | None = None
@@ -243,6 +252,7 @@ class KafkaConsumer(LogConsumer):
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            **self._fetch_options(),
         )
         prefix = self.settings.kafka_topic_prefix
         consumer.subscribe([prefix + t for t in self.topics], listener=_Listener(self.on_revoke))
@@ -252,6 +262,13 @@ class KafkaConsumer(LogConsumer):
             await consumer.stop()
             raise LogUnavailable(f"cannot join group {self.group}: {e}") from e
         self._consumer = consumer
+
+    def _fetch_options(self) -> dict[str, int]:
+        """To gather: the broker holds a fetch until GATHER_BYTES are there or gather_ms
+        passed (fetch.min.bytes, fetch.max.wait.ms); a backlog still comes at once."""
+        if self.gather_ms <= 0:
+            return {}
+        return {"fetch_min_bytes": GATHER_BYTES, "fetch_max_wait_ms": self.gather_ms}
 
     async def stop(self) -> None:
         consumer, self._consumer = self._consumer, None
