@@ -78,8 +78,8 @@ commitlog_total_space: 1024MiB
 storage_compatibility_mode: NONE
 auto_snapshot: false
 concurrent_compactors: 1
-# Writers send unlogged batches of up to 256 statements over many partitions of one replica
-# (engine/adapters/cassandra/session.py, about 40 KiB of values at most): the intended shape,
+# Writers send unlogged batches of up to 128 statements over many partitions of one replica
+# (engine/adapters/cassandra/session.py, about 16 KiB of values at most): the intended shape,
 # so neither threshold should log a warning per batch; the fail threshold keeps headroom.
 batch_size_warn_threshold: 64KiB
 batch_size_fail_threshold: 128KiB
