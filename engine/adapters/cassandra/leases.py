@@ -13,13 +13,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from cassandra import WriteTimeout
+
 from engine.adapters.cassandra.base import OnSession
 from engine.adapters.cassandra.session import CqlSession
-from engine.errors import IdsUnavailable, LeaseLost
+from engine.errors import IdsUnavailable, LeaseLost, StoreUnavailable
 from engine.ids import MAX_WORKER
 from engine.ports import WorkerLease, WorkerLeases
 
 WORKERS = MAX_WORKER + 1
+CAS_TIMEOUTS = 3  # contended takes that timed out before acquire gives up (Cassandra is slow)
 _SET_MARK = "UPDATE worker_leases SET mark_ms = ? WHERE worker = ? "
 _TAKE_NEW = _SET_MARK + "IF owner = null AND mark_ms = null"
 _TAKE_FREED = _SET_MARK + "IF owner = null AND mark_ms = ?"
@@ -41,12 +44,22 @@ class CassandraLeases(OnSession, WorkerLeases):
         rows = await self.cql.run("SELECT worker, owner, mark_ms FROM worker_leases", op="lease")
         marks = {int(w): -1 if m is None else int(m) for w, o, m in rows if o is None}
         held = {int(w) for w, o, _ in rows if o is not None}
+        contended = 0
         for worker in _candidates(marks, held, now_ms, prefer):
             stored = marks.get(worker, -1)
             mark = self._next_mark(worker, max(stored, now_ms + self.lease_ms))
             own = (_OWN, (self.ttl_s, owner, worker))
-            if await self._applied([_take(worker, stored, mark), own]):
-                return WorkerLease(worker, owner, stored, mark)
+            try:
+                if await self._applied([_take(worker, stored, mark), own]):
+                    return WorkerLease(worker, owner, stored, mark)
+            except StoreUnavailable as e:
+                # Processes starting together contend for the same id, and a contended
+                # compare-and-set can time out with its outcome unknown. Try the next id: if
+                # this one was taken after all, its owner expires with the lease's TTL unused,
+                # and its mark only ever rose (_next_mark), so no id is issued twice.
+                contended += 1
+                if not isinstance(e.__cause__, WriteTimeout) or contended > CAS_TIMEOUTS:
+                    raise
         raise IdsUnavailable("every worker id 0..1023 is held by another process")
 
     async def renew(self, lease: WorkerLease, now_ms: int) -> WorkerLease:
