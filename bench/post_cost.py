@@ -304,6 +304,9 @@ async def py_spy(pid: int, seconds: float, name: str) -> None:
         return
     out = WORK / f"ingest_{name}.txt"
     summary = await profiler.record(pid, seconds, out)
+    if "error" in summary:
+        print(f"   profile: {summary['error']}", flush=True)
+        return
     for key in ("own_time", "total_time_project"):
         print(f"   {key}:", flush=True)
         for share, frame in summary.get(key, [])[:25]:

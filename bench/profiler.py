@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -13,11 +14,13 @@ RATE_HZ = 50
 
 async def record(pid: int, seconds: float, out: Path) -> dict[str, Any]:
     """Sample a process with py-spy (--nonblocking: it is never paused) and summarise."""
-    if shutil.which("py-spy") is None:
+    # the project's environment installs py-spy beside its interpreter, which need not be on PATH
+    spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    if spy is None:
         return {"error": "py-spy is not installed (pip install py-spy)"}
     await asyncio.to_thread(out.parent.mkdir, parents=True, exist_ok=True)
     proc = await asyncio.create_subprocess_exec(
-        "py-spy", "record", "--pid", str(pid), "--duration", str(int(seconds)),
+        spy, "record", "--pid", str(pid), "--duration", str(int(seconds)),
         "--rate", str(RATE_HZ), "--nonblocking", "--format", "raw", "--output", str(out),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip

@@ -1,10 +1,13 @@
-"""The Cassandra checks projection: the tables of schemas/cql/007_checks.cql, tweets in
-check_tweet_buckets (012_check_tweet_buckets.cql), many to a partition."""
+"""The Cassandra checks projection: the tables of schemas/cql/007_checks.cql; posted tweets
+packed many to a row in check_tweet_packs (013_check_tweet_packs.cql), deletions one to a row
+in check_tweet_buckets (012_check_tweet_buckets.cql), both partitioned by tweet_bucket()."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+
+import msgpack
 
 from engine.adapters.cassandra.base import OnSession
 from engine.adapters.cassandra.session import ROW_OVERHEAD
@@ -17,6 +20,10 @@ CHECK_TWEET_SHARDS = 16
 """Partitions a second's tweets are spread over (by id): enough to spread them over a
 cluster's replicas, few enough that a consumer batch is a few mutations."""
 
+PACK_MAX_BYTES = 8 * 1024
+"""About the most packed tweets one check_tweet_packs row holds: a consumer batch's tweets
+of one bucket in as few rows as this allows, two or more to a Cassandra batch."""
+
 
 def tweet_bucket(tweet_id: int) -> int:
     """The check_tweet_buckets partition of a tweet, from its id alone."""
@@ -27,13 +34,36 @@ class CassandraChecks(OnSession, CheckStore):
     """Tweets, follow edges and list owners for ingest's checks."""
 
     async def clear(self) -> None:
-        await self._truncate("check_tweet_buckets", "check_follows", "check_lists")
+        await self._truncate(
+            "check_tweet_packs", "check_tweet_buckets", "check_follows", "check_lists"
+        )
 
     async def put_tweets(self, tweets: Sequence[Tweet]) -> None:
-        cql = "INSERT INTO check_tweet_buckets (bucket, tweet_id, body) VALUES (?, ?, ?)"
-        rows = [(tweet_bucket(t.id), t.id, pack_tweet(t)) for t in tweets]
+        """The tweets in packs: each bucket's tweets, in id order, in rows of about
+        PACK_MAX_BYTES, keyed by their first and last id."""
+        cql = (
+            "INSERT INTO check_tweet_packs (bucket, first_id, last_id, tweets) VALUES (?, ?, ?, ?)"
+        )
+        by_bucket: dict[int, list[Tweet]] = {}
+        for t in tweets:
+            by_bucket.setdefault(tweet_bucket(t.id), []).append(t)
+        rows = []
+        for bucket, group in by_bucket.items():
+            group.sort(key=lambda t: t.id)
+            ids: list[int] = []
+            packed: list[bytes] = []
+            size = 0
+            for t in group:
+                body = pack_tweet(t)
+                if packed and size + len(body) > PACK_MAX_BYTES:
+                    rows.append(_pack_row(bucket, ids, packed))
+                    ids, packed, size = [], [], 0
+                ids.append(t.id)
+                packed.append(body)
+                size += len(body) + 10
+            rows.append(_pack_row(bucket, ids, packed))
         await self.cql.write_grouped(
-            ((cql, row, len(row[2]) + ROW_OVERHEAD) for row in rows), op="check_tweets"
+            ((cql, row, len(row[3]) + ROW_OVERHEAD) for row in rows), op="check_tweets"
         )
 
     async def delete_tweets(self, tweets: Sequence[Tweet]) -> None:
@@ -47,14 +77,30 @@ class CassandraChecks(OnSession, CheckStore):
         )
 
     async def tweet(self, tweet_id: int) -> CheckedTweet | None:
-        rows = await self.cql.run(
-            "SELECT body, deleted FROM check_tweet_buckets WHERE bucket = ? AND tweet_id = ?",
-            (tweet_bucket(tweet_id), tweet_id),
-            op="check_tweet",
+        """Its deletion (or a row of the one-row-per-tweet layout) if there is one, else the
+        tweet as a pack holds it; both read at once."""
+        bucket = tweet_bucket(tweet_id)
+        single, packs = await asyncio.gather(
+            self.cql.run(
+                "SELECT body, deleted FROM check_tweet_buckets WHERE bucket = ? AND tweet_id = ?",
+                (bucket, tweet_id),
+                op="check_tweet",
+            ),
+            self.cql.run(
+                "SELECT last_id, tweets FROM check_tweet_packs WHERE bucket = ? AND first_id <= ?",
+                (bucket, tweet_id),
+                op="check_tweet",
+            ),
         )
-        if not rows or rows[0][0] is None:
-            return None
-        return CheckedTweet(unpack_tweet(rows[0][0]), bool(rows[0][1]))
+        if single and single[0][0] is not None:
+            return CheckedTweet(unpack_tweet(single[0][0]), bool(single[0][1]))
+        for last_id, blob in packs:
+            if last_id < tweet_id:
+                continue
+            ids, packed = msgpack.unpackb(blob)
+            if tweet_id in ids:
+                return CheckedTweet(unpack_tweet(packed[ids.index(tweet_id)]), False)
+        return None
 
     async def set_edges(
         self, pairs: Sequence[tuple[int, int]], present: bool, ts_us: Sequence[int]
@@ -95,3 +141,7 @@ class CassandraChecks(OnSession, CheckStore):
             "SELECT owner_id FROM check_lists WHERE list_id = ?", (list_id,), op="check_lists"
         )
         return int(rows[0][0]) if rows else None
+
+
+def _pack_row(bucket: int, ids: list[int], packed: list[bytes]) -> tuple[int, int, int, bytes]:
+    return bucket, ids[0], ids[-1], bytes(msgpack.packb([ids, packed], use_bin_type=True))
