@@ -25,6 +25,10 @@ from readers.pages import known_user, require_user, users_page
 from readers.search import SearchReaders
 from readers.tweets import ReadyTweet, TweetJson, tweets_answer
 
+READ_PAST = 2
+"""Home rows read beyond a page (and its probe row): a row of a tweet deleted since, not yet
+removed, is skipped without a second read unless more than this many fall in one page."""
+
 
 class ReadersRoutes:
     """The read routes: timelines, users and tweets from the projections, over a backend
@@ -106,15 +110,17 @@ class ReadersRoutes:
 
     async def _own(self, user_id: int, query: PageQuery) -> list[ReadyTweet]:
         """The home timeline's own rows made whole: one read, and one more for the tweets this
-        process holds no copy of; rows of deleted tweets (not removed yet) are read past."""
+        process holds no copy of; rows of deleted tweets (not removed yet) are read past,
+        READ_PAST of them within the first read."""
         timelines, want = self.backend.timelines, query.count
         found: list[ReadyTweet] = []
+        read = PageQuery(want + READ_PAST, query.max_id, query.since_id)
         while True:
-            rows = await timelines.home_rows(user_id, query)
+            rows = await timelines.home_rows(user_id, read)
             found += await self.tweets.hydrate(rows, timelines)
-            if len(rows) < query.count or len(found) >= want:
-                return found
-            query = PageQuery(want - len(found), rows[-1].tweet_id - 1, query.since_id)
+            if len(rows) < read.count or len(found) >= want:
+                return found[:want]
+            read = PageQuery(want - len(found) + READ_PAST, rows[-1].tweet_id - 1, query.since_id)
 
     async def user_timeline(self, request: web.Request) -> web.Response:
         user_id, query = path_id(request, "id"), page_query(request)

@@ -189,3 +189,18 @@ def test_background_is_subtracted_over_the_window_never_below_zero() -> None:
         "cassandra": 6.0,
         "kafka": 0.0,
     }
+
+
+@pytest.mark.parametrize(
+    ("per_page", "celeb", "met"),
+    [(1.0, 0.0, True), (1.009, 0.0, False), (1.012, 0.01, False), (1.009, 0.01, True)],
+)
+def test_requests_per_page_may_add_only_the_high_follower_reads(
+    per_page: float, celeb: float, met: bool
+) -> None:
+    r = _run_with_costs()
+    page = r["costs"]["page"]  # type: ignore[index]
+    page["requests_per_page"] = {"per_unit": per_page, "by_op_per_unit": {"celeb": celeb}}
+    goal = {g["where"]: g for g in report.goals(r)}["page_requests"]
+    assert goal["met"] is met
+    assert goal["baseline"] == 1.0 + celeb

@@ -15,7 +15,7 @@ from engine.metrics import Metrics
 from engine.ports import Backend, HomeRow, TimelineStore
 from engine.records import Mention, PageQuery, Tweet
 from readers.routing import ready_chunk, sse, tweet_chunk
-from readers.service import ReadersRoutes
+from readers.service import READ_PAST, ReadersRoutes
 from readers.tweets import ReadyTweet, TweetJson, tweets_answer
 
 pytestmark = pytest.mark.unit
@@ -109,4 +109,15 @@ async def test_a_home_page_reads_past_rows_whose_tweet_is_gone() -> None:
     page = await readers._own(1, PageQuery(3))
     assert [t.id for t in page] == [t.id for t in found if t.id % 2][:3]
     ids = [t.id for t in found]  # each read past gone rows asks for as many as still wanted
-    assert store.asked == [ids[0:3], ids[3:5], ids[5:6]]
+    past = READ_PAST  # ... and READ_PAST more
+    assert store.asked == [ids[0 : 3 + past], ids[3 + past : 3 + past + 1 + past]]
+
+
+async def test_a_page_with_a_few_gone_rows_is_still_one_read() -> None:
+    found = tweets(40)
+    gone = {found[1].id, found[4].id}  # deleted, their home rows not removed yet
+    store = Store([row(t) for t in found], [t for t in found if t.id not in gone])
+    readers = ReadersRoutes(Settings(), cast(Backend, store), Metrics())
+    page = await readers._own(1, PageQuery(21))
+    assert [t.id for t in page] == [t.id for t in found if t.id not in gone][:21]
+    assert len(store.asked) == 1
