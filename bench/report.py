@@ -150,6 +150,7 @@ def e2e_checks(e2e: dict[str, Any]) -> dict[str, bool]:
     }
 
 
+HIGH_FOLLOWER_OPS = ("high_follower_page", "celeb")  # readers/celebrities.py's reads
 COST_PATHS = (  # (path in r["costs"], unit, what the engine side is, what the bare side is)
     ("fanout", "home row", "`timeline fanout` draining a pre-loaded log",
      "cassandra-driver, ids-only rows, prepared unlogged per-partition batches, 64 in flight"),
@@ -177,11 +178,14 @@ def _cost_goals(r: Result, add: Callable[..., None]) -> None:
         "<= 0.5", lambda v, rt: v <= 0.5)  # fmt: skip
     per_page = dig(costs, "page", "requests_per_page", "per_unit")
     # the allowance: one request per page, plus one per followed high-follower author
-    # whose recent tweets were not in memory (the `celeb` reads, counted apart)
-    celeb = dig(costs, "page", "requests_per_page", "by_op_per_unit", "celeb") or 0.0
-    allowed = 1.0 + celeb if per_page is not None else None
+    # whose recent tweets were not in memory
+    # (`high_follower_page`), and the held set of those authors read again in the background
+    # (`celeb`); every other request counts against the one
+    by_op = dig(costs, "page", "requests_per_page", "by_op_per_unit") or {}
+    extra = sum(by_op.get(op, 0.0) for op in HIGH_FOLLOWER_OPS)
+    allowed = 1.0 + extra if per_page is not None else None
     add("page_requests", "home page: Cassandra requests per page", per_page, "requests/page",
-        allowed, "target: 1 + high-follower tweet reads per page", "<= 1 + high-follower reads",
+        allowed, "target: 1 + high-follower reads per page", "<= 1 + high-follower reads",
         lambda v, rt: rt <= 1.0)  # fmt: skip
     add("ingest", "ingest (this step): POST /v1/tweets/batch vs raw aiokafka",
         dig(r, "ingest_batch", "tweets_s"), "tweets/s",

@@ -378,8 +378,8 @@ class TimelineStore(ProjectionStore):
         in one request."""
 
     @abstractmethod
-    async def user_page(self, author_id: int, query: PageQuery) -> list[Tweet]:
-        """A page of an author's own tweets."""
+    async def user_page(self, author_id: int, query: PageQuery, op: str = "page") -> list[Tweet]:
+        """A page of an author's own tweets; `op` names the read in the request metrics."""
 
     @abstractmethod
     async def delete_tweets(self, tweets: Sequence[Tweet], ts_us: Sequence[int]) -> None:

@@ -42,6 +42,9 @@ from engine.records import PageQuery
 from readers.tweets import ReadyTweet, TweetJson
 
 log = logging.getLogger(__name__)
+HIGH_FOLLOWER_PAGE = "high_follower_page"
+"""The op of a high-follower author's tweets read for home pages, counted apart from the
+pages' own reads (timeline_cassandra_requests_total{op=...})."""
 RECENT_DEPTH = 64  # newest tweets held per author: three default pages and then some
 IDLE_S = 60.0  # an author no page asked for in this long is no longer refreshed
 MIN_REFRESH_S = 0.05
@@ -205,11 +208,14 @@ class HighFollowers(Background):
             page = answer(recent, query)
             if page is not None:
                 return page
-        return self.tweets.ready_all(await self.backend.timelines.user_page(author, query))
+        found = await self.backend.timelines.user_page(author, query, op=HIGH_FOLLOWER_PAGE)
+        return self.tweets.ready_all(found)
 
     async def _load(self, author: int) -> Recent:
         issued_at = self.clock()
-        found = await self.backend.timelines.user_page(author, PageQuery(RECENT_DEPTH))
+        found = await self.backend.timelines.user_page(
+            author, PageQuery(RECENT_DEPTH), op=HIGH_FOLLOWER_PAGE
+        )
         recent = Recent(
             issued_at, self.tweets.ready_all(found), len(found) < RECENT_DEPTH, issued_at
         )

@@ -192,15 +192,22 @@ def test_background_is_subtracted_over_the_window_never_below_zero() -> None:
 
 
 @pytest.mark.parametrize(
-    ("per_page", "celeb", "met"),
-    [(1.0, 0.0, True), (1.009, 0.0, False), (1.012, 0.01, False), (1.009, 0.01, True)],
+    ("per_page", "by_op", "met"),
+    [
+        (1.0, {"page": 1.0}, True),
+        (1.009, {"page": 1.009}, False),
+        (1.012, {"page": 1.002, "celeb": 0.002, "high_follower_page": 0.008}, False),
+        (1.009, {"page": 1.0, "celeb": 0.002, "high_follower_page": 0.007}, True),
+    ],
 )
 def test_requests_per_page_may_add_only_the_high_follower_reads(
-    per_page: float, celeb: float, met: bool
+    per_page: float, by_op: dict[str, float], met: bool
 ) -> None:
     r = _run_with_costs()
     page = r["costs"]["page"]  # type: ignore[index]
-    page["requests_per_page"] = {"per_unit": per_page, "by_op_per_unit": {"celeb": celeb}}
+    page["requests_per_page"] = {"per_unit": per_page, "by_op_per_unit": by_op}
     goal = {g["where"]: g for g in report.goals(r)}["page_requests"]
     assert goal["met"] is met
-    assert goal["baseline"] == 1.0 + celeb
+    assert goal["baseline"] == pytest.approx(
+        1.0 + by_op.get("celeb", 0.0) + by_op.get("high_follower_page", 0.0)
+    )

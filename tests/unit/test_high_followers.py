@@ -12,7 +12,7 @@ import pytest
 from engine.config import Settings
 from engine.ports import Backend
 from engine.records import PageQuery, Tweet
-from readers.celebrities import RECENT_DEPTH, HighFollowers, Recent, answer
+from readers.celebrities import HIGH_FOLLOWER_PAGE, RECENT_DEPTH, HighFollowers, Recent, answer
 from readers.tweets import ReadyTweet, TweetJson
 
 pytestmark = pytest.mark.unit
@@ -49,7 +49,8 @@ class Store:
         await asyncio.sleep(0)  # a round trip: other pages run meanwhile
         return [c for c in candidates if (user_id, c) in self.follows]
 
-    async def user_page(self, author_id: int, query: PageQuery) -> list[Tweet]:
+    async def user_page(self, author_id: int, query: PageQuery, op: str = "page") -> list[Tweet]:
+        assert op == HIGH_FOLLOWER_PAGE  # counted apart from the pages' own reads
         self.reads["user_page"] += 1
         await asyncio.sleep(0)
         upper, lower = query.bounds

@@ -28,7 +28,7 @@ class Timelines:
         self.tweets = sorted(tweets, key=lambda t: -t.id)
         self.rows_read = 0
 
-    async def user_page(self, author_id: int, query: PageQuery) -> list[Tweet]:
+    async def user_page(self, author_id: int, query: PageQuery, op: str = "page") -> list[Tweet]:
         top = query.max_id if query.max_id is not None else 1 << 62
         page = [t for t in self.tweets if t.author_id == author_id and t.id <= top]
         self.rows_read += len(page[: query.count])

@@ -103,12 +103,14 @@ class CassandraTimelines(OnSession, TimelineStore):
         )
         return {r[0]: unpack_tweet(r[1]) for r in rows}
 
-    async def user_page(self, author_id: int, query: PageQuery) -> list[Tweet]:
-        return await self._page("user_timeline", author_id, query)
+    async def user_page(self, author_id: int, query: PageQuery, op: str = "page") -> list[Tweet]:
+        return await self._page("user_timeline", author_id, query, op)
 
-    async def _page(self, table: str, owner_id: int, query: PageQuery) -> list[Tweet]:
+    async def _page(
+        self, table: str, owner_id: int, query: PageQuery, op: str = "page"
+    ) -> list[Tweet]:
         rows = await self.cql.run(
-            _PAGE.format(table=table), (owner_id, *query.bounds, query.count), op="page"
+            _PAGE.format(table=table), (owner_id, *query.bounds, query.count), op=op
         )
         return [unpack_tweet(r[0]) for r in rows]
 

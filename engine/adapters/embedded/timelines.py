@@ -81,13 +81,15 @@ class EmbeddedTimelines(OnDb, TimelineStore):
         rows = await self.db.read("get_tweets", lambda c: _get_tweets(c, ids))
         return {r[0]: decode_tweet(r[1]) for r in rows}
 
-    async def user_page(self, author_id: int, query: PageQuery) -> list[Tweet]:
-        return await self._page("user_timeline", author_id, query)
+    async def user_page(self, author_id: int, query: PageQuery, op: str = "page") -> list[Tweet]:
+        return await self._page("user_timeline", author_id, query, op)
 
-    async def _page(self, table: str, owner_id: int, query: PageQuery) -> list[Tweet]:
+    async def _page(
+        self, table: str, owner_id: int, query: PageQuery, op: str = "page"
+    ) -> list[Tweet]:
         sql = page_sql(table, "user_id = ?")
         params = (owner_id, *query.bounds, query.count)
-        rows = await self.db.read("page", lambda c: fetch_all(c, sql, params))
+        rows = await self.db.read(op, lambda c: fetch_all(c, sql, params))
         return [decode_tweet(r[0]) for r in rows]
 
     async def delete_tweets(self, tweets: Sequence[Tweet], ts_us: Sequence[int]) -> None:
