@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,29 @@ def cost(
         "by_process_us": {k: per_unit_us(v, units) for k, v in {**client, **servers}.items()},
         "cpu_s": {k: round(v, 3) for k, v in {**client, **servers}.items()},
     }
+
+
+COST_ROUNDS = 4
+"""Rounds a path's engine and bare measurements alternate in: a slow spell of the shared
+machine (other tenants, steal, a server's GC) then falls on both sides, not on one."""
+
+
+def combined(rounds: Sequence[Mapping[str, Any]], client: Iterable[str]) -> dict[str, Any]:
+    """One cost from the windows of several rounds of the same work: CPU, units and time
+    summed (so the result is CPU per unit over all of them), each round's total kept."""
+    names = set(client)
+    cpu: dict[str, float] = {}
+    for r in rounds:
+        for k, v in r["cpu_s"].items():
+            cpu[k] = cpu.get(k, 0.0) + v
+    out = cost(
+        {k: v for k, v in cpu.items() if k in names},
+        {k: v for k, v in cpu.items() if k not in names},
+        sum(r["units"] for r in rounds),
+        sum(r["seconds"] for r in rounds),
+    )
+    out["rounds_total_us"] = [r["total_us"] for r in rounds]
+    return out
 
 
 def cost_ratio(engine: Mapping[str, Any] | None, bare: Mapping[str, Any] | None) -> float | None:

@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import NBA_FINALS_TWEETS_S, RESULTS_DIR
-from bench.costs import PEAK_FANOUT, PEAK_READS_S, PEAK_TWEETS_S, capacity, cost_ratio
+from bench.costs import (
+    COST_ROUNDS,
+    PEAK_FANOUT,
+    PEAK_READS_S,
+    PEAK_TWEETS_S,
+    capacity,
+    cost_ratio,
+)
 from bench.levers import evidence, levers_for
 from bench.stats import ratio
 
@@ -217,6 +224,12 @@ def cost_rows(r: Result) -> list[dict[str, Any]]:
     return rows
 
 
+def round_ratios(engine: dict[str, Any], bare: dict[str, Any]) -> list[float]:
+    """Engine over bare CPU per unit in each round, when both sides were measured in rounds."""
+    e, b = engine.get("rounds_total_us") or [], bare.get("rounds_total_us") or []
+    return [x / y for x, y in zip(e, b, strict=False) if x is not None and y]
+
+
 def peak_capacity(r: Result) -> dict[str, Any]:
     """Cores the seeds' peak needs at the engine's and at the bare clients' measured costs."""
     costs = r.get("costs") or {}
@@ -258,6 +271,17 @@ def _costs(r: Result) -> list[str]:
             f"{_fmt(b.get('servers_us'))} / **{_fmt(b.get('total_us'))}** | "
             f"{_fmt(b.get('rate_s'))} | {_fmt(row['ratio'], 2)}x |"
         )
+    spread = [
+        f"{row['path']} {', '.join(f'{x:.2f}x' for x in ratios)}"
+        for row in rows
+        if (ratios := round_ratios(row["engine"], row["bare"]))
+    ]
+    if spread:
+        lines += [
+            "",
+            f"Measured in {COST_ROUNDS} rounds, engine and bare alternating; the ratio of each "
+            f"round: {'; '.join(spread)}.",
+        ]
     costs = r.get("costs") or {}
     per_tweet = dig(costs, "fanout", "requests_per_tweet") or {}
     per_page = dig(costs, "page", "requests_per_page") or {}

@@ -41,7 +41,9 @@ from bench import baselines, graph, http_load, ingest, pipeline, profiler, rawht
 from bench.bare_post import BarePostProcess
 from bench.config import RESULTS_DIR, Scale, scale_from_env
 from bench.costs import (
+    COST_ROUNDS,
     CostWindow,
+    combined,
     requests_by_op,
     requests_per_unit,
     table_bytes,
@@ -234,11 +236,11 @@ async def ingest_phase(run: Run, user_ids: Any) -> None:
 
 
 async def posts_costs(run: Run, proc: EngineProcess, settings: Settings, user_ids: Any) -> None:
-    """Single posts from a closed loop of `cost_clients` clients: against the ingest
-    process, then against the bare handler, each with its CPU per post."""
+    """Single posts from a closed loop of `cost_clients` clients against the ingest process
+    and against the bare handler, in COST_ROUNDS alternating rounds, each side's CPU per post
+    over all its rounds."""
     s = run.scale
     bodies = post_bodies(user_ids, s.seed)
-    await post_loop(run, proc.url, proc.pid, "ingest", bodies, "engine", proc)
     topic = settings.kafka_topic_prefix + "baseline-post"
     await baselines.create_topic(settings, topic)
     bare = BarePostProcess(
@@ -249,10 +251,53 @@ async def posts_costs(run: Run, proc: EngineProcess, settings: Settings, user_id
     )
     await bare.start()
     run.sampler.watch("bare_post", bare.pid)
+    per_round = max(1, s.cost_posts // COST_ROUNDS)
+    rounds: dict[str, list[dict[str, Any]]] = {"engine": [], "bare": []}
     try:
-        await post_loop(run, bare.url, bare.pid, "bare_post", bodies, "bare")
+        async with (
+            post_pool(run, proc.url, bodies) as engine_pool,
+            post_pool(run, bare.url, bodies) as bare_pool,
+        ):
+            before = requests_by_op(await proc.metrics())
+            for _ in range(COST_ROUNDS):
+                rounds["engine"].append(
+                    await post_round(run, engine_pool, proc.pid, "ingest", bodies, per_round)
+                )
+                rounds["bare"].append(
+                    await post_round(run, bare_pool, bare.pid, "bare_post", bodies, per_round)
+                )
+            after = requests_by_op(await proc.metrics())
     finally:
         await bare.stop()
+    for side, client in (("engine", "ingest"), ("bare", "bare_post")):
+        loads = [r.pop("load") for r in rounds[side]]
+        run.cost("post", side, {**combined(rounds[side], [client]), "load": loads[-1]})
+    ok = sum(r["units"] for r in rounds["engine"])
+    run.results["costs"]["post"]["requests_per_post"] = requests_per_unit(before, after, ok)
+
+
+@contextlib.asynccontextmanager
+async def post_pool(run: Run, url: str, bodies: list[bytes]) -> AsyncIterator[rawhttp.Pool]:
+    """The closed loop's connections to one server, warmed with a few hundred posts."""
+    s = run.scale
+    host, port = url.removeprefix("http://").split(":")
+    pool = rawhttp.Pool(host, int(port), s.cost_clients)
+    try:
+        await rawhttp.closed_loop(pool, bodies, min(500, s.cost_posts), s.cost_clients)
+        yield pool
+    finally:
+        pool.close()
+
+
+async def post_round(
+    run: Run, pool: rawhttp.Pool, pid: int, name: str, bodies: list[bytes], count: int
+) -> dict[str, Any]:
+    """`count` single posts from the closed loop against one server, and their CPU."""
+    window = run.window({name: pid})
+    await window.open(ROUND_BACKGROUND_S)
+    loop = await rawhttp.closed_loop(pool, bodies, count, run.scale.cost_clients)
+    window.done()
+    return {**await window.close(loop["ok"], wait=False), "load": loop}
 
 
 def post_bodies(user_ids: Any, seed: int, count: int = 1000) -> list[bytes]:
@@ -268,36 +313,6 @@ def post_bodies(user_ids: Any, seed: int, count: int = 1000) -> list[bytes]:
         )
         for i, a in enumerate(rng.integers(0, user_ids.size, count))
     ]
-
-
-async def post_loop(
-    run: Run,
-    url: str,
-    pid: int,
-    name: str,
-    requests: list[bytes],
-    side: str,
-    engine: EngineProcess | None = None,
-) -> None:
-    """Single posts from the closed loop against one server, with its CPU per post; for the
-    engine's process, its Cassandra requests per post too."""
-    s = run.scale
-    host, port = url.removeprefix("http://").split(":")
-    pool = rawhttp.Pool(host, int(port), s.cost_clients)
-    try:
-        await rawhttp.closed_loop(pool, requests, min(500, s.cost_posts), s.cost_clients)
-        before = requests_by_op(await engine.metrics()) if engine else {}
-        window = run.window({name: pid})
-        await window.open()
-        loop = await rawhttp.closed_loop(pool, requests, s.cost_posts, s.cost_clients)
-        window.done()
-        after = requests_by_op(await engine.metrics()) if engine else {}
-    finally:
-        pool.close()
-    run.cost("post", side, {**await window.close(loop["ok"], wait=False), "load": loop})
-    if engine is not None:
-        per_post = requests_per_unit(before, after, loop["ok"])
-        run.results["costs"]["post"]["requests_per_post"] = per_post
 
 
 async def fanout_phase(run: Run, backend: Backend, tweets: pipeline.Tweets) -> None:
@@ -381,18 +396,22 @@ async def bytes_per_row(
 
 
 async def pages_phase(run: Run, user_ids: Any) -> None:
-    """Home pages (count 20) from a closed loop against `timeline readers`, then bare reads
-    of the same partitions, LIMIT 20: CPU per page and Cassandra requests per page.
+    """Home pages (count 20) from a closed loop against `timeline readers`, and bare reads of
+    the same partitions, LIMIT 20, in COST_ROUNDS alternating rounds: CPU per page and
+    Cassandra requests per page.
 
-    The warm-up reads one page of each user first, so the measured pages are the steady
-    state (what the readers hold of a user was read before); the warm-up's own requests per
-    page are reported apart as the cost of a user's first page in a process."""
+    The warm-up reads one page of each user first (on both sides), so the measured pages are
+    the steady state (what the readers hold of a user was read before); the warm-up's own
+    requests per page are reported apart as the cost of a user's first page in a process."""
     s = run.scale
     rng = np.random.default_rng(s.seed + 11)
     users = [int(user_ids[i]) for i in rng.integers(0, user_ids.size, s.cost_pages)]
     first = list(dict.fromkeys(users))  # each user once, in order
     unshed = dataclasses.replace(run.settings, max_in_flight=UNSHED)
     readers = await run.started(run.engine("readers", unshed, "readers_pages"), "readers")
+    raw = await asyncio.to_thread(baselines.RawCassandra, run.settings)
+    per_round = max(1, len(users) // COST_ROUNDS)
+    rounds: dict[str, list[dict[str, Any]]] = {"engine": [], "bare": []}
     try:
         requests = [
             rawhttp.encode_request("GET", f"/v1/users/{u}/home_timeline", "127.0.0.1")
@@ -407,33 +426,40 @@ async def pages_phase(run: Run, user_ids: Any) -> None:
             cold = requests_by_op(await readers.metrics())
             warmed = await rawhttp.closed_loop(pool, warm, len(warm), s.cost_clients)
             before = requests_by_op(await readers.metrics())
-            window = run.window({"readers": readers.pid})
-            await window.open()
-            loop = await rawhttp.closed_loop(pool, requests, len(requests), s.cost_clients)
-            window.done()
+            await asyncio.to_thread(raw.page_reads, first)  # the same warm-up
+            for i in range(COST_ROUNDS):
+                part = slice(i * per_round, (i + 1) * per_round)
+                window = run.window({"readers": readers.pid})
+                await window.open(ROUND_BACKGROUND_S)
+                loop = await rawhttp.closed_loop(pool, requests[part], per_round, s.cost_clients)
+                window.done()
+                rounds["engine"].append(await window.close(loop["ok"], wait=False))
+                window = run.window(this_process())
+                await window.open(ROUND_BACKGROUND_S)
+                bare = await asyncio.to_thread(raw.page_reads, users[part])
+                window.done()
+                ok = bare["reads"] - bare["failed"]
+                rounds["bare"].append(await window.close(ok, wait=False))
             after = requests_by_op(await readers.metrics())
         finally:
             pool.close()
-        run.cost("page", "engine", {**await window.close(loop["ok"], wait=False), "load": loop})
-        page = run.results["costs"]["page"]
-        page["requests_per_page"] = requests_per_unit(before, after, loop["ok"])
-        page["requests_per_first_page"] = requests_per_unit(cold, before, warmed["ok"])
-        for key in ("requests_per_page", "requests_per_first_page"):
-            print(f"   Cassandra {key.replace('_', ' ')}", page[key]["per_unit"],
-                  page[key]["by_op_per_unit"], flush=True)  # fmt: skip
     finally:
         await readers.stop()
-    raw = await asyncio.to_thread(baselines.RawCassandra, run.settings)
-    try:
-        await asyncio.to_thread(raw.page_reads, first)  # the same warm-up
-        window = run.window(this_process())
-        await window.open()
-        bare = await asyncio.to_thread(raw.page_reads, users)
-        window.done()
-        run.cost("page", "bare", {**await window.close(bare["reads"] - bare["failed"], wait=False),
-                                  "load": bare})  # fmt: skip
-    finally:
         await asyncio.to_thread(raw.close)
+    run.cost("page", "engine", {**combined(rounds["engine"], ["readers"]), "load": loop})
+    run.cost("page", "bare", {**combined(rounds["bare"], this_process()), "load": bare})
+    page = run.results["costs"]["page"]
+    ok = sum(r["units"] for r in rounds["engine"])
+    page["requests_per_page"] = requests_per_unit(before, after, ok)
+    page["requests_per_first_page"] = requests_per_unit(cold, before, warmed["ok"])
+    for key in ("requests_per_page", "requests_per_first_page"):
+        print(f"   Cassandra {key.replace('_', ' ')}", page[key]["per_unit"],
+              page[key]["by_op_per_unit"], flush=True)  # fmt: skip
+
+
+ROUND_BACKGROUND_S = 2.0
+"""Seconds of the servers' background rate read before each round's window (BACKGROUND_S
+before a single long window): rounds are many, and the floor of two readings suffices."""
 
 
 HELD_LADDER_S = (250.0, 500.0, 1000.0, 2000.0)

@@ -211,3 +211,13 @@ def test_requests_per_page_may_add_only_the_high_follower_reads(
     assert goal["baseline"] == pytest.approx(
         1.0 + by_op.get("celeb", 0.0) + by_op.get("high_follower_page", 0.0)
     )
+
+
+def test_rounds_combine_into_cpu_per_unit_over_all_of_them() -> None:
+    first = costs.cost({"bench": 1.0}, {"cassandra": 0.5}, 1000, 2.0)
+    second = costs.cost({"bench": 3.0}, {"cassandra": 0.5}, 1000, 2.0)
+    both = costs.combined([first, second], ["bench"])
+    assert both["client_us"] == 2000.0 and both["servers_us"] == 500.0
+    assert both["total_us"] == 2500.0 and both["rate_s"] == 500.0
+    assert both["rounds_total_us"] == [1500.0, 3500.0]
+    assert report.round_ratios(both, {"rounds_total_us": [1000.0, 1000.0]}) == [1.5, 3.5]
