@@ -59,6 +59,7 @@ from deploy.local.settings import Settings as InfraSettings
 from engine.adapters import open_backend
 from engine.config import Settings
 from engine.events import GRAPH_TOPIC, TWEETS_TOPIC
+from engine.groups import CHECKS_PROJECTION, PROJECTION_TOPICS
 from engine.ids import IdGenerator
 from engine.metrics import Metrics
 from engine.ports import Backend
@@ -526,6 +527,12 @@ async def http_phase(run: Run, profiles: list[str]) -> None:
     reads = f"read{run.scale.read_rate_s:g}"
     targets = {reads: (f"readers_{reads}", readers), "posts3085": ("ingest_posts", ingest_proc)}
     out: dict[str, Any] = {}
+    # The ingest process just started, and its checks group replays the whole log first: a
+    # profile run beside that replay measured the replay (0.5 cores of ingest in read50).
+    topics = PROJECTION_TOPICS[CHECKS_PROJECTION]
+    async with LagProbe(run.settings, CHECKS_PROJECTION, topics) as checks:
+        waited = await drained(checks)
+    print(f"   the new ingest process's checks group caught up in {waited} s", flush=True)
     async with LagProbe(run.settings, "timelines", (GRAPH_TOPIC, TWEETS_TOPIC)) as lag:
         await drained(lag)  # each profile starts with the fan-out caught up
         for name in profiles:
