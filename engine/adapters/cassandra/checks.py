@@ -60,7 +60,7 @@ class CassandraChecks(OnSession, CheckStore):
                     ids, packed, size = [], [], 0
                 ids.append(t.id)
                 packed.append(body)
-                size += len(body) + 10
+                size += len(body) + 10  # and its id, with msgpack framing
             rows.append(_pack_row(bucket, ids, packed))
         await self.cql.write_grouped(
             ((cql, row, len(row[3]) + ROW_OVERHEAD) for row in rows), op="check_tweets"

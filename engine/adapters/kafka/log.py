@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -118,28 +119,24 @@ class KafkaLog(EventLog):
             raise LogUnavailable("the log producer is not started")
         started = time.perf_counter()
         prefix = self.settings.kafka_topic_prefix
-        outcome: LogPosition | LogUnavailable
+        ack: asyncio.Future[Any] | BaseException | None = None
         try:
             async with asyncio.timeout(self.settings.kafka_request_timeout_ms / 1000 + 1):
-                ack = await producer.send(
+                sent = ack = await producer.send(
                     prefix + event.topic, encode(event), key=key_bytes(event.key)
                 )
-                meta = await ack
-            outcome = LogPosition(meta.topic[len(prefix) :], meta.partition, meta.offset)
+                with contextlib.suppress(Exception):  # _outcome reads the ack's error
+                    await sent
         except TimeoutError:
-            outcome = _timed_out()
+            pass  # an ack not done (or cancelled) by the deadline is a timeout in _outcome
         except KafkaError as e:
-            outcome = _unavailable(e)
+            ack = e
         self.metrics.append_seconds.observe(time.perf_counter() - started)
+        outcome = _timed_out() if ack is None else _outcome(ack, len(prefix))
         if isinstance(outcome, BaseException):
             self._account((event,), [outcome])
             raise outcome
-        counter = self._appended.get(event.type_name)
-        if counter is None:
-            counter = self._appended[event.type_name] = self.metrics.events_appended.labels(
-                event.type_name
-            )
-        counter.inc()
+        self._count_appended(event.type_name, 1)
         self._last_append_ok = True
         return outcome
 
@@ -196,15 +193,18 @@ class KafkaLog(EventLog):
                 appended[event.type_name] += 1
             outcomes.append(result)
         for type_name, n in appended.items():
-            counter = self._appended.get(type_name)
-            if counter is None:  # looking a child up costs more than counting in it
-                counter = self._appended[type_name] = self.metrics.events_appended.labels(type_name)
-            counter.inc(n)
+            self._count_appended(type_name, n)
         for error, n in failed.items():
             self.metrics.append_errors.labels(error).inc(n)
         if outcomes:
             self._last_append_ok = not isinstance(outcomes[-1], BaseException)
         return outcomes
+
+    def _count_appended(self, type_name: str, n: int) -> None:
+        counter = self._appended.get(type_name)
+        if counter is None:  # looking a child up costs more than counting in it
+            counter = self._appended[type_name] = self.metrics.events_appended.labels(type_name)
+        counter.inc(n)
 
     async def dead_letter(self, record: LogRecord, group: str, reason: str) -> None:
         producer = self._producer
