@@ -81,6 +81,9 @@ def cost(
 COST_ROUNDS = 4
 """Rounds a path's engine and bare measurements alternate in: a slow spell of the shared
 machine (other tenants, steal, a server's GC) then falls on both sides, not on one."""
+ROUND_BACKGROUND_S = 2.0
+"""Seconds of the servers' background rate read before each round's window (BACKGROUND_S
+before a single long window): rounds are many, and the floor of two readings suffices."""
 
 
 def combined(rounds: Sequence[Mapping[str, Any]], client: Iterable[str]) -> dict[str, Any]:

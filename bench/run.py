@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -30,7 +31,7 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from bench.bare_post import BarePostProcess
 from bench.config import RESULTS_DIR, Scale, scale_from_env
 from bench.costs import (
     COST_ROUNDS,
+    ROUND_BACKGROUND_S,
     CostWindow,
     combined,
     requests_by_op,
@@ -261,12 +263,14 @@ async def posts_costs(run: Run, proc: EngineProcess, settings: Settings, user_id
         ):
             before = requests_by_op(await proc.metrics())
             for _ in range(COST_ROUNDS):
-                rounds["engine"].append(
-                    await post_round(run, engine_pool, proc.pid, "ingest", bodies, per_round)
-                )
-                rounds["bare"].append(
-                    await post_round(run, bare_pool, bare.pid, "bare_post", bodies, per_round)
-                )
+                for side, pool, name, pid in (
+                    ("engine", engine_pool, "ingest", proc.pid),
+                    ("bare", bare_pool, "bare_post", bare.pid),
+                ):
+                    posts = functools.partial(
+                        rawhttp.closed_loop, pool, bodies, per_round, s.cost_clients
+                    )
+                    rounds[side].append(await measured_round(run, {name: pid}, posts, _ok))
             after = requests_by_op(await proc.metrics())
     finally:
         await bare.stop()
@@ -290,15 +294,27 @@ async def post_pool(run: Run, url: str, bodies: list[bytes]) -> AsyncIterator[ra
         pool.close()
 
 
-async def post_round(
-    run: Run, pool: rawhttp.Pool, pid: int, name: str, bodies: list[bytes], count: int
+async def measured_round(
+    run: Run,
+    client: dict[str, int],
+    work: Callable[[], Awaitable[dict[str, Any]]],
+    units: Callable[[dict[str, Any]], int],
 ) -> dict[str, Any]:
-    """`count` single posts from the closed loop against one server, and their CPU."""
-    window = run.window({name: pid})
+    """One round of a cost measurement: `work` in a window of its own (the servers' background
+    read for ROUND_BACKGROUND_S first), its CPU over `units(load)`, and its load as `load`."""
+    window = run.window(client)
     await window.open(ROUND_BACKGROUND_S)
-    loop = await rawhttp.closed_loop(pool, bodies, count, run.scale.cost_clients)
+    load = await work()
     window.done()
-    return {**await window.close(loop["ok"], wait=False), "load": loop}
+    return {**await window.close(units(load), wait=False), "load": load}
+
+
+def _ok(loop: dict[str, Any]) -> int:
+    return int(loop["ok"])
+
+
+def _reads(bare: dict[str, Any]) -> int:
+    return int(bare["reads"] - bare["failed"])
 
 
 def post_bodies(user_ids: Any, seed: int, count: int = 1000) -> list[bytes]:
@@ -430,25 +446,22 @@ async def pages_phase(run: Run, user_ids: Any) -> None:
             await asyncio.to_thread(raw.page_reads, first)  # the same warm-up
             for i in range(COST_ROUNDS):
                 part = slice(i * per_round, (i + 1) * per_round)
-                window = run.window({"readers": readers.pid})
-                await window.open(ROUND_BACKGROUND_S)
-                loop = await rawhttp.closed_loop(pool, requests[part], per_round, s.cost_clients)
-                window.done()
-                rounds["engine"].append(await window.close(loop["ok"], wait=False))
-                window = run.window(this_process())
-                await window.open(ROUND_BACKGROUND_S)
-                bare = await asyncio.to_thread(raw.page_reads, users[part])
-                window.done()
-                ok = bare["reads"] - bare["failed"]
-                rounds["bare"].append(await window.close(ok, wait=False))
+                pages = functools.partial(
+                    rawhttp.closed_loop, pool, requests[part], per_round, s.cost_clients
+                )
+                reads = functools.partial(asyncio.to_thread, raw.page_reads, users[part])
+                engine_side = {"readers": readers.pid}
+                rounds["engine"].append(await measured_round(run, engine_side, pages, _ok))
+                rounds["bare"].append(await measured_round(run, this_process(), reads, _reads))
             after = requests_by_op(await readers.metrics())
         finally:
             pool.close()
     finally:
         await readers.stop()
         await asyncio.to_thread(raw.close)
-    run.cost("page", "engine", {**combined(rounds["engine"], ["readers"]), "load": loop})
-    run.cost("page", "bare", {**combined(rounds["bare"], this_process()), "load": bare})
+    for side, client in (("engine", ["readers"]), ("bare", this_process())):
+        loads = [r.pop("load") for r in rounds[side]]
+        run.cost("page", side, {**combined(rounds[side], client), "load": loads[-1]})
     page = run.results["costs"]["page"]
     ok = sum(r["units"] for r in rounds["engine"])
     page["requests_per_page"] = requests_per_unit(before, after, ok)
@@ -456,11 +469,6 @@ async def pages_phase(run: Run, user_ids: Any) -> None:
     for key in ("requests_per_page", "requests_per_first_page"):
         print(f"   Cassandra {key.replace('_', ' ')}", page[key]["per_unit"],
               page[key]["by_op_per_unit"], flush=True)  # fmt: skip
-
-
-ROUND_BACKGROUND_S = 2.0
-"""Seconds of the servers' background rate read before each round's window (BACKGROUND_S
-before a single long window): rounds are many, and the floor of two readings suffices."""
 
 
 HELD_LADDER_S = (250.0, 500.0, 1000.0, 2000.0)
