@@ -4,6 +4,12 @@ The envelope is a msgpack map ``{"v": 1, "type": str, "sv": int, "id": int, "ts"
 "d": map}``: envelope version, event type, schema version of that type, event id
 (Snowflake), event time in Unix microseconds, and the type's fields. schemas/events.json
 documents every type and version.
+
+A record may also hold a pack: ``{"v": 1, "type": "pack", "sv": 1, "events": [envelope
+maps]}``, several events of one partition in log order (a batch of tweets appended as one
+record: Kafka's per-record cost, on the producer, the broker and every consumer, is paid once
+for all of them). decode_all() reads either; a reader of a version without packs stops at one
+as at any event too new (EventTooNew), so consumers are upgraded before producers.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeGuard
 
@@ -21,6 +28,8 @@ from engine.ids import EPOCH_MS
 from engine.records import DirectMessage, Mention, Tweet
 
 ENVELOPE_VERSION = 1
+PACK_TYPE = "pack"
+PACK_VERSION = 1
 TWEETS_TOPIC = "tweets"
 GRAPH_TOPIC = "graph"
 MESSAGES_TOPIC = "messages"
@@ -300,9 +309,8 @@ _TYPES: dict[tuple[str, int], type[Event]] = {
 }
 
 
-def encode(event: Event) -> bytes:
-    """The event as envelope bytes for the log."""
-    envelope = {
+def _envelope(event: Event) -> dict[str, Any]:
+    return {
         "v": ENVELOPE_VERSION,
         "type": event.type_name,
         "sv": event.schema_version,
@@ -310,24 +318,78 @@ def encode(event: Event) -> bytes:
         "ts": event.ts_us,
         "d": event.fields(),
     }
-    return bytes(msgpack.packb(envelope, use_bin_type=True))
+
+
+def encode(event: Event) -> bytes:
+    """The event as envelope bytes for the log."""
+    return bytes(msgpack.packb(_envelope(event), use_bin_type=True))
+
+
+def encode_pack(events: Sequence[Event]) -> bytes:
+    """Several events (of one partition, in log order) as the bytes of one pack record."""
+    pack = {
+        "v": ENVELOPE_VERSION,
+        "type": PACK_TYPE,
+        "sv": PACK_VERSION,
+        "events": [_envelope(e) for e in events],
+    }
+    return bytes(msgpack.packb(pack, use_bin_type=True))
 
 
 def decode(blob: bytes) -> Event:
     """The event in envelope bytes; EventTooNew when it is of a type or version newer than
-    this code reads, PoisonEvent when the bytes cannot be read at all."""
+    this code reads, PoisonEvent when the bytes cannot be read at all, or hold a pack (a
+    record of the log is read with decode_all)."""
     try:
         envelope = msgpack.unpackb(blob, raw=False, strict_map_key=False)
-        kind, version = envelope["type"], envelope["sv"]
-        _check_versions(envelope["v"], kind, version)
-        cls = _TYPES.get((kind, version))
-        if cls is None:
-            raise PoisonEvent(f"unknown event {kind!r} v{version!r}")
-        return cls.from_fields(envelope["id"], envelope["ts"], envelope["d"])
-    except PoisonEvent:
+        if isinstance(envelope, dict) and envelope.get("type") == PACK_TYPE:
+            raise PoisonEvent("a pack of events where one event was expected")
+        return _from_envelope(envelope)
+    except (PoisonEvent, EventTooNew):
         raise
     except Exception as e:  # any malformed bytes or shape
         raise PoisonEvent(f"undecodable event: {e!r}") from e
+
+
+def decode_all(blob: bytes) -> list[Event]:
+    """The events in a record of the log: its one event, or every event of a pack in order.
+    EventTooNew and PoisonEvent as decode(); a pack is read whole or not at all."""
+    try:
+        envelope = msgpack.unpackb(blob, raw=False, strict_map_key=False)
+        if isinstance(envelope, dict) and envelope.get("type") == PACK_TYPE:
+            _check_pack(envelope)
+            inner = envelope["events"]
+            if not isinstance(inner, list) or not inner:
+                raise PoisonEvent("a pack without events")
+            return [_from_envelope(e) for e in inner]
+        return [_from_envelope(envelope)]
+    except (PoisonEvent, EventTooNew):
+        raise
+    except Exception as e:  # any malformed bytes or shape
+        raise PoisonEvent(f"undecodable event: {e!r}") from e
+
+
+def _check_pack(envelope: dict[Any, Any]) -> None:
+    v, version = envelope.get("v"), envelope.get("sv")
+    if not _is_version(v) or not _is_version(version):
+        raise PoisonEvent(f"malformed pack: v={v!r} sv={version!r}")
+    if v > ENVELOPE_VERSION:
+        raise EventTooNew(f"envelope v{v} is newer than v{ENVELOPE_VERSION}")
+    if v < ENVELOPE_VERSION:
+        raise PoisonEvent(f"unknown envelope version {v!r}")
+    if version > PACK_VERSION:
+        raise EventTooNew(f"pack v{version} is newer than v{PACK_VERSION}")
+
+
+def _from_envelope(envelope: Any) -> Event:
+    if not isinstance(envelope, dict):
+        raise PoisonEvent(f"an envelope must be a map, not {type(envelope).__name__}")
+    kind, version = envelope["type"], envelope["sv"]
+    _check_versions(envelope["v"], kind, version)
+    cls = _TYPES.get((kind, version))
+    if cls is None:
+        raise PoisonEvent(f"unknown event {kind!r} v{version!r}")
+    return cls.from_fields(envelope["id"], envelope["ts"], envelope["d"])
 
 
 def _check_versions(envelope: object, kind: object, version: object) -> None:

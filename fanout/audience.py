@@ -36,7 +36,7 @@ import time
 from collections.abc import Collection
 
 from engine.errors import LogUnavailable, PoisonEvent
-from engine.events import GRAPH_TOPIC, Followed, Unfollowed, decode
+from engine.events import GRAPH_TOPIC, Followed, Unfollowed, decode_all
 from engine.lifecycle import Background
 from engine.ports import Backend, LogRecord, LogTail
 
@@ -183,12 +183,13 @@ class FollowerIndex(Background):
             if record.topic != GRAPH_TOPIC:
                 continue
             try:
-                event = decode(record.value)
+                events = decode_all(record.value)
             except PoisonEvent:
                 continue  # the graph projection's consumer sets it aside
-            if isinstance(event, Followed):
-                present = not isinstance(event, Unfollowed)
-                self._set(event.follower_id, event.followee_id, event.ts_us, present=present)
+            for event in events:
+                if isinstance(event, Followed):
+                    present = not isinstance(event, Unfollowed)
+                    self._set(event.follower_id, event.followee_id, event.ts_us, present=present)
 
     def _set(self, follower: int, followee: int, changed_us: int, *, present: bool) -> None:
         ids = self._ids

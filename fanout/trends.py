@@ -26,7 +26,10 @@ class TrendProjector(Projector):
     """Counts per (minute, tweets partition) with the offset last applied to each row.
 
     Tweets are keyed by author, so one partition's consumer is the only writer of its
-    rows; an event at or below a row's offset was counted before a crash and is skipped.
+    rows; an event below a row's offset was counted before a crash and is skipped. One record
+    may hold many posts (a pack, engine/events.py), so at the row's own offset a tweet is
+    skipped only if the row remembers counting it there: the tweets of a pack may be applied
+    in more than one batch, and a row written between them covers only the first ones.
     Direct messages are on another topic and never reach this projection.
 
     The log may also hold one event twice at two offsets (a retried post whose first append
@@ -78,10 +81,17 @@ class TrendProjector(Projector):
             return
         key = (minute_of(event.tweet.id), record.partition)
         row = self._rows[key]
-        if record.offset <= row.applied_offset:
+        if record.offset < row.applied_offset:
             return  # counted before a crash; the log is replaying it
+        mark = row.tweets.get(event.tweet.id)
+        if (
+            record.offset == row.applied_offset
+            and mark is not None
+            and mark.offset == record.offset
+        ):
+            return  # this tweet of the row's last record (a pack holds many) was counted
         delta = -1 if isinstance(event, TweetDeleted) else 1
-        if _counted_elsewhere(row.tweets.get(event.tweet.id), delta, record.offset):
+        if _counted_elsewhere(mark, delta, record.offset):
             return
         counts = dict(row.counts)
         for tag in {normalize_tag(t) for t in event.tweet.hashtags}:

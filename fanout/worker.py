@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from engine.errors import EventTooNew, PoisonEvent, TimelineError
-from engine.events import Event, decode
+from engine.events import Event, decode_all
 from engine.lifecycle import Background
 from engine.metrics import Metrics
 from engine.ports import Backend, LogConsumer, LogRecord
@@ -164,17 +164,25 @@ class ConsumerWorker(Background):
             if stop is not None and record.offset >= stop:
                 continue
             try:
-                event = await self._decode(record)
+                events = await self._decode(record)
             except EventTooNew as too_new:
                 self._block(record, too_new)
                 continue
             covered.append(record)
-            if event is not None:
-                decoded.append((record, event))
-        await self.projector.apply(decoded)
-        for _, e in decoded:
-            self.metrics.consumed.labels(self.group, e.type_name).inc()
+            decoded.extend((record, event) for event in events)
+        # a pack holds many events: the projector takes at most batch_max_records at a time
+        step = max(1, self.batch_max_records)
+        for start in range(0, max(1, len(decoded)), step):
+            await self.projector.apply(decoded[start : start + step])
+        self._count_consumed(decoded)
         return covered
+
+    def _count_consumed(self, decoded: Sequence[Decoded]) -> None:
+        counts: dict[str, int] = {}
+        for _, e in decoded:
+            counts[e.type_name] = counts.get(e.type_name, 0) + 1
+        for type_name, n in counts.items():
+            self.metrics.consumed.labels(self.group, type_name).inc(n)
 
     def _block(self, record: LogRecord, error: EventTooNew) -> None:
         self.blocked[(record.topic, record.partition)] = record.offset
@@ -194,9 +202,10 @@ class ConsumerWorker(Background):
             self.metrics.consumer_blocked.labels(self.group, topic, str(partition)).set(0)
         self.blocked.clear()
 
-    async def _decode(self, record: LogRecord) -> Event | None:
+    async def _decode(self, record: LogRecord) -> list[Event]:
+        """The record's events (one, or a pack's); none when it was set aside as poison."""
         try:
-            return decode(record.value)
+            return decode_all(record.value)
         except EventTooNew:
             raise
         except PoisonEvent as e:
@@ -209,7 +218,7 @@ class ConsumerWorker(Background):
                 record.offset,
                 e,
             )
-            return None
+            return []
 
     async def _report_lag(self, consumer: LogConsumer) -> None:
         now = time.monotonic()

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from engine.config import Settings
 from engine.errors import PoisonEvent
-from engine.events import Event, TweetPosted, decode
+from engine.events import Event, TweetPosted, decode_all
 from engine.lifecycle import Background
 from engine.ports import Backend, LogRecord, LogTail
 
@@ -125,12 +125,13 @@ class AppliedFeed(Background):
             tp = (r.topic, r.partition)
             self._read[tp] = r.offset + 1
             try:
-                event = decode(r.value)
+                events = decode_all(r.value)
             except PoisonEvent:
                 continue  # the group sets it aside; there is nothing to show
-            if type(event) in self.kinds:
-                self._held.setdefault(tp, deque()).append(_Held(r.offset, event))
-                self._count += 1
+            for event in events:
+                if type(event) in self.kinds:
+                    self._held.setdefault(tp, deque()).append(_Held(r.offset, event))
+                    self._count += 1
 
     def _release(self, committed: dict[TopicPartition, int]) -> None:
         now = time.monotonic()

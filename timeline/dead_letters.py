@@ -22,7 +22,7 @@ from engine.adapters import open_backend
 from engine.config import Settings
 from engine.dead_letters import DeadLetter, parse_letter, replay_group
 from engine.errors import InvalidInput, PoisonEvent
-from engine.events import DEAD_LETTER_TOPIC, decode
+from engine.events import DEAD_LETTER_TOPIC, decode_all
 from engine.groups import group_name
 from engine.metrics import Metrics
 from engine.ports import Backend, LogConsumer, LogRecord, LogTail
@@ -210,12 +210,14 @@ class _Replayer:
             letter = parse_letter(r)
             if letter is None or letter.group != self.worker.group:
                 continue
+            record = letter.record()
             try:
-                decoded.append((letter.record(), decode(letter.value)))
+                decoded.extend((record, event) for event in decode_all(letter.value))
             except PoisonEvent as e:
-                await self.backend.log.dead_letter(letter.record(), letter.group, str(e))
+                await self.backend.log.dead_letter(record, letter.group, str(e))
                 self.unreadable += 1
-        self.applied += len(decoded)
+                continue
+            self.applied += 1
         return decoded
 
 

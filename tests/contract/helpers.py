@@ -7,7 +7,7 @@ import random
 import time
 from collections.abc import Sequence
 
-from engine.events import Followed, TweetPosted
+from engine.events import Event, Followed, TweetPosted, decode_all
 from engine.ids import IdGenerator
 from engine.ports import LogConsumer, LogRecord
 from engine.records import Mention, Tweet, User
@@ -81,6 +81,19 @@ async def drain(consumer: LogConsumer, want: int, timeout_s: float = 20.0) -> li
     while len(records) < want and time.monotonic() < deadline:
         records += await consumer.poll(max_records=500, timeout_ms=200)
     return records
+
+
+async def drain_events(
+    consumer: LogConsumer, want: int, timeout_s: float = 20.0
+) -> list[tuple[LogRecord, Event]]:
+    """Poll until `want` events arrived, each with the record that carries it (a record may
+    hold a pack of posts)."""
+    events: list[tuple[LogRecord, Event]] = []
+    deadline = time.monotonic() + timeout_s
+    while len(events) < want and time.monotonic() < deadline:
+        for r in await consumer.poll(max_records=500, timeout_ms=200):
+            events += [(r, e) for e in decode_all(r.value)]
+    return events
 
 
 async def noop() -> None:

@@ -11,13 +11,14 @@ import msgpack
 import pytest
 
 from engine.adapters.embedded.log import partition_for
+from engine.adapters.kafka.log import PACK_MAX_EVENTS
 from engine.dead_letters import parse_letter
 from engine.errors import LogUnavailable
 from engine.events import DEAD_LETTER_TOPIC, GRAPH_TOPIC, TWEETS_TOPIC, Event, decode
 from engine.ports import Backend, LogConsumer, LogPosition, LogRecord
 from fanout.worker import next_positions
 from tests.contract.conftest import PARTITIONS, Reopen
-from tests.contract.helpers import drain, followed, new_ids, noop, posted
+from tests.contract.helpers import drain, drain_events, followed, new_ids, noop, posted
 
 TOPICS = [GRAPH_TOPIC, TWEETS_TOPIC]
 
@@ -81,8 +82,33 @@ async def test_one_keys_events_are_read_in_append_order(backend: Backend) -> Non
     positions = await backend.log.append_many(events)
     assert all(isinstance(p, LogPosition) for p in positions)
     async with member(backend) as consumer:
-        records = await drain(consumer, len(events))
-    assert [decode(r.value).event_id for r in records] == [e.event_id for e in events]
+        read = await drain_events(consumer, len(events))
+    assert [e.event_id for _, e in read] == [e.event_id for e in events]
+
+
+async def test_posts_appended_together_are_read_once_each_where_the_append_said(
+    backend: Backend, kind: str
+) -> None:
+    """Kafka carries posts appended together in packs (a record for up to PACK_MAX_EVENTS
+    of one partition); each post is read once, in its author's order, at the position its
+    append answered."""
+    authors = new_ids(10)
+    events = [posted(authors[i % len(authors)]) for i in range(PACK_MAX_EVENTS * 2 + 50)]
+    positions = await backend.log.append_many(events)
+    async with member(backend) as consumer:
+        read = await drain_events(consumer, len(events))
+    assert sorted(e.event_id for _, e in read) == sorted(e.event_id for e in events)
+    where = {e.event_id: LogPosition(r.topic, r.partition, r.offset) for r, e in read}
+    assert [where[e.event_id] for e in events] == positions
+    for author in authors:
+        assert [e.event_id for _, e in read if e.key == author] == [
+            e.event_id for e in events if e.key == author
+        ]
+    records = {(r.topic, r.partition, r.offset) for r, _ in read}
+    if kind != "embedded":
+        assert len(records) < len(events) / 10  # packs of many posts, not a record each
+    for r, e in read:
+        assert (r.topic, r.partition) == (e.topic, partition_for(e.key, PARTITIONS))
 
 
 async def test_append_many_answers_where_each_event_lies(backend: Backend) -> None:

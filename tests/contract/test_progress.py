@@ -18,7 +18,7 @@ async def test_a_wait_ends_when_the_group_has_committed_past_the_targets(
     backend: Backend,
 ) -> None:
     authors = new_ids(6)
-    outcomes = await backend.log.append_many([posted(a) for a in authors])
+    outcomes = [await backend.log.append(posted(a)) for a in authors]  # a record each
     positions = [p for p in outcomes if isinstance(p, LogPosition)]
     assert len(positions) == len(authors)
     progress = LogProgress(backend)

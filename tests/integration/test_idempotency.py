@@ -16,7 +16,15 @@ import pytest
 import pytest_asyncio
 
 from engine.errors import LogUnavailable
-from engine.events import GRAPH_TOPIC, TWEETS_TOPIC, Event, TweetPosted, UserRegistered, decode
+from engine.events import (
+    GRAPH_TOPIC,
+    TWEETS_TOPIC,
+    Event,
+    TweetPosted,
+    UserRegistered,
+    decode,
+    decode_all,
+)
 from engine.ports import LogRecord, LogTail
 from tests.support import Api, eventually, settled
 from timeline.app import Engine
@@ -41,25 +49,22 @@ async def tweets_tail(engine: Engine) -> AsyncIterator[LogTail]:
         yield tail
 
 
-async def records_of(tail: LogTail, tweet_ids: str | set[str], want: int) -> list[LogRecord]:
-    """The records of these tweets the tail sees, once at least `want` of them arrived."""
+async def posts_of(
+    tail: LogTail, tweet_ids: str | set[str], want: int
+) -> list[tuple[LogRecord, TweetPosted]]:
+    """The posts of these tweets the tail sees, each with its record (a record may carry a
+    pack of them), once at least `want` of them arrived."""
     wanted = {tweet_ids} if isinstance(tweet_ids, str) else tweet_ids
-    seen: list[LogRecord] = []
+    seen: list[tuple[LogRecord, TweetPosted]] = []
 
-    async def more() -> list[LogRecord]:
+    async def more() -> list[tuple[LogRecord, TweetPosted]]:
         for record in await tail.poll(max_records=500, timeout_ms=100):
-            event = decode(record.value)
-            if isinstance(event, TweetPosted) and str(event.tweet.id) in wanted:
-                seen.append(record)
+            for event in decode_all(record.value):
+                if isinstance(event, TweetPosted) and str(event.tweet.id) in wanted:
+                    seen.append((record, event))
         return seen
 
     return await eventually(more, lambda found: len(found) >= want)
-
-
-def tweet_id_of(record: LogRecord) -> str:
-    event = decode(record.value)
-    assert isinstance(event, TweetPosted)
-    return str(event.tweet.id)
 
 
 async def post(api: Api, body: dict[str, Any], headers: dict[str, str]) -> Any:
@@ -78,7 +83,7 @@ async def test_a_retry_gets_the_first_answer_and_the_log_one_event(
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert "Idempotent-Replayed" not in first.headers
     tweet_id = (await first.json())["id"]
-    assert len(await records_of(tweets_tail, tweet_id, 1)) == 1
+    assert len(await posts_of(tweets_tail, tweet_id, 1)) == 1
     assert await tweets_tail.poll(max_records=500, timeout_ms=300) == []
 
 
@@ -211,8 +216,8 @@ async def test_a_retry_after_a_503_posts_one_tweet_in_every_view(
     retried = await post(api, body, headers)
     assert retried.status == 202 and retried.headers.get("Idempotent-Replayed") == "true"
     tweet = await retried.json()
-    records = await records_of(tweets_tail, tweet["id"], 2)
-    assert len({r.offset for r in records}) == 2  # the same event, twice in the log
+    records = await posts_of(tweets_tail, tweet["id"], 2)
+    assert len({r.offset for r, _ in records}) == 2  # the same event, twice in the log
     await settled(engine)
     views = [
         f"/v1/users/{author['id']}/tweets",
@@ -282,8 +287,8 @@ async def test_a_batch_retried_after_a_partial_503_posts_each_tweet_once(
     assert failed.status == 503
     retried = await api.call("POST", "/v1/tweets/batch", 202, json=body, headers=headers)
     ids = [r["id"] for r in retried["results"]]
-    records = await records_of(tweets_tail, set(ids), 6)  # the whole batch, twice
-    assert Counter(tweet_id_of(r) for r in records) == dict.fromkeys(ids, 2)
+    records = await posts_of(tweets_tail, set(ids), 6)  # the whole batch, twice
+    assert Counter(str(e.tweet.id) for _, e in records) == dict.fromkeys(ids, 2)
     await api.wait_ids(f"/v1/users/{author['id']}/tweets", ids)
 
 

@@ -17,7 +17,9 @@ from engine.events import (
     Unfollowed,
     UserRegistered,
     decode,
+    decode_all,
     encode,
+    encode_pack,
     pack_message,
     pack_tweet,
     unpack_message,
@@ -120,3 +122,57 @@ def test_direct_messages_go_to_their_own_topic() -> None:
 def test_a_direct_message_survives_its_stored_form() -> None:
     message = DirectMessage(7, 1, "alice", 2, "bob", "Сәлем, ტვიტერი", 1_700_000_000_000)
     assert unpack_message(pack_message(message)) == message
+
+
+def _posts(n: int) -> list[TweetPosted]:
+    return [TweetPosted(100 + i, 200 + i, TWEET) for i in range(n)]
+
+
+def test_a_pack_is_read_as_its_events_in_order_and_a_single_event_as_itself() -> None:
+    posts = _posts(3)
+    assert decode_all(encode_pack(posts)) == posts
+    assert decode_all(encode(posts[0])) == [posts[0]]
+
+
+def test_a_pack_where_one_event_is_expected_is_poison() -> None:
+    with pytest.raises(PoisonEvent) as caught:
+        decode(encode_pack(_posts(2)))
+    assert not isinstance(caught.value, EventTooNew)
+
+
+def _pack(**fields: object) -> bytes:
+    inner = msgpack.unpackb(encode(_posts(1)[0]), raw=False)
+    return bytes(msgpack.packb({"v": 1, "type": "pack", "sv": 1, "events": [inner], **fields}))
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        _pack(events=[]),
+        _pack(events="x"),
+        _pack(events=[[1, 2]]),
+        _pack(sv=0),
+        _pack(v=0),
+        _pack(events=[{"v": 1, "type": "followed", "sv": 1, "id": 1, "ts": 1, "d": {}}]),
+    ],
+)
+def test_a_malformed_pack_is_poison_whole(blob: bytes) -> None:
+    with pytest.raises(PoisonEvent) as caught:
+        decode_all(blob)
+    assert not isinstance(caught.value, EventTooNew)
+
+
+@pytest.mark.parametrize(
+    ("blob", "reason"),
+    [
+        (_pack(sv=2), "pack v2 is newer than v1"),
+        (_pack(v=2), "envelope v2 is newer than v1"),
+        (
+            _pack(events=[{"v": 1, "type": "tweet_edited", "sv": 1, "id": 1, "ts": 1, "d": {}}]),
+            "unknown event type 'tweet_edited' v1",
+        ),
+    ],
+)
+def test_a_newer_pack_or_an_event_in_it_too_new_is_too_new(blob: bytes, reason: str) -> None:
+    with pytest.raises(EventTooNew, match=reason):
+        decode_all(blob)

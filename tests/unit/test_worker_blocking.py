@@ -8,7 +8,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from engine.events import TWEETS_TOPIC, Followed, encode
+from engine.events import TWEETS_TOPIC, Followed, encode, encode_pack
 from engine.metrics import Metrics
 from engine.ports import LogRecord, ProjectionStore
 from fanout.projector import Decoded, Projector
@@ -22,12 +22,14 @@ NEWER = msgpack.packb({"v": 1, "type": "followed", "sv": 9, "id": 1, "ts": 1, "d
 class Recorder(Projector):
     def __init__(self) -> None:
         self.applied: list[int] = []
+        self.batches: list[list[int]] = []  # the event ids of each apply
 
     def stores(self) -> tuple[ProjectionStore, ...]:
         return ()
 
     async def apply(self, batch: Sequence[Decoded]) -> None:
         self.applied += [r.offset for r, _ in batch]
+        self.batches.append([e.event_id for _, e in batch])
 
 
 class Log:
@@ -102,3 +104,15 @@ def test_a_rebuild_refuses_to_skip_an_event_too_new() -> None:
     w.blocked[(TWEETS_TOPIC, 1)] = 7
     with pytest.raises(EventTooNew, match="tweets/1@7"):
         _refuse_blocked(w)
+
+
+async def test_a_pack_is_applied_event_by_event_in_batches_of_at_most_batch_max_records() -> None:
+    projector, backend, metrics = Recorder(), FakeBackend(), Metrics()
+    fake: Any = backend
+    w = ConsumerWorker(fake, metrics, "g", projector, batch_max_records=4)
+    pack = encode_pack([Followed(100 + i, 1, 2, 3) for i in range(7)])
+    covered = await w.apply([record(0, 1), record(0, 2, pack), record(0, 3)])
+    assert [r.offset for r in covered] == [1, 2, 3]
+    assert projector.batches == [[1, 100, 101, 102], [103, 104, 105, 106], [3]]
+    labels = {"group": "g", "type": "followed"}
+    assert metrics.registry.get_sample_value("timeline_consumer_events_total", labels) == 9

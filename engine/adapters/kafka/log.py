@@ -8,6 +8,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -17,7 +18,15 @@ from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from engine.config import Settings
 from engine.errors import LogUnavailable
-from engine.events import ALL_TOPICS, DEAD_LETTER_TOPIC, Event, dead_letter_value, encode
+from engine.events import (
+    ALL_TOPICS,
+    DEAD_LETTER_TOPIC,
+    Event,
+    TweetPosted,
+    dead_letter_value,
+    encode,
+    encode_pack,
+)
 from engine.metrics import Metrics
 from engine.ports import EventLog, LogConsumer, LogPosition, LogRecord
 
@@ -53,6 +62,20 @@ class KeyPartitioner:
 
 
 DEFAULT_PARTITIONER = DefaultPartitioner()
+# Posts appended together (a batch) go as packs of at most this many per partition: a tweet's
+# envelope is at most ~1.5 KB (140 characters of up to 4 bytes, its entities, its ids), so a
+# pack stays under the producer's 256 KiB batch and Kafka's 1 MiB message.
+PACK_MAX_EVENTS = 128
+
+
+@dataclass(slots=True)
+class _Record:
+    """One record of an append: the indices of the events it carries (one, or a pack's)."""
+
+    topic: str
+    partition: int | None
+    key: bytes
+    events: list[int]
 
 
 class KafkaLog(EventLog):
@@ -64,6 +87,7 @@ class KafkaLog(EventLog):
         self._producer: AIOKafkaProducer | None = None
         self._last_append_ok = True
         self._appended: dict[str, Any] = {}  # events_appended by event type
+        self._partitioner = KeyPartitioner()
 
     async def start(self) -> None:
         if self._producer is not None:
@@ -76,7 +100,7 @@ class KafkaLog(EventLog):
             linger_ms=s.kafka_linger_ms,
             request_timeout_ms=s.kafka_request_timeout_ms,
             max_batch_size=256 * 1024,
-            partitioner=KeyPartitioner(),
+            partitioner=self._partitioner,
         )
         try:
             await producer.start()
@@ -143,7 +167,8 @@ class KafkaLog(EventLog):
     async def append_many(self, events: Sequence[Event]) -> list[LogPosition | BaseException]:
         """Append events under one deadline: every record is handed to the producer (which
         fills one batch per partition, shared with concurrent appends), then the acks are
-        awaited together.
+        awaited together. Posts bound for one partition go as packs (engine/events.py), one
+        record for up to PACK_MAX_EVENTS of them; each event's outcome is its record's.
 
         The records are not handed over as record batches of their own (the producer's
         `send_batch`): the producer queues such a batch only once the partition's pending
@@ -153,28 +178,57 @@ class KafkaLog(EventLog):
         if producer is None:
             return [LogUnavailable("the log producer is not started") for _ in events]
         started = time.perf_counter()
-        acks: list[asyncio.Future[Any] | BaseException] = []
         prefix = self.settings.kafka_topic_prefix
+        results: list[LogPosition | BaseException | None] = [None] * len(events)
+        sent: list[tuple[_Record, asyncio.Future[Any] | BaseException]] = []
         try:
             async with asyncio.timeout(self.settings.kafka_request_timeout_ms / 1000 + 1):
-                for event in events:
+                for record in await self._records(producer, events):
+                    if len(record.events) == 1:
+                        value = encode(events[record.events[0]])
+                    else:
+                        value = encode_pack([events[i] for i in record.events])
                     try:
-                        acks.append(
-                            await producer.send(
-                                prefix + event.topic, encode(event), key=key_bytes(event.key)
-                            )
+                        ack: asyncio.Future[Any] | BaseException = await producer.send(
+                            prefix + record.topic,
+                            value,
+                            key=record.key,
+                            partition=record.partition,
                         )
                     except KafkaError as e:
-                        acks.append(e)
+                        ack = e
+                    sent.append((record, ack))
                 await asyncio.gather(
-                    *(a for a in acks if isinstance(a, asyncio.Future)), return_exceptions=True
+                    *(a for _, a in sent if isinstance(a, asyncio.Future)), return_exceptions=True
                 )
         except TimeoutError:
             pass  # what was not acknowledged by the deadline is reported below
         self.metrics.append_seconds.observe(time.perf_counter() - started)
         cut = len(prefix)
-        results = [_outcome(a, cut) for a in acks]
-        return self._account(events, results + [None] * (len(events) - len(acks)))
+        for record, ack in sent:
+            outcome = _outcome(ack, cut)
+            for i in record.events:
+                results[i] = outcome
+        return self._account(events, results)
+
+    async def _records(self, producer: AIOKafkaProducer, events: Sequence[Event]) -> list[_Record]:
+        """The records that carry these events, in the order of their first event: posts
+        packed by partition when the events are all posts, else one record each."""
+        if len(events) < 2 or any(type(e) is not TweetPosted for e in events):
+            return [_Record(e.topic, None, key_bytes(e.key), [i]) for i, e in enumerate(events)]
+        topic = events[0].topic
+        partitions = sorted(await producer.partitions_for(self.settings.kafka_topic_prefix + topic))
+        records: list[_Record] = []
+        open_packs: dict[int, _Record] = {}
+        for i, event in enumerate(events):
+            key = key_bytes(event.key)
+            partition = self._partitioner(key, partitions, partitions)
+            pack = open_packs.get(partition)
+            if pack is None or len(pack.events) >= PACK_MAX_EVENTS:
+                pack = open_packs[partition] = _Record(topic, partition, key, [])
+                records.append(pack)
+            pack.events.append(i)
+        return records
 
     def _account(
         self, events: Sequence[Event], results: list[LogPosition | BaseException | None]
