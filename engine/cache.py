@@ -16,15 +16,31 @@ V = TypeVar("V")
 
 
 class KnownCache(Generic[K, V]):
-    """Remembers found values (never misses) up to `size` entries, least recently used out."""
+    """Remembers found values (never misses) up to `size` entries, least recently used out.
+
+    Callers that want the same unknown key at once share one load when it finds the value (a
+    batch's authors, many requests of one new user). A load that found nothing is not shared:
+    it may have been issued before a write the joining caller saw acknowledged, so each such
+    caller reads for itself."""
 
     def __init__(self, size: int = 100_000) -> None:
         self.size = size
         self._items: OrderedDict[K, V] = OrderedDict()
+        self._loading: dict[K, asyncio.Future[V | None]] = {}
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def knows(self, key: K) -> bool:
         """True when the value is cached."""
         return key in self._items
+
+    def remember(self, key: K, value: V) -> None:
+        """Hold a value found elsewhere (a warm start), as a load that found it would."""
+        self._items[key] = value
+        self._items.move_to_end(key)
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
 
     async def get(self, key: K, load: Callable[[K], Awaitable[V | None]]) -> V | None:
         """The cached value, or load(key) and cache it when found."""
@@ -32,12 +48,24 @@ class KnownCache(Generic[K, V]):
         if value is not None:
             self._items.move_to_end(key)
             return value
-        value = await load(key)
+        pending = self._loading.get(key)
+        if pending is not None:
+            value = await asyncio.shield(pending)
+            if value is not None:
+                return value
+        task = asyncio.ensure_future(load(key))
+        self._loading[key] = task
+        task.add_done_callback(functools.partial(self._loaded, key))
+        return await asyncio.shield(task)
+
+    def _loaded(self, key: K, task: asyncio.Future[V | None]) -> None:
+        if self._loading.get(key) is task:
+            del self._loading[key]
+        if task.cancelled() or task.exception() is not None:
+            return  # each caller awaiting it gets the error; retrieved here for the rest
+        value = task.result()
         if value is not None:
-            self._items[key] = value
-            if len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return value
+            self.remember(key, value)
 
 
 class BoundedRows(Generic[K, V]):

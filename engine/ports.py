@@ -195,6 +195,11 @@ class IngestRegistry(Service):
     async def registered_user(self, user_id: int) -> User | None:
         """The user with this id if its claim is registered, else None (pending included)."""
 
+    @abstractmethod
+    def scan_registered(self) -> AsyncIterator[list[User]]:
+        """Every registered user (pending claims left out), a page at a time, in no
+        particular order: what an ingest process warms its known users from."""
+
     async def handle_owner(self, handle: str) -> int | None:
         """The user whose registered claim holds a handle (case-insensitive), else None."""
         claim = await self.handle_claim(handle)

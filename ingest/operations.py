@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Iterable, Sequence
 
 from engine import registrations
 from engine.cache import KnownCache
-from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
+from engine.errors import Conflict, Forbidden, InvalidInput, NotFound, TimelineError
 from engine.events import (
     DirectMessageSent,
     Event,
@@ -40,6 +41,7 @@ from ingest.validate import (
     tweet_draft,
 )
 
+log = logging.getLogger(__name__)
 PHONE_RE = re.compile(r"\+[1-9][0-9]{6,14}")
 WARM_CONCURRENCY = 64
 
@@ -162,6 +164,23 @@ class Writer:
         for start in range(0, len(missing), WARM_CONCURRENCY):
             chunk = missing[start : start + WARM_CONCURRENCY]
             await asyncio.gather(*(self._users.get(u, self._registered_user) for u in chunk))
+
+    async def warm_from_registry(self, within_s: float) -> int:
+        """Learn registered users from the registry, up to the cache's size and for at most
+        `within_s` seconds, so that a fresh process's first posts read nothing; how many
+        were learnt. A store that cannot be read leaves the rest to the lookups."""
+        learnt = 0
+        try:
+            async with asyncio.timeout(within_s):
+                async for page in self.backend.registry.scan_registered():
+                    for user in page[: self._users.size - learnt]:
+                        self._users.remember(user.id, user)
+                    learnt = min(self._users.size, learnt + len(page))
+                    if learnt >= self._users.size:
+                        break
+        except (TimeoutError, TimelineError) as e:
+            log.warning("known users warmed in part (%d): %r", learnt, e)
+        return learnt
 
     async def _check_reply(self, reply_to: int | None) -> None:
         if reply_to is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -34,6 +35,9 @@ log = logging.getLogger("timeline")
 PARTS = ("ingest", "readers", "fanout", "index")
 # Every ingest process keeps the checks projection its follow-up checks read.
 CONSUMERS = {"fanout": FANOUT, "index": INDEXERS, "ingest": CHECKS}
+# An ingest process learns registered users from the registry for at most this long before
+# it serves: its first posts then cost no registry read each (the rest load as they come).
+WARM_KNOWN_USERS_S = 10.0
 
 
 @dataclass
@@ -48,6 +52,7 @@ class Engine:
     app: web.Application | None = None
     ids: LeasedIds | None = None
     progress: LogProgress | None = None
+    ingest: IngestRoutes | None = None
 
     async def start(self) -> web.Application:
         """Start the backend and consumers (and, for ingest, lease a worker id for this
@@ -61,6 +66,14 @@ class Engine:
             for name in CONSUMERS.get(part, ()):
                 await self._start_consumer(name)
         self.app = self.web_app()
+        if self.ingest is not None:
+            started = time.monotonic()
+            learnt = await self.ingest.writer.warm_from_registry(WARM_KNOWN_USERS_S)
+            log.info(
+                "ingest knows %d registered users (read in %.1f s)",
+                learnt,
+                time.monotonic() - started,
+            )
         return self.app
 
     async def _start_consumer(self, projection: str) -> None:
@@ -107,8 +120,10 @@ class Engine:
         app.add_routes(ops_routes(self.metrics, self.ready))
         if "ingest" in self.parts:
             checks_group = group_name(self.settings, "checks")
-            ingest = IngestRoutes(self.settings, self.backend, self._ids(), progress, checks_group)
-            app.add_routes(ingest.routes())
+            self.ingest = IngestRoutes(
+                self.settings, self.backend, self._ids(), progress, checks_group
+            )
+            app.add_routes(self.ingest.routes())
         if "readers" in self.parts:
             readers = ReadersRoutes(self.settings, self.backend, self.metrics)
             readers.install(app)

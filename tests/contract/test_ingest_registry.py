@@ -101,3 +101,13 @@ async def test_unknown_users_and_handles_are_none(backend: Backend) -> None:
     assert await backend.registry.handle_owner(user().handle) is None
     assert await backend.registry.user_claim(user().id) is None
     assert await backend.registry.handle_claim(user().handle) is None
+
+
+async def test_a_scan_of_registered_users_leaves_pending_claims_out(backend: Backend) -> None:
+    done, pending = registered(), registered()
+    for event in (done, pending):
+        await backend.registry.claim_handle(event)
+    await backend.registry.mark_registered(done)
+    scanned = [u async for page in backend.registry.scan_registered() for u in page]
+    assert user_of(done) in scanned
+    assert all(u.id != pending.user_id for u in scanned)

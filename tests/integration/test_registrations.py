@@ -15,6 +15,7 @@ import pytest
 from engine.errors import LogUnavailable, StoreUnavailable
 from engine.events import GRAPH_TOPIC, Event, PhoneRegistered, UserRegistered, decode
 from engine.text import handle_key
+from ingest.operations import Writer
 from tests.support import Api, eventually, unique_handle
 
 Append = Callable[[Event], Awaitable[None]]
@@ -153,3 +154,23 @@ async def test_an_acknowledged_registration_stands_when_its_mark_fails(
     assert (await engine.backend.registry.handle_claim(handle)).registered
     logged = registrations_of(await logged_events(engine), handle)
     assert {(e.event_id, e.user_id) for e in logged} == {(claim.event.event_id, claim.user_id)}
+
+
+async def test_a_fresh_ingest_learns_registered_users_from_the_registry(
+    api: Api, engine: Any
+) -> None:
+    """What an ingest process does before it serves: its first posts by users registered
+    before it started read no registry (and the warm stops at the cache's size)."""
+    users = [await api.user() for _ in range(3)]
+    live = engine.ingest.writer
+    fresh = Writer(engine.backend, live.ids, live.limiter, live.checks)
+    assert await fresh.warm_from_registry(30.0) >= len(users)
+    for u in users:
+        assert fresh._users.knows(int(u["id"]))
+        known = await fresh.known_user(int(u["id"]))
+        assert (known.handle, known.display_name) == (u["handle"], u["display_name"])
+
+    small = Writer(engine.backend, live.ids, live.limiter, live.checks)
+    small._users.size = 2
+    assert await small.warm_from_registry(30.0) == 2
+    assert len(small._users) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import AsyncIterator
 
 from engine.adapters.cassandra.base import OnSession
 from engine.events import UserRegistered, encode
@@ -93,6 +94,11 @@ class CassandraRegistry(OwnedKeyUpdates, OnSession, IngestRegistry):
         if not rows or rows[0][3] == PENDING:
             return None
         return User(user_id, *rows[0][:3])
+
+    async def scan_registered(self) -> AsyncIterator[list[User]]:
+        cql = "SELECT user_id, handle, display_name, created_ms, state FROM user_registry"
+        async for rows in self.cql.scan(cql, op="scan"):
+            yield [User(u, h, n, c) for u, h, n, c, state in rows if state != PENDING]
 
     async def claim_idempotent(
         self, scope: str, key: str, fingerprint: bytes, owner: str, lease_s: float

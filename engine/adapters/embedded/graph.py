@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from engine.adapters.embedded.base import OnDb
 from engine.adapters.embedded.lww import Table
-from engine.adapters.embedded.rows import IN_CHUNK, Conn, fetch_all, fetch_one
+from engine.adapters.embedded.rows import IN_CHUNK, SCAN_PAGE, Conn, fetch_all, fetch_one
 from engine.ports import (
     CountRow,
     FollowGraph,
@@ -15,7 +15,6 @@ from engine.records import upper_bound
 
 FOLLOWING = Table("following", ("user_id", "followee_id"))
 FOLLOWERS = Table("followers", ("user_id", "follower_id"))
-SCAN_PAGE = 5000
 
 
 class EmbeddedGraph(OnDb, FollowGraph):

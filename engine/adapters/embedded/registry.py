@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from engine.adapters.embedded.base import OnDb
 from engine.adapters.embedded.keys import claim_key, purge_keys, update_owned
-from engine.adapters.embedded.rows import Conn, add_columns, fetch_one
+from engine.adapters.embedded.rows import SCAN_PAGE, Conn, add_columns, fetch_all, fetch_one
 from engine.events import UserRegistered, encode
 from engine.idempotency import OwnedKeyUpdates
 from engine.ids import id_ms
@@ -70,6 +71,15 @@ class EmbeddedRegistry(OwnedKeyUpdates, OnDb, IngestRegistry):
             ),
         )
         return User(user_id, *row) if row else None
+
+    async def scan_registered(self) -> AsyncIterator[list[User]]:
+        sql = (
+            "SELECT user_id, handle, display_name, created_ms FROM user_registry "
+            "WHERE state IS NOT 'pending'"
+        )
+        rows = await self.db.read("scan", lambda c: fetch_all(c, sql))
+        for start in range(0, len(rows), SCAN_PAGE):
+            yield [User(*r) for r in rows[start : start + SCAN_PAGE]]
 
     async def claim_idempotent(
         self, scope: str, key: str, fingerprint: bytes, owner: str, lease_s: float

@@ -14,6 +14,7 @@ from engine.records import Tweet
 Conn = sqlite3.Connection
 Rows = Sequence[tuple[Any, ...]]
 IN_CHUNK = 500  # keys per IN (...) query
+SCAN_PAGE = 5000  # rows per page of a whole-table scan
 DECODED_TWEETS = 8192  # frozen Tweets shared by every page that shows them
 
 
