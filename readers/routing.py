@@ -10,13 +10,12 @@ from the follow events the fan-out group has written.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from engine.events import Event, Followed, TweetDeleted, TweetPosted, Unfollowed
-from engine.http import tweet_bytes
+from engine.http import encode_json, tweet_bytes
 from engine.ports import Backend
 from engine.records import Tweet
 from engine.text import normalize_tag
@@ -28,9 +27,8 @@ Item = tuple[int | None, bytes]  # (tweet id of a tweet event, else None; the SS
 
 def sse(event: str, data: Any, event_id: int | None = None) -> bytes:
     """One Server-Sent Event; JSON never holds a raw newline, so data is one line."""
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     head = f"event: {event}\n" if event_id is None else f"event: {event}\nid: {event_id}\n"
-    return f"{head}data: {body}\n\n".encode()
+    return b"%sdata: %s\n\n" % (head.encode(), encode_json(data))
 
 
 def ready_chunk(tweet: ReadyTweet) -> bytes:
