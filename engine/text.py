@@ -113,9 +113,18 @@ def direct_message_command(text: str) -> tuple[str, str] | None:
     rest of the text after the second word, stripped; it may be empty.
     """
     first_word = _WORD_RE.search(text)
-    if first_word is not None and first_word.group(0).isascii():
-        if first_word.group(0).lower() != "d":  # ASCII folds to its lower case, never to ""
-            return None  # most texts: no Unicode folding at all
+    if first_word is not None:
+        word = first_word.group(0)
+        if word.isascii():
+            if word.lower() != "d":  # ASCII folds to its lower case, never to ""
+                return None  # most texts: no Unicode folding at all
+        elif d_sources().search(word) is None and has_visible(word):
+            return None  # it folds to something without a d (never to ""): not "d"
+    return folded_command(text)
+
+
+def folded_command(text: str) -> tuple[str, str] | None:
+    """direct_message_command() by folding every word it reads, without its shortcuts."""
     folded = ((m, fold_word(m.group(0))) for m in _WORD_RE.finditer(text))
     words = ((m, word) for m, word in folded if word)  # each word folded once, lazily
     first = next(words, None)
@@ -128,6 +137,31 @@ def direct_message_command(text: str) -> tuple[str, str] | None:
     if not is_handle_shaped(recipient):
         return None
     return recipient, text[second[0].end() :].strip()
+
+
+def prepare() -> None:
+    """Build the character tables built on first use (a second or so of scanning every code
+    point), so that a process does it before it serves rather than in its first request."""
+    word_run_re()
+    d_sources()
+
+
+@functools.cache
+def d_sources() -> re.Pattern[str]:
+    """The characters a fold can make a "d" of (compatibility forms, case, letters with
+    marks): a word with none of them and a visible character never folds to "d". Found by
+    scanning every code point once (about half a second), so it follows the running
+    Python's Unicode version."""
+    found = []
+    for cp in range(sys.maxunicode + 1):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        ch = chr(cp)
+        if "d" in unicodedata.normalize("NFKD", ch).casefold() or "d" in unicodedata.normalize(
+            "NFKD", ch.casefold()
+        ):
+            found.append(re.escape(ch))
+    return re.compile(f"[{''.join(found)}]")
 
 
 def normalize_tag(tag: str) -> str:

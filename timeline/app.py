@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from engine import text
 from engine.adapters import open_backend
 from engine.admission import Admission
 from engine.auth import auth_middleware, parse_tokens
@@ -68,6 +69,7 @@ class Engine:
         self.app = self.web_app()
         if self.ingest is not None:
             started = time.monotonic()
+            await asyncio.to_thread(text.prepare)
             learnt = await self.ingest.writer.warm_from_registry(WARM_KNOWN_USERS_S)
             log.info(
                 "ingest knows %d registered users (read in %.1f s)",
