@@ -33,9 +33,9 @@ from cassandra.concurrent import execute_concurrent, execute_concurrent_with_arg
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import BatchStatement, BatchType, PreparedStatement, tuple_factory
 
-from bench.seeds import seed_texts, tweet_event
 from bench.stack import producer as bare_producer
 from bench.stats import latency_summary
+from bench.tweet_texts import corpus_texts, tweet_event
 from deploy.local.settings import Settings as InfraSettings
 from engine.adapters.cassandra.session import NO_DELAY
 from engine.config import Settings
@@ -56,7 +56,7 @@ PERF_LINE = re.compile(
 
 def sample_events(count: int) -> list[bytes]:
     """Encoded tweet events over the seed texts: the records the tweets topic carries."""
-    ids, texts = IdGenerator(1022), seed_texts()
+    ids, texts = IdGenerator(1022), corpus_texts()
     return [
         encode(tweet_event(ids.next_id(), ids.next_id(), f"u{i}", texts[i % len(texts)]))
         for i in range(count)
@@ -182,7 +182,7 @@ class RawCassandra:
             "WHERE user_id = ? AND tweet_id <= ? AND tweet_id > ? LIMIT 20"
         )
         ids = IdGenerator(1021)
-        texts = seed_texts()
+        texts = corpus_texts()
         self.bodies = [pack_tweet(tweet_event(ids.next_id(), 1, "u1", t).tweet) for t in texts]
         self.ids = ids
 

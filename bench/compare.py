@@ -33,7 +33,7 @@ import aiohttp
 
 from bench.config import RESULTS_DIR
 from bench.cpu import process_cpu_s
-from bench.embedded import drive, free_port, requests_of, seed_texts, setup, wait_ready
+from bench.embedded import corpus_texts, drive, free_port, requests_of, setup, wait_ready
 
 
 def start(checkout: Path, data: str, port: int) -> subprocess.Popen[bytes]:
@@ -63,7 +63,7 @@ async def one_run(checkout: Path, seconds: float, clients: int, users: int) -> d
     port = free_port()
     proc = start(checkout, tempfile.mkdtemp(prefix="timeline-compare-"), port)
     url = f"http://127.0.0.1:{port}"
-    texts = seed_texts()
+    texts = corpus_texts()
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients)) as s:
             await wait_ready(s, url, proc, timeout_s=60)

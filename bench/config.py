@@ -17,7 +17,7 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
-SEEDS_DIR = REPO_ROOT.parent / "shared" / "seeds"
+CORPUS_DIR = BENCH_DIR / "corpus"  # tweet texts of the project's own, in many scripts
 
 # The numbers of DESIGN.md: tweets per second on average and at the two record peaks, and
 # the Michael Jackson surge (100,000 tweets in an hour).

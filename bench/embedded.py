@@ -27,19 +27,7 @@ from typing import Any
 
 import aiohttp
 
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
-
-
-def seed_texts() -> list[str]:
-    """Tweets of up to 140 characters cut from the Kazakh and Georgian seed documents."""
-    words = " ".join(p.read_text(encoding="utf-8") for p in sorted(SEEDS.glob("0*.txt"))).split()
-    texts, line = [], ""
-    for word in words:
-        if len(line) + len(word) + 1 > 140:
-            texts.append(line)
-            line = ""
-        line = f"{line} {word}".strip()
-    return texts or ["Сәлем, ტვიტერი"]
+from bench.tweet_texts import corpus_texts
 
 
 def free_port() -> int:
@@ -157,7 +145,7 @@ async def run(seconds: float, clients: int, users: int) -> dict[str, Any]:
     port = free_port()
     proc = start_engine(tempfile.mkdtemp(prefix="timeline-bench-"), port)
     url = f"http://127.0.0.1:{port}"
-    texts = seed_texts()
+    texts = corpus_texts()
     try:
         connector = aiohttp.TCPConnector(limit=clients)
         async with aiohttp.ClientSession(connector=connector) as session:

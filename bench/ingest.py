@@ -16,8 +16,8 @@ from typing import Any
 import aiohttp
 import numpy as np
 
-from bench.seeds import seed_texts
 from bench.stats import latency_summary
+from bench.tweet_texts import corpus_texts
 
 BATCH = 1000
 
@@ -25,7 +25,7 @@ BATCH = 1000
 def batch_bodies(user_ids: np.ndarray, count: int, seed: int) -> list[bytes]:
     """Distinct batch bodies: random authors, seed texts."""
     rng = np.random.default_rng(seed)
-    texts = seed_texts()
+    texts = corpus_texts()
     bodies = []
     for b in range(count):
         authors = user_ids[rng.integers(0, user_ids.size, BATCH)]

@@ -55,7 +55,7 @@ from bench.config import (
     SURGE_TWEETS_PER_HOUR,
     WORLD_CUP_TWEETS_S,
 )
-from bench.seeds import seed_texts
+from bench.tweet_texts import corpus_texts
 
 MIX = {"home_timeline": 0.6, "user_timeline": 0.3, "post_tweet": 0.1}
 KINDS = tuple(MIX)
@@ -163,7 +163,7 @@ class Targets:
         self.rng = rng
         # A user timeline is read in proportion to its followers: pick a random edge's target.
         self.popular = self.user_ids[followees[rng.integers(0, followees.size, 200_000)]]
-        self.texts = [t.encode() for t in seed_texts()]
+        self.texts = [t.encode() for t in corpus_texts()]
         self.k = 0
 
     def request(self, kind: str) -> tuple[str, str, bytes]:

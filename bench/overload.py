@@ -37,7 +37,7 @@ import numpy as np
 from bench import embedded
 from bench.config import RESULTS_DIR
 from bench.cpu import machine_cpu_s, process_cpu_s
-from bench.embedded import free_port, seed_texts, wait_ready
+from bench.embedded import corpus_texts, free_port, wait_ready
 from bench.rawhttp import Pool, encode_request
 from bench.stats import latency_summary
 
@@ -241,7 +241,7 @@ def kind_requests(kind: str, ids: list[str], host: str) -> list[bytes]:
     if kind == "home":
         path = f"/v1/users/{{}}/home_timeline?count={HOME_COUNT}"
         return [encode_request("GET", path.format(u), host) for u in ids]
-    texts, rng = seed_texts(), random.Random(11)
+    texts, rng = corpus_texts(), random.Random(11)
     return [
         encode_request(
             "POST",

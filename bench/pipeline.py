@@ -22,10 +22,10 @@ from tqdm import tqdm
 
 from bench.costs import requests_by_op, requests_per_unit
 from bench.graph import Graph, handle_of
-from bench.seeds import seed_texts, tweet_event
 from bench.stack import EngineProcess, Samples, metric_sum
 from bench.stack import producer as bare_producer
 from bench.stats import latency_summary, per_second
+from bench.tweet_texts import corpus_texts, tweet_event
 from engine.adapters.cassandra import CqlSession
 from engine.adapters.kafka import key_bytes
 from engine.config import Settings
@@ -53,7 +53,7 @@ class Tweets:
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed)
         self.rows_per_author = self.graph.home_rows(self.celebrity_threshold)
-        self.texts = seed_texts()
+        self.texts = corpus_texts()
         self.count = 0
 
     def next(self, n: int) -> tuple[list[TweetPosted], np.ndarray]:

@@ -42,7 +42,6 @@ from bench import baselines, ingest, profiler
 from bench.config import REPO_ROOT, scale_from_env
 from bench.cpu import process_cpu_s
 from bench.rawhttp import Pool, encode_request
-from bench.seeds import seed_texts
 from bench.stack import (
     EngineProcess,
     bench_settings,
@@ -51,6 +50,7 @@ from bench.stack import (
     producer,
     settings_env,
 )
+from bench.tweet_texts import corpus_texts
 from deploy.local import infra
 from deploy.local.cleanup import drop_run
 from engine.config import Settings
@@ -91,7 +91,7 @@ async def metered(pids: dict[str, int | None]) -> AsyncIterator[dict[str, float]
 
 def post_requests(user_ids: list[int], count: int) -> list[bytes]:
     """Pre-encoded single posts, authors in turn, seed texts."""
-    texts = seed_texts()
+    texts = corpus_texts()
     return [
         encode_request(
             "POST",

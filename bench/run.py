@@ -53,8 +53,8 @@ from bench.costs import (
     wait_idle,
 )
 from bench.cpu import CpuSampler
-from bench.seeds import seed_texts
 from bench.stack import EngineProcess, LagProbe, bench_settings, new_run_id
+from bench.tweet_texts import corpus_texts
 from deploy.local import infra
 from deploy.local.cleanup import drop_run
 from deploy.local.settings import Settings as InfraSettings
@@ -320,7 +320,7 @@ def _reads(bare: dict[str, Any]) -> int:
 def post_bodies(user_ids: Any, seed: int, count: int = 1000) -> list[bytes]:
     """POST /v1/tweets requests as the Locust mix sends them: random authors, seed texts."""
     rng = np.random.default_rng(seed + 7)
-    texts = seed_texts()
+    texts = corpus_texts()
     return [
         rawhttp.encode_request(
             "POST",

@@ -1,10 +1,10 @@
 """Search at scale: a corpus loaded through the SearchIndex port, then query latency and rate.
 
-Builds a corpus of tweets from the seed documents (sentences, and windows of seed words, at
-most 140 characters; random authors; a long tail of rare words; hashtags from a Zipf-ranked
-pool; some mentions), with ids spread evenly over the last `--days` days, and loads it with
-the adapter's own `add` in chunks (Cassandra: every row of a chunk in flight at once, up to
-the session's limit). Then it asks a mix of queries through the same parsing as the API
+Builds a corpus of tweets from the project's texts (bench/corpus: its texts, and windows of
+its words, at most 140 characters; random authors; a long tail of rare words; hashtags from
+a Zipf-ranked pool; some mentions), with ids spread evenly over the last `--days` days, and
+loads it with the adapter's own `add` in chunks (Cassandra: every row of a chunk in flight at
+once, up to the session's limit). Then it asks a mix of queries through the same parsing as the API
 (readers/search.py) and the port's `search`, one at a time for latency (p50/p99 per kind)
 and from `--clients` concurrent clients for throughput, on each backend asked for.
 
@@ -37,8 +37,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bench.config import RESULTS_DIR, SEEDS_DIR
-from bench.seeds import seed_texts
+from bench.config import RESULTS_DIR
+from bench.tweet_texts import corpus_texts, corpus_words
 from engine.config import Settings
 from engine.errors import StoreUnavailable, TimelineError
 from engine.ids import id_ms, make_id
@@ -78,8 +78,8 @@ class Corpus:
 
     def __post_init__(self) -> None:
         rng = random.Random(self.seed)
-        self.sentences = list(seed_texts())
-        self.words = [w for w in _seed_words() if len(w) >= 3]
+        self.sentences = list(corpus_texts())
+        self.words = [w for w in corpus_words() if len(w) >= 3]
         self.tags = list(dict.fromkeys(w for w in self.words if w.isalpha() and len(w) >= 4))
         rng.shuffle(self.tags)
         self.tags = self.tags[:TAGS]
@@ -135,10 +135,6 @@ class Corpus:
                 break
             text = f"{text} {word}".strip()
         return text or self.words[start]
-
-
-def _seed_words() -> list[str]:
-    return " ".join(p.read_text(encoding="utf-8") for p in sorted(SEEDS_DIR.glob("0*.txt"))).split()
 
 
 def _tag_count(rng: random.Random) -> int:

@@ -2,27 +2,23 @@
 
 The reference below is the rule search terms were first written with: Python's `\\w` and
 every combining mark but the variation selectors. Terms, words and hashtags must give the
-same answers under it on the seed documents, on hostile strings and on generated text.
+same answers under it on the corpus (bench/corpus), on hostile strings and on generated text.
 """
 
 import re
 import sys
 import unicodedata
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bench.config import CORPUS_DIR
 from engine.records import Mention, Tweet
 from engine.terms import mention_term, tag_term, tweet_terms, words
 from engine.text import extract_entities, handle_at, hashtag_at, is_word_char, word_at
 
 pytestmark = pytest.mark.unit
-SEEDS = next(
-    (p / "shared" / "seeds" for p in Path(__file__).resolve().parents if (p / "shared").is_dir()),
-    Path("shared/seeds"),
-)
 _SELECTORS = {*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)}
 REFERENCE = re.compile(
     "[\\w"
@@ -55,9 +51,9 @@ HOSTILE = [
 ]
 
 
-def seed_lines() -> list[str]:
+def corpus_lines() -> list[str]:
     lines: list[str] = []
-    for path in sorted(SEEDS.glob("*.txt")):
+    for path in sorted(CORPUS_DIR.glob("*.txt")):
         lines += path.read_text(encoding="utf-8").splitlines()
     assert sum(map(len, lines)) > 1000
     return lines
@@ -79,8 +75,8 @@ def test_the_word_rule_is_the_reference_on_every_code_point() -> None:
         assert is_word_char(ch) == (REFERENCE.fullmatch(ch) is not None), hex(cp)
 
 
-def test_seed_and_hostile_texts_give_the_same_words_as_the_reference() -> None:
-    for text in [*seed_lines(), *HOSTILE]:
+def test_corpus_and_hostile_texts_give_the_same_words_as_the_reference() -> None:
+    for text in [*corpus_lines(), *HOSTILE]:
         assert words(text) == old_words(text), text
         for i in range(len(text)):
             assert word_at(text, i) == old_word_at(text, i), (text, i)

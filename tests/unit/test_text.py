@@ -1,20 +1,19 @@
 import unicodedata
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bench.config import CORPUS_DIR
 from engine.errors import InvalidInput
 from engine.text import extract_entities, is_valid_handle, normalize_tag, normalize_text
 
 pytestmark = pytest.mark.unit
-SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
 GEORGIAN = "ტვიტერი"  # 7 letters, 3 bytes each in UTF-8
 
 
-def seed_text(prefix: str) -> str:
-    return next(SEEDS.glob(f"{prefix}_*.txt")).read_text(encoding="utf-8")
+def corpus_text(name: str) -> str:
+    return (CORPUS_DIR / f"{name}.txt").read_text(encoding="utf-8")
 
 
 def test_140_georgian_characters_are_accepted_and_141_refused() -> None:
@@ -82,9 +81,9 @@ def test_entity_edges(text: str, tags: tuple[str, ...], mentions: tuple[str, ...
     assert ents.mentions == mentions
 
 
-def test_seed_texts_split_into_valid_tweets() -> None:
-    for prefix in ("000", "003"):
-        words = seed_text(prefix).split()
+def test_corpus_words_make_valid_tweets_cut_at_140() -> None:
+    for name in ("kk", "ka", "mixed"):
+        words = corpus_text(name).split()
         chunk = ""
         for word in words:
             if len(chunk) + len(word) + 1 > 140:
@@ -142,3 +141,10 @@ def test_a_hashtag_ends_before_a_variation_selector() -> None:
     assert extract_entities("#ტვიტერი\ufe0f ok").hashtags == ("ტვიტერი",)
     assert extract_entities("#Сәлем\U000e0100").hashtags == ("Сәлем",)
     assert extract_entities("#0\U000e0100").hashtags == ()  # digits alone are not a hashtag
+
+
+def test_every_line_of_the_corpus_is_a_valid_tweet() -> None:
+    lines = [line for name in ("kk", "ka", "mixed") for line in corpus_text(name).splitlines()]
+    assert len(lines) >= 100
+    for line in lines:
+        assert normalize_text(line) == unicodedata.normalize("NFC", line)

@@ -1,18 +1,17 @@
-"""Entities and text rules on the seed documents and on generated Unicode of every kind."""
+"""Entities and text rules on the corpus (bench/corpus) and on generated Unicode of every kind."""
 
 import unicodedata
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bench.config import CORPUS_DIR
 from engine.errors import InvalidInput
 from engine.invisible import has_visible
 from engine.text import extract_entities, normalize_tag, normalize_text
 
 pytestmark = pytest.mark.unit
-SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
 
 COMBINING = st.characters(categories=["Mn", "Me"]).filter(
     lambda c: not ("\ufe00" <= c <= "\ufe0f" or "\U000e0100" <= c <= "\U000e01ef")
@@ -23,23 +22,23 @@ CONTROL = st.characters(categories=["Cc"]).filter(lambda c: c not in "\n\t")
 LETTERS = st.characters(categories=["Lu", "Ll", "Lo"])
 
 
-def seed_words(prefix: str) -> list[str]:
-    text = next(SEEDS.glob(f"{prefix}_*.txt")).read_text(encoding="utf-8")
+def corpus_words(name: str) -> list[str]:
+    text = (CORPUS_DIR / f"{name}.txt").read_text(encoding="utf-8")
     words = ["".join(ch for ch in w if ch.isalnum()) for w in text.split()]
     return [w for w in words if len(w) >= 3 and not w.isdigit()]
 
 
-@pytest.mark.parametrize("prefix", ["000", "003"])
-def test_every_seed_word_is_a_hashtag_of_itself(prefix: str) -> None:
-    words = seed_words(prefix)
+@pytest.mark.parametrize("name", ["kk", "ka", "mixed"])
+def test_every_corpus_word_is_a_hashtag_of_itself(name: str) -> None:
+    words = corpus_words(name)
     assert len(words) > 50
     for word in words[:400]:
         text = normalize_text(f"#{word} сөз")
         assert extract_entities(text).hashtags == (unicodedata.normalize("NFC", word),)
 
 
-def test_seed_hashtags_compare_across_case() -> None:
-    for word in seed_words("000")[:200]:
+def test_corpus_hashtags_compare_across_case() -> None:
+    for word in corpus_words("kk")[:200]:
         assert normalize_tag(word.upper()) == normalize_tag(word.lower())
 
 

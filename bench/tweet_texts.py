@@ -1,20 +1,18 @@
-"""Tweet texts cut from the seed documents (Kazakh and Georgian), at most 140 characters each."""
+"""Tweet texts of the project's own corpus (bench/corpus: Kazakh, Georgian and a dozen other
+scripts, one text a line), at most 140 characters each."""
 
 from __future__ import annotations
 
-import re
 import time
 import unicodedata
 from functools import cache
 
-from bench.config import SEEDS_DIR
+from bench.config import CORPUS_DIR
 from engine.errors import InvalidInput
 from engine.events import TweetPosted, encode
 from engine.ids import IdGenerator, id_ms
 from engine.records import Tweet
 from engine.text import MAX_TEXT_CHARS, extract_entities, normalize_text
-
-_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 
 
 def cut(text: str, limit: int = MAX_TEXT_CHARS) -> list[str]:
@@ -30,20 +28,24 @@ def cut(text: str, limit: int = MAX_TEXT_CHARS) -> list[str]:
 
 
 @cache
-def seed_texts() -> tuple[str, ...]:
-    """Every sentence of the seeds as a valid tweet text, in file order."""
+def corpus_texts() -> tuple[str, ...]:
+    """Every text of the corpus (a line each) as a valid tweet text, in file order."""
     texts: list[str] = []
-    for path in sorted(SEEDS_DIR.glob("*.txt")):
-        for paragraph in path.read_text(encoding="utf-8").splitlines():
-            for sentence in _SENTENCE_END.split(paragraph):
-                for piece in cut(sentence):
-                    try:
-                        texts.append(normalize_text(piece))
-                    except InvalidInput:
-                        continue  # a stray control character
+    for path in sorted(CORPUS_DIR.glob("*.txt")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            for piece in cut(line):  # a line longer than a tweet is cut at spaces
+                try:
+                    texts.append(normalize_text(piece))
+                except InvalidInput:
+                    continue  # nothing visible, or a stray control character
     if not texts:
-        raise RuntimeError(f"no seed texts under {SEEDS_DIR}")
-    return tuple(t for t in texts if len(t) >= 8)
+        raise RuntimeError(f"no tweet texts under {CORPUS_DIR}")
+    return tuple(texts)
+
+
+def corpus_words() -> list[str]:
+    """Every word of the corpus, in file order."""
+    return " ".join(p.read_text(encoding="utf-8") for p in sorted(CORPUS_DIR.glob("*.txt"))).split()
 
 
 def tweet_event(tweet_id: int, author_id: int, author_handle: str, text: str) -> TweetPosted:
@@ -64,7 +66,7 @@ def tweet_event(tweet_id: int, author_id: int, author_handle: str, text: str) ->
 def encoded_tweet_sizes(count: int = 1000) -> list[int]:
     """Bytes of encoded tweet events over the seed texts, as the log stores them."""
     ids = IdGenerator(1023)
-    texts = seed_texts()
+    texts = corpus_texts()
     return [
         len(
             encode(
