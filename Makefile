@@ -4,13 +4,21 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install run run-kafka-cassandra test unit lint bench infra-up infra-down infra-status clean
+.PHONY: install install-dev run run-kafka-cassandra test unit lint bench infra-up infra-down infra-status clean
 
+# What running needs (the engine and its runtime libraries); the tests and tools come with
+# install-dev, which `make test` uses.
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+install-dev: $(VENV)/.dev-installed
+
+$(VENV)/.dev-installed: $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
@@ -25,17 +33,17 @@ run-kafka-cassandra: install
 
 # Lint, type-check, then every test tier on a real Kafka and Cassandra. Servers this
 # target started are stopped again at the end; servers that were already running stay up.
-test: install lint
+test: install-dev lint
 	@if $(BIN)/timeline infra status >/dev/null 2>&1; then started=no; else started=yes; fi; \
 	$(BIN)/timeline infra up || exit 1; \
 	$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$started = yes ]; then $(BIN)/timeline infra down; fi; \
 	exit $$status
 
-unit: install
+unit: install-dev
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -46,7 +54,7 @@ lint: install
 bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench $(if $(BENCH_SCALE),--scale $(BENCH_SCALE)) $(BENCH_ARGS)
 
-$(VENV)/.bench-installed: $(VENV)/.installed
+$(VENV)/.bench-installed: $(VENV)/.dev-installed
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	touch $@
 
