@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install install-dev run run-kafka-cassandra test unit lint bench infra-up infra-down infra-status clean
+.PHONY: install install-dev run reset run-kafka-cassandra test unit lint bench infra-up infra-down infra-status clean
 
 # What running needs (the engine and its runtime libraries); the tests and tools come with
 # install-dev, which `make test` uses.
@@ -25,6 +25,11 @@ $(VENV)/.dev-installed: $(VENV)/.installed
 # The engine in one process on the embedded backend (data in .data/), on 127.0.0.1:8080.
 run: install
 	$(BIN)/timeline up
+
+# Delete the embedded backend's data (stop the engine first): the next `make run` starts
+# from an empty log.
+reset:
+	rm -rf "$${TIMELINE_DATA_DIR:-.data}"
 
 # The same engine on a local Kafka and Cassandra (downloaded from Maven Central on first use).
 run-kafka-cassandra: install

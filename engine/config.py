@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 PREFIX = "TIMELINE_"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+INFRA_PREFIX = "TIMELINE_INFRA_"  # read by `timeline infra` (deploy/local), not by Settings
 BACKENDS = ("kafka-cassandra", "embedded")
 
 
@@ -144,6 +147,10 @@ class Settings:
             raise ValueError("TIMELINE_STREAM_MAX and TIMELINE_PROJECTION_CACHE_ROWS must be >= 1")
         if self.log_format not in ("json", "text"):
             raise ValueError("TIMELINE_LOG_FORMAT must be json or text")
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise ValueError(
+                f"TIMELINE_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}"
+            )
         from engine.auth import AUTH_MODES, parse_tokens
         from engine.limits import parse_limits
 
@@ -152,6 +159,21 @@ class Settings:
         if parse_tokens(self.tokens) and self.auth == "off":
             raise ValueError("TIMELINE_AUTH=off and TIMELINE_TOKENS contradict: set only one")
         parse_limits(self.rate_limits)
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """A warning for each TIMELINE_* variable no setting reads (a misspelling is otherwise
+    silently ignored), naming the nearest setting."""
+    env = os.environ if environ is None else environ
+    known = {PREFIX + f.name.upper() for f in dataclasses.fields(Settings)}
+    warnings = []
+    for name in sorted(env):
+        if not name.startswith(PREFIX) or name in known or name.startswith(INFRA_PREFIX):
+            continue
+        near = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {near[0]}?" if near else ""
+        warnings.append(f"{name} is not a setting and is ignored{hint}")
+    return warnings
 
 
 def _convert(name: str, type_name: str, raw: str) -> Any:

@@ -116,7 +116,7 @@ def encode_body(payload: Any, as_msgpack: bool) -> tuple[bytes, str]:
     """Payload bytes and their content type."""
     if as_msgpack:
         return msgpack.packb(payload, use_bin_type=True), MSGPACK
-    return encode_json(payload), JSON
+    return encode_json(payload) + b"\n", JSON  # a JSON answer ends its line, as curl shows it
 
 
 def respond(request: web.Request, payload: Any, status: int = 200) -> web.Response:
@@ -259,7 +259,7 @@ def respond_tweets(
     body = b'{"tweets":[' + b",".join(tweets[:count]) + b"]"
     if len(tweets) > count and last_id is not None:
         body += b',"next_max_id":"%d"' % (last_id - 1)
-    return web.Response(body=body + b"}", content_type=JSON)
+    return web.Response(body=body + b"}\n", content_type=JSON)
 
 
 def error_payload(code: str, message: str) -> dict[str, Any]:

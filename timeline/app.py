@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
 import signal
+import socket
 import time
 from dataclasses import dataclass, field
 
@@ -68,8 +71,8 @@ class Engine:
                 await self._start_consumer(name)
         self.app = self.web_app()
         if self.ingest is not None:
-            started = time.monotonic()
             await asyncio.to_thread(text.prepare)
+            started = time.monotonic()
             learnt = await self.ingest.writer.warm_from_registry(WARM_KNOWN_USERS_S)
             log.info(
                 "ingest knows %d registered users (read in %.1f s)",
@@ -167,13 +170,35 @@ class Engine:
             await self.backend.stop()
 
 
+class CannotListen(Exception):
+    """The address to serve on cannot be taken (in use, not this machine's, not allowed)."""
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, taken before anything starts: CannotListen in one line when the
+    address is in use or cannot be bound."""
+    try:
+        return socket.create_server((host, port), backlog=1024)
+    except OSError as e:
+        reason = os.strerror(e.errno) if e.errno else str(e)
+        hint = ""
+        if e.errno == errno.EADDRINUSE:
+            hint = " (another process serves there: stop it, or choose --port / TIMELINE_PORT)"
+        raise CannotListen(f"cannot listen on {host}:{port}: {reason}{hint}") from e
+
+
 async def serve(settings: Settings, parts: tuple[str, ...]) -> None:
     """Run the parts until SIGINT or SIGTERM."""
+    sock = listen(settings.host, settings.port)
     engine = Engine(settings, parts)
-    app = await engine.start()
+    try:
+        app = await engine.start()
+    except BaseException:
+        sock.close()
+        raise
     runner = web.AppRunner(app, access_log=None, **server_options(settings.request_read_timeout_s))
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
+    site = web.SockSite(runner, sock)
     await site.start()
     print(
         f"timeline {'+'.join(parts)} listening on http://{settings.host}:{settings.port} "

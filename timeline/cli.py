@@ -9,10 +9,10 @@ import sys
 import uvloop
 
 from engine.auth import open_access_warning, parse_tokens
-from engine.config import Settings
+from engine.config import Settings, unknown_variables
 from engine.errors import TimelineError
 from fanout.projections import PROJECTIONS
-from timeline.app import PARTS, serve
+from timeline.app import PARTS, CannotListen, serve
 from timeline.logs import setup_logging
 from timeline.rebuild import rebuild
 
@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"timeline: {e}", file=sys.stderr)
         return 2
     setup_logging(settings)
+    for unknown in unknown_variables():
+        logging.getLogger("timeline").warning(unknown)
     if warning is not None:
         logging.getLogger("timeline").warning(warning)
     if args.command == "migrate":
@@ -79,7 +81,14 @@ def main(argv: list[str] | None = None) -> int:
     except TimelineError as e:
         print(f"timeline: {e.message}", file=sys.stderr)
         return 1
-    uvloop.run(serve(settings, COMMANDS[args.command]))
+    try:
+        uvloop.run(serve(settings, COMMANDS[args.command]))
+    except CannotListen as e:
+        print(f"timeline: {e}", file=sys.stderr)
+        return 1
+    except TimelineError as e:  # the store or the log cannot be opened: one line, no traceback
+        print(f"timeline: {e.message}", file=sys.stderr)
+        return 1
     return 0
 
 

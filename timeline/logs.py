@@ -34,5 +34,5 @@ def setup_logging(settings: Settings) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(settings.log_level)
+    root.setLevel(settings.log_level.upper())
     logging.getLogger("cassandra").setLevel(max(logging.WARNING, root.level))
