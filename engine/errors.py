@@ -46,6 +46,13 @@ class Busy(Conflict):
         self.retry_after_s = retry_after_s
 
 
+class UnsupportedMediaType(TimelineError):
+    """A body in a media type the API does not read (JSON and msgpack only)."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
 class Unprocessable(TimelineError):
     """The request is well-formed but cannot be processed as sent (a reused key)."""
 

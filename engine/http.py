@@ -11,7 +11,7 @@ from typing import Any
 
 import msgpack
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 from prometheus_client import Counter, Histogram
 
 from engine.errors import (
@@ -21,6 +21,7 @@ from engine.errors import (
     TimelineError,
     Unauthorized,
     Unavailable,
+    UnsupportedMediaType,
 )
 from engine.ids import decimal, parse_id
 from engine.metrics import Metrics
@@ -107,9 +108,38 @@ def message_json(message: DirectMessage) -> dict[str, Any]:
     }
 
 
+MSGPACK_TYPES = (MSGPACK, "application/x-msgpack")
+
+
 def wants_msgpack(request: web.Request) -> bool:
-    """True when the client asked for msgpack answers."""
-    return MSGPACK in request.headers.get("Accept", "")
+    """True when the client's Accept prefers msgpack to JSON (q-values honoured)."""
+    accept = request.headers.get("Accept", "")
+    return "msgpack" in accept and prefers_msgpack(accept)
+
+
+@functools.lru_cache(maxsize=256)
+def prefers_msgpack(accept: str) -> bool:
+    """Whether an Accept header asks for msgpack (application/msgpack or x-msgpack) at a
+    q-value above 0 and at least JSON's (application/json, else application/* or */*)."""
+    q_msgpack, q_json, q_any = 0.0, None, 0.0
+    for media_range in accept.split(","):
+        media, _, params = media_range.partition(";")
+        media = media.strip().lower()
+        q = 1.0
+        for param in params.split(";"):
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = min(1.0, max(0.0, float(value)))
+                except ValueError:
+                    q = 0.0  # a q-value that is not one: the range counts for nothing
+        if media in MSGPACK_TYPES:
+            q_msgpack = max(q_msgpack, q)
+        elif media == JSON:
+            q_json = q if q_json is None else max(q_json, q)
+        elif media in ("application/*", "*/*"):
+            q_any = max(q_any, q)
+    return q_msgpack > 0 and q_msgpack >= (q_any if q_json is None else q_json)
 
 
 def encode_body(payload: Any, as_msgpack: bool) -> tuple[bytes, str]:
@@ -119,16 +149,19 @@ def encode_body(payload: Any, as_msgpack: bool) -> tuple[bytes, str]:
     return encode_json(payload) + b"\n", JSON  # a JSON answer ends its line, as curl shows it
 
 
+NEGOTIATED = {"Vary": "Accept"}  # the answer's type follows the request's Accept
+
+
 def respond(request: web.Request, payload: Any, status: int = 200) -> web.Response:
     """Answer with JSON, or msgpack when the client asked for it."""
     body, content_type = encode_body(payload, wants_msgpack(request))
-    return web.Response(body=body, status=status, content_type=content_type)
+    return web.Response(body=body, status=status, content_type=content_type, headers=NEGOTIATED)
 
 
 async def read_body(request: web.Request) -> dict[str, Any]:
     """The request's JSON or msgpack object; InvalidInput when it is neither."""
+    as_msgpack = _body_is_msgpack(request)
     raw = await request.read()
-    as_msgpack = request.content_type == MSGPACK
     try:
         if as_msgpack:
             data = msgpack.unpackb(raw, raw=False)
@@ -148,6 +181,21 @@ async def read_body(request: web.Request) -> dict[str, Any]:
     # can hold one only from a JSON \u escape, so only bodies with one have their text checked.
     _check_tree(data, check_text=not as_msgpack and b"\\u" in raw)
     return data
+
+
+def _body_is_msgpack(request: web.Request) -> bool:
+    """Whether the body is msgpack (else JSON, also when no Content-Type is sent);
+    UnsupportedMediaType for any other type."""
+    if hdrs.CONTENT_TYPE not in request.headers:
+        return False
+    media = request.content_type
+    if media in MSGPACK_TYPES:
+        return True
+    if media == JSON or (media.startswith("application/") and media.endswith("+json")):
+        return False
+    raise UnsupportedMediaType(
+        f"the body must be application/json or application/msgpack, not {media}"
+    )
 
 
 def _too_deep() -> InvalidInput:
@@ -259,7 +307,7 @@ def respond_tweets(
     body = b'{"tweets":[' + b",".join(tweets[:count]) + b"]"
     if len(tweets) > count and last_id is not None:
         body += b',"next_max_id":"%d"' % (last_id - 1)
-    return web.Response(body=body + b"}\n", content_type=JSON)
+    return web.Response(body=body + b"}\n", content_type=JSON, headers=NEGOTIATED)
 
 
 def error_payload(code: str, message: str) -> dict[str, Any]:
@@ -299,6 +347,8 @@ def error_middleware(metrics: Metrics) -> web.middleware:  # type: ignore[valid-
         except web.HTTPException as exc:
             code = _HTTP_CODES.get(exc.status, "http_error")
             response = respond(request, error_payload(code, exc.reason), exc.status)
+            if hdrs.ALLOW in exc.headers:  # 405: the methods the route takes
+                response.headers[hdrs.ALLOW] = exc.headers[hdrs.ALLOW]
             metrics.errors.labels(code).inc()
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.path)

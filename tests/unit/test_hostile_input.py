@@ -11,13 +11,14 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from engine.auth import auth_middleware, parse_tokens
-from engine.http import MAX_BODY_DEPTH, error_middleware, page_query, read_body
+from engine.http import MAX_BODY_DEPTH, error_middleware, page_query, read_body, respond
 from engine.ids import decimal
 from engine.metrics import Metrics
 from ingest.service import idempotency_key
 from tests.support import raw_request
 
 pytestmark = pytest.mark.unit
+JSON_TYPE = {"Content-Type": "application/json"}
 TOKEN = "unit-token-0123456789"
 
 
@@ -29,6 +30,10 @@ async def page(request: web.Request) -> web.Response:
     return web.json_response({"count": page_query(request).count})
 
 
+async def negotiated(request: web.Request) -> web.Response:
+    return respond(request, {"ok": True})
+
+
 async def keyed(request: web.Request) -> web.Response:
     return web.json_response({"key": idempotency_key(request)})
 
@@ -38,7 +43,14 @@ async def client() -> AsyncIterator[TestClient]:
     app = web.Application(
         middlewares=[error_middleware(Metrics()), auth_middleware(parse_tokens(""))]
     )
-    app.add_routes([web.post("/body", body), web.get("/page", page), web.post("/key", keyed)])
+    app.add_routes(
+        [
+            web.post("/body", body),
+            web.get("/page", page),
+            web.post("/key", keyed),
+            web.get("/answer", negotiated),
+        ]
+    )
     async with TestClient(TestServer(app)) as c:
         yield c
 
@@ -62,12 +74,14 @@ def nested(depth: int) -> str:
 
 async def test_bodies_nested_too_deep_are_refused(client: TestClient) -> None:
     for depth in (MAX_BODY_DEPTH, 1000, 100_000):
-        resp = await client.post("/body", data=nested(depth), headers={"Content-Type": "a/json"})
+        resp = await client.post(
+            "/body", data=nested(depth), headers={"Content-Type": "application/json"}
+        )
         assert await answer(resp) == (400, "invalid_body"), depth
     packed = b"\x81" + msgpack.packb("a") + b"\x91" * 1000 + msgpack.packb(0)
     resp = await client.post("/body", data=packed, headers={"Content-Type": "application/msgpack"})
     assert await answer(resp) == (400, "invalid_body")
-    resp = await client.post("/body", data=nested(MAX_BODY_DEPTH - 2))
+    resp = await client.post("/body", data=nested(MAX_BODY_DEPTH - 2), headers=JSON_TYPE)
     assert resp.status == 200
 
 
@@ -130,3 +144,53 @@ async def test_the_error_middleware_counts_into_the_metrics_it_is_given() -> Non
         assert await answer(await c.get("/page?count=x")) == (400, "invalid_count")
     sample = metrics.registry.get_sample_value
     assert sample("timeline_errors_total", {"code": "invalid_count"}) == 1.0
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "a/json", "multipart/form-data; b=x"],
+)
+async def test_a_body_in_another_media_type_is_415(client: TestClient, content_type: str) -> None:
+    resp = await client.post("/body", data=b'{"a": 1}', headers={"Content-Type": content_type})
+    assert await answer(resp) == (415, "unsupported_media_type")
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/json; charset=utf-8", "application/x+json"]
+)
+async def test_json_types_and_no_type_at_all_are_read_as_json(
+    client: TestClient, content_type: str
+) -> None:
+    resp = await client.post("/body", data=b'{"a": 1}', headers={"Content-Type": content_type})
+    assert resp.status == 200
+    bare = await client.post("/body", data=b'{"a": 1}', skip_auto_headers=["Content-Type"])
+    assert bare.status == 200
+
+
+@pytest.mark.parametrize(
+    ("accept", "msgpack_answer"),
+    [
+        ("application/msgpack", True),
+        ("application/x-msgpack", True),
+        ("application/msgpack;q=0", False),
+        ("application/json, application/msgpack;q=0.5", False),
+        ("application/msgpack;q=0.9, application/json;q=0.5", True),
+        ("application/json;q=0.1, */*", False),
+        ("*/*", False),
+        ("", False),
+        ("application/msgpack;q=x", False),
+    ],
+)
+async def test_accept_q_values_choose_the_answer_and_answers_vary_by_accept(
+    client: TestClient, accept: str, msgpack_answer: bool
+) -> None:
+    resp = await client.get("/answer", headers={"Accept": accept})
+    assert resp.status == 200
+    assert resp.headers["Vary"] == "Accept"
+    assert resp.content_type == ("application/msgpack" if msgpack_answer else "application/json")
+
+
+async def test_a_method_a_route_does_not_take_is_405_with_allow(client: TestClient) -> None:
+    resp = await client.delete("/body")
+    assert await answer(resp) == (405, "method_not_allowed")
+    assert resp.headers["Allow"] == "POST"
