@@ -161,6 +161,36 @@ class Settings:
         parse_limits(self.rate_limits)
 
 
+SECRET_SETTINGS = frozenset({"tokens"})  # shown as set or not, never printed
+
+
+def describe(
+    environ: Mapping[str, str] | None = None, **overrides: Any
+) -> list[tuple[str, str, str]]:
+    """(variable, value, where it came from: default, environment or a flag) of every
+    setting, in declaration order; secrets are shown only as set or not."""
+    env = os.environ if environ is None else environ
+    settings = Settings.from_env(env, **overrides)
+    rows = []
+    for f in dataclasses.fields(Settings):
+        name = PREFIX + f.name.upper()
+        value = getattr(settings, f.name)
+        if f.name in overrides:
+            source = "flag"
+        elif name in env:
+            source = "environment"
+        else:
+            source = "default"
+        if isinstance(value, tuple):
+            shown = ",".join(map(str, value))
+        else:
+            shown = str(value)
+        if f.name in SECRET_SETTINGS:
+            shown = "(set)" if value else "(empty)"
+        rows.append((name, shown, source))
+    return rows
+
+
 def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
     """A warning for each TIMELINE_* variable no setting reads (a misspelling is otherwise
     silently ignored), naming the nearest setting."""

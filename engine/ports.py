@@ -767,6 +767,12 @@ class Backend(Service):
     def tail(self, topics: Sequence[str]) -> LogTail:
         """A group-less reader of the topics, from their end, not yet started."""
 
+    def claim_group(self, group: str, command: str) -> str | None:
+        """Take the right to run members of a consumer group in this process: None when taken
+        (or when any number of processes may, as on Kafka), else who holds it ("pid N:
+        command"). `command` is what this process runs, for the message another one gets."""
+        return None
+
     @abstractmethod
     async def ping_store(self) -> bool:
         """True when the store answers a query."""

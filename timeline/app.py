@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
@@ -19,6 +20,7 @@ from engine.admission import Admission
 from engine.auth import auth_middleware, parse_tokens
 from engine.config import Settings
 from engine.deadlines import body_deadline, server_options
+from engine.errors import TimelineError
 from engine.groups import CHECKS, CHECKS_PROJECTION, FANOUT, INDEXERS, group_name
 from engine.http import error_middleware, ops_routes
 from engine.ids import IdGenerator
@@ -66,9 +68,19 @@ class Engine:
         if "ingest" in self.parts:
             self.ids = LeasedIds(self.backend.leases, self.settings, self.metrics)
             await self.ids.start()
+        command = "timeline " + "+".join(self.parts)
         for part in self.parts:
             for name in CONSUMERS.get(part, ()):
-                await self._start_consumer(name)
+                holder = self.backend.claim_group(group_name(self.settings, name), command)
+                if holder is None:
+                    await self._start_consumer(name)
+                elif part == "ingest":  # its checks group runs there; this process appends
+                    log.info("the %s group runs in %s; this process only appends", name, holder)
+                else:
+                    raise GroupTaken(
+                        f"the {name} consumer group of {self.settings.data_dir} already runs "
+                        f"in {holder}: only one process may consume an embedded data folder"
+                    )
         self.app = self.web_app()
         if self.ingest is not None:
             await asyncio.to_thread(text.prepare)
@@ -170,6 +182,13 @@ class Engine:
             await self.backend.stop()
 
 
+class GroupTaken(TimelineError):
+    """A consumer group this process would run is held by another process."""
+
+    status = 409
+    code = "group_taken"
+
+
 class CannotListen(Exception):
     """The address to serve on cannot be taken (in use, not this machine's, not allowed)."""
 
@@ -195,6 +214,8 @@ async def serve(settings: Settings, parts: tuple[str, ...]) -> None:
         app = await engine.start()
     except BaseException:
         sock.close()
+        with contextlib.suppress(Exception):
+            await engine.stop()  # what started before the failure
         raise
     runner = web.AppRunner(app, access_log=None, **server_options(settings.request_read_timeout_s))
     await runner.setup()

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
 import uvloop
 
 from engine.auth import open_access_warning, parse_tokens
-from engine.config import Settings, unknown_variables
+from engine.config import Settings, describe, unknown_variables
 from engine.errors import TimelineError
 from fanout.projections import PROJECTIONS
 from timeline.app import PARTS, CannotListen, serve
@@ -33,6 +34,7 @@ def parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=f"run {' + '.join(parts)} in this process")
         cmd.add_argument("--host", help="address to listen on (TIMELINE_HOST, 127.0.0.1)")
         cmd.add_argument("--port", type=int, help="port to listen on (TIMELINE_PORT, 8080)")
+    sub.add_parser("config", help="every setting with its value and where it came from, then exit")
     sub.add_parser("migrate", help="create the topics and apply the CQL schema, then exit")
     rebuild = sub.add_parser("rebuild", help="empty one projection and replay the log into it")
     rebuild.add_argument("projection", choices=sorted(PROJECTIONS))
@@ -63,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"timeline: {e}", file=sys.stderr)
         return 2
+    if args.command == "config":
+        print_config(overrides)
+        return 0
     setup_logging(settings)
     for unknown in unknown_variables():
         logging.getLogger("timeline").warning(unknown)
@@ -90,6 +95,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"timeline: {e.message}", file=sys.stderr)
         return 1
     return 0
+
+
+def print_config(overrides: dict[str, Any]) -> None:
+    """`timeline config`: a table of every setting, its value and its source."""
+    rows = describe(**overrides)
+    width = max(len(name) for name, _, _ in rows)
+    for name, value, source in rows:
+        print(f"{name:<{width}}  {source:<11}  {value}")
+    for unknown in unknown_variables():
+        print(f"warning: {unknown}", file=sys.stderr)
 
 
 def access_warning(settings: Settings, parts: tuple[str, ...]) -> str | None:

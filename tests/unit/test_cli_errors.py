@@ -59,3 +59,17 @@ def test_a_misspelled_variable_is_named_with_the_nearest_setting() -> None:
     assert unknown_variables(env) == [
         "TIMELINE_PROT is not a setting and is ignored; did you mean TIMELINE_PORT?"
     ]
+
+
+def test_config_prints_every_setting_with_its_source_and_hides_secrets(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TIMELINE_PORT", "9000")
+    monkeypatch.setenv("TIMELINE_TOKENS", "svc=s3cret-s3cret-s3cret:read")
+    monkeypatch.delenv("TIMELINE_HOST", raising=False)
+    assert main(["config"]) == 0
+    lines = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()}
+    assert lines["TIMELINE_PORT"] == ["environment", "9000"]
+    assert lines["TIMELINE_HOST"] == ["default", "127.0.0.1"]
+    assert lines["TIMELINE_TOKENS"] == ["environment", "(set)"]
+    assert "s3cret" not in " ".join(" ".join(v) for v in lines.values())

@@ -17,6 +17,8 @@ delays an append.
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -74,6 +76,7 @@ class EmbeddedBackend(Backend):
         self.activity = EmbeddedActivity(settings, self.store_db)
         self.leases = EmbeddedLeases(settings)
         self.checks = EmbeddedChecks(settings, self.store_db)
+        self._group_locks: list[int] = []
 
     async def start(self) -> None:
         await self.store_db.start()
@@ -82,7 +85,29 @@ class EmbeddedBackend(Backend):
         await self.trends.start()
         await self.leases.start()
 
+    def claim_group(self, group: str, command: str) -> str | None:
+        """One process at a time consumes a group of an embedded data folder (the log's
+        offsets and the stores are written by one member): an exclusive lock on a file per
+        group under `groups/`, held until this backend stops (or the process dies)."""
+        folder = Path(self.settings.data_dir) / "groups"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{group}.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 512, 0).decode(errors="replace").strip()
+            os.close(fd)
+            return holder or "another process"
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}: {command}".encode(), 0)
+        self._group_locks.append(fd)
+        return None
+
     async def stop(self) -> None:
+        for fd in self._group_locks:
+            os.close(fd)  # closing the file lets the lock go
+        self._group_locks.clear()
         await self.leases.stop()
         await self.log.stop()
         await self.log_db.stop()
