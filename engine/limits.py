@@ -1,9 +1,21 @@
-"""Per-user posting limits like Twitter's: 2,400 a day, in shorter windows too."""
+"""Per-user posting limits like Twitter's: 2,400 a day, in shorter windows too.
+
+Each window is a rate with a burst, kept by the generic cell rate algorithm (GCRA: one
+"theoretical arrival time" per user and window, in this process's memory, no store round
+trip): `count` posts per `seconds` on average, at most `count` at once, and a post frees its
+place `seconds / count` later rather than at a fixed window's edge (a fixed window lets twice
+the limit through across its boundary). Each answer says how much room is left: the IETF
+draft's `RateLimit-Policy` and `RateLimit-Limit` / `-Remaining` / `-Reset` fields and the
+`X-RateLimit-*` forms clients know, for the window with the least room.
+"""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
+from contextvars import ContextVar, Token
+from dataclasses import dataclass
 
 from engine.errors import RateLimited
 
@@ -23,29 +35,93 @@ def parse_limits(spec: str) -> list[tuple[int, int]]:
     return limits
 
 
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """The room one user has left in the window with the least of it, after a post."""
+
+    limit: int
+    remaining: int
+    reset_s: int  # seconds until the window is whole again
+    policy: str  # every window, as RateLimit-Policy lists them
+
+    def headers(self) -> dict[str, str]:
+        """The answer's rate-limit header fields."""
+        limit, remaining, reset = str(self.limit), str(self.remaining), str(self.reset_s)
+        return {
+            "RateLimit-Policy": self.policy,
+            "RateLimit-Limit": limit,
+            "RateLimit-Remaining": remaining,
+            "RateLimit-Reset": reset,
+            "X-RateLimit-Limit": limit,
+            "X-RateLimit-Remaining": remaining,
+            "X-RateLimit-Reset": reset,
+        }
+
+
+_quota: ContextVar[list[Quota] | None] = ContextVar("quota", default=None)
+
+
+class quota_of_request:
+    """The quotas of the posts a request made while the block runs."""
+
+    __slots__ = ("_reset", "quotas")
+
+    def __init__(self) -> None:
+        self.quotas: list[Quota] = []
+        self._reset: Token[list[Quota] | None] | None = None
+
+    def __enter__(self) -> list[Quota]:
+        self._reset = _quota.set(self.quotas)
+        return self.quotas
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._reset is not None
+        _quota.reset(self._reset)
+
+
 class PostingLimiter:
-    """Fixed-window counters per user and window, kept by this ingest process."""
+    """Rate and burst per user and window (GCRA), kept by this ingest process."""
 
     def __init__(self, limits: list[tuple[int, int]], clock: Callable[[], float] = time.time):
         self.limits = limits
         self.clock = clock
-        self._counts: dict[tuple[int, int, int], int] = {}
+        self.policy = ", ".join(f"{count};w={seconds}" for count, seconds in limits)
+        self._tat: dict[tuple[int, int], float] = {}  # (user, seconds) -> arrival time
 
     def take(self, user_id: int) -> None:
-        """Count one post, or raise RateLimited (counting nothing) if a window is full."""
+        """Count one post, or raise RateLimited (counting nothing) if a window is full; the
+        room left goes to the request's quotas (quota_of_request)."""
+        if not self.limits:
+            return
         now = self.clock()
-        keys = [(user_id, seconds, int(now // seconds)) for _, seconds in self.limits]
-        for (limit, seconds), key in zip(self.limits, keys, strict=True):
-            if self._counts.get(key, 0) >= limit:
-                retry = int(seconds - now % seconds) + 1
+        arrivals = []
+        for limit, seconds in self.limits:
+            step = seconds / limit
+            tat = max(self._tat.get((user_id, seconds), now), now)
+            if tat + step - now > seconds + 1e-9:  # no room: the next place frees later
+                retry = max(1, math.ceil(tat + step - seconds - now))
                 raise RateLimited(
                     f"at most {limit} posts per {seconds} s; try again in {retry} s",
                     retry_after_s=retry,
                 )
-        for key in keys:
-            self._counts[key] = self._counts.get(key, 0) + 1
-        if len(self._counts) > MAX_TRACKED:
+            arrivals.append((limit, seconds, step, tat + step))
+        tightest: Quota | None = None
+        for limit, seconds, step, tat in arrivals:
+            self._tat[(user_id, seconds)] = tat
+            quota = Quota(
+                limit,
+                max(0, min(limit, math.floor((seconds - (tat - now)) / step + 1e-9))),
+                max(0, math.ceil(tat - now)),
+                self.policy,
+            )
+            if tightest is None or quota.remaining < tightest.remaining:
+                tightest = quota
+        quotas = _quota.get()
+        if quotas is not None and tightest is not None:
+            quotas.append(tightest)
+        if len(self._tat) > MAX_TRACKED:
             self._prune(now)
 
     def _prune(self, now: float) -> None:
-        self._counts = {key: n for key, n in self._counts.items() if key[2] == int(now // key[1])}
+        """Forget users whose every window is whole again (their arrival time has passed)."""
+        self._tat = {key: tat for key, tat in self._tat.items() if tat > now}

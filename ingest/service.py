@@ -24,7 +24,7 @@ from engine.http import (
     user_json,
 )
 from engine.ids import IdGenerator
-from engine.limits import PostingLimiter, parse_limits
+from engine.limits import PostingLimiter, parse_limits, quota_of_request
 from engine.ports import Backend
 from engine.progress import LogProgress
 from ingest.checks import FollowUpChecks
@@ -83,7 +83,7 @@ class IngestRoutes:
 
     def _idempotent(self, handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def run(request: web.Request) -> web.Response:
-            with collecting() as written:
+            with collecting() as written, quota_of_request() as quotas:
                 key = idempotency_key(request)
                 if key is None:
                     status, payload = await handler(request)
@@ -92,6 +92,8 @@ class IngestRoutes:
                     response = await self.keyed.run(request, key, handler)
             if written and response.status < 300:
                 response.headers[HEADER] = encode_token(written)
+            if len(quotas) == 1:  # one post (a batch of many says nothing per user)
+                response.headers.update(quotas[0].headers())
             return response
 
         return run

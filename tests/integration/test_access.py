@@ -76,8 +76,12 @@ async def test_scopes(guarded: TestClient, caplog: pytest.LogCaptureFixture) -> 
 async def test_posting_limit_answers_429_with_retry_after(guarded: TestClient, api: Api) -> None:
     user = await api.user()
     post = {"author_id": user["id"], "text": "within the limit"}
-    for _ in range(3):
-        assert (await guarded.post("/v1/tweets", json=post, headers=bearer(WRITE))).status == 202
+    for left in (2, 1, 0):
+        ok = await guarded.post("/v1/tweets", json=post, headers=bearer(WRITE))
+        assert ok.status == 202
+        assert ok.headers["RateLimit-Remaining"] == ok.headers["X-RateLimit-Remaining"] == str(left)
+        assert ok.headers["RateLimit-Limit"] == "3" and int(ok.headers["RateLimit-Reset"]) >= 1
+        assert ok.headers["RateLimit-Policy"].startswith("3;w=")
     over = await guarded.post("/v1/tweets", json=post, headers=bearer(WRITE))
     assert over.status == 429
     assert (await over.json())["error"]["code"] == "rate_limited"

@@ -10,7 +10,7 @@ import pytest
 from engine.auth import find_token, open_access_warning, parse_tokens
 from engine.config import Settings
 from engine.errors import RateLimited
-from engine.limits import PostingLimiter, parse_limits
+from engine.limits import PostingLimiter, parse_limits, quota_of_request
 from timeline import cli
 from timeline.app import PARTS
 from timeline.cli import access_warning
@@ -155,3 +155,37 @@ def test_timeline_up_on_every_address_without_tokens_exits_with_one_line(tmp_pat
 def test_the_dm_scope_is_a_scope() -> None:
     (token,) = parse_tokens(f"inbox={SECRET}:read+dm")
     assert token.scopes == {"read", "dm"}
+
+
+def test_the_limiter_is_a_sliding_rate_not_a_fixed_window() -> None:
+    """Four posts per 60 s: a fixed window would let 4 through at 59 s and 4 more at 60 s;
+    here a place frees 15 s after it was taken up."""
+    now = [59.0]
+    limiter = PostingLimiter([(4, 60)], clock=lambda: now[0])
+    for _ in range(4):
+        limiter.take(1)
+    now[0] = 60.0
+    with pytest.raises(RateLimited) as err:
+        limiter.take(1)
+    assert err.value.retry_after_s == 14  # at 74 s the first place is free again
+    now[0] = 74.0
+    limiter.take(1)
+    with pytest.raises(RateLimited):
+        limiter.take(1)
+
+
+def test_each_post_reports_the_room_left_in_its_tightest_window() -> None:
+    now = [0.0]
+    limiter = PostingLimiter([(2400, 86400), (50, 1800)], clock=lambda: now[0])
+    with quota_of_request() as quotas:
+        limiter.take(5)
+    (quota,) = quotas
+    assert (quota.limit, quota.remaining, quota.reset_s) == (50, 49, 36)
+    headers = quota.headers()
+    assert headers["RateLimit-Policy"] == "2400;w=86400, 50;w=1800"
+    assert headers["X-RateLimit-Remaining"] == headers["RateLimit-Remaining"] == "49"
+    with quota_of_request() as quotas:
+        for _ in range(49):
+            limiter.take(5)
+    assert quotas[-1].remaining == 0
+    limiter.take(6)  # outside a request: nothing is collected, nothing fails
