@@ -221,10 +221,13 @@ async def serve(settings: Settings, parts: tuple[str, ...]) -> None:
     await runner.setup()
     site = web.SockSite(runner, sock)
     await site.start()
-    print(
-        f"timeline {'+'.join(parts)} listening on http://{settings.host}:{settings.port} "
-        f"(backend {settings.backend})",
-        flush=True,
+    port = sock.getsockname()[1]  # the one the system chose for --port 0
+    log.info(
+        "timeline %s listening on http://%s:%d (backend %s)",
+        "+".join(parts),
+        settings.host,
+        port,
+        settings.backend,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -189,3 +189,24 @@ def test_each_post_reports_the_room_left_in_its_tightest_window() -> None:
             limiter.take(5)
     assert quotas[-1].remaining == 0
     limiter.take(6)  # outside a request: nothing is collected, nothing fails
+
+
+def test_a_request_the_parser_refuses_is_one_warning_line_not_an_error() -> None:
+    from aiohttp.http_exceptions import BadHttpMessage
+
+    from timeline.logs import ClientMistakes
+
+    try:
+        raise BadHttpMessage("Invalid char in url query:\n\n  b'GET /?q=\\xd1'")
+    except BadHttpMessage:
+        record = logging.LogRecord(
+            "aiohttp.server", logging.ERROR, __file__, 1,
+            "Error handling request from %s", ("127.0.0.1",), sys.exc_info(),
+        )  # fmt: skip
+    assert ClientMistakes().filter(record)
+    assert record.levelno == logging.WARNING and record.exc_info is None
+    assert record.getMessage() == (
+        "refused a malformed request from 127.0.0.1: Invalid char in url query:"
+    )
+    line = json.loads(JsonFormatter().format(record))
+    assert "exc" not in line and line["level"] == "warning"
