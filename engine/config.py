@@ -28,6 +28,7 @@ class Settings:
     worker_lease_renew_s: float = 60.0
     log_level: str = "INFO"
     log_format: str = "json"
+    access_log: str = "off"  # on: a line per answer on timeline.access, with a request id
     tokens: str = ""
     auth: str = "on"
     rate_limits: str = "2400/86400,50/1800"
@@ -147,6 +148,8 @@ class Settings:
             raise ValueError("TIMELINE_STREAM_MAX and TIMELINE_PROJECTION_CACHE_ROWS must be >= 1")
         if self.log_format not in ("json", "text"):
             raise ValueError("TIMELINE_LOG_FORMAT must be json or text")
+        if self.access_log not in ("on", "off"):
+            raise ValueError(f"TIMELINE_ACCESS_LOG must be on or off, got {self.access_log!r}")
         if self.log_level.upper() not in LOG_LEVELS:
             raise ValueError(
                 f"TIMELINE_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}"

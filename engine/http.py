@@ -6,7 +6,9 @@ import functools
 import json
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import msgpack
@@ -326,9 +328,29 @@ def error_response(request: web.Request, err: TimelineError) -> web.Response:
     return response
 
 
-def error_middleware(metrics: Metrics) -> web.middleware:  # type: ignore[valid-type]
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+REQUEST_ID_HEADER = "X-Request-Id"
+MAX_REQUEST_ID = 200
+access_log = logging.getLogger("timeline.access")
+
+
+def request_id(request: web.Request, make: bool) -> str | None:
+    """The client's X-Request-Id (printable ASCII, at most MAX_REQUEST_ID characters), else
+    a new one when `make`, else None."""
+    given = request.headers.get(REQUEST_ID_HEADER)
+    if given and len(given) <= MAX_REQUEST_ID and given.isascii() and given.isprintable():
+        return given
+    return uuid.uuid4().hex if make else None
+
+
+def error_middleware(metrics: Metrics, access: bool = False) -> web.middleware:  # type: ignore[valid-type]
     """Turn errors into API.md's error shape, and count every answer in `metrics` (each
-    series looked up once, as the same labels give the same series)."""
+    series looked up once, as the same labels give the same series).
+
+    Every answer echoes the request's X-Request-Id, and every log line written while the
+    request runs carries it (timeline/logs.py). With `access` (TIMELINE_ACCESS_LOG=on), a
+    request without one gets one made, and each answer is logged on `timeline.access`:
+    method, route template, status, latency, bytes, request id."""
     timers: dict[tuple[str, str], Histogram] = {}
     counters: dict[tuple[tuple[str, str], int], Counter] = {}
 
@@ -337,23 +359,15 @@ def error_middleware(metrics: Metrics) -> web.middleware:  # type: ignore[valid-
         started = time.perf_counter()
         route = request.match_info.route.resource
         route_name = route.canonical if route is not None else "unmatched"
+        rid = request_id(request, access)
+        reset = REQUEST_ID.set(rid) if rid is not None else None
         try:
-            response = await handler(request)
-        except TimelineError as err:
-            response = error_response(request, err)
-            metrics.errors.labels(err.code).inc()
-        except ConnectionResetError:  # the client went away mid-request: no answer, no error
-            response = web.Response(status=CLIENT_CLOSED)
-        except web.HTTPException as exc:
-            code = _HTTP_CODES.get(exc.status, "http_error")
-            response = respond(request, error_payload(code, exc.reason), exc.status)
-            if hdrs.ALLOW in exc.headers:  # 405: the methods the route takes
-                response.headers[hdrs.ALLOW] = exc.headers[hdrs.ALLOW]
-            metrics.errors.labels(code).inc()
-        except Exception:
-            log.exception("unhandled error on %s %s", request.method, request.path)
-            response = respond(request, error_payload("internal_error", "internal error"), 500)
-            metrics.errors.labels("internal_error").inc()
+            response = await _answered(request, handler, metrics)
+        finally:
+            if reset is not None:
+                REQUEST_ID.reset(reset)
+        if rid is not None and not response.prepared:
+            response.headers[REQUEST_ID_HEADER] = rid
         key = (request.method, route_name)
         timer = timers.get(key)
         if timer is None:
@@ -363,10 +377,53 @@ def error_middleware(metrics: Metrics) -> web.middleware:  # type: ignore[valid-
             labels = (*key, str(response.status))
             counter = counters[key, response.status] = metrics.http_requests.labels(*labels)
         counter.inc()
-        timer.observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        timer.observe(elapsed)
+        if access:
+            body = getattr(response, "body", None)
+            sent = len(body) if isinstance(body, bytes | bytearray) else response.content_length
+            access_log.info(
+                "%s %s %d %.1f ms",
+                request.method,
+                route_name,
+                response.status,
+                elapsed * 1000,
+                extra={
+                    "access": {
+                        "method": request.method,
+                        "route": route_name,
+                        "status": response.status,
+                        "ms": round(elapsed * 1000, 3),
+                        "bytes": sent,
+                        "request_id": rid,
+                    }
+                },
+            )
         return response
 
     return answer
+
+
+async def _answered(request: web.Request, handler: Handler, metrics: Metrics) -> web.StreamResponse:
+    """The handler's answer, or the error shape of what it raised."""
+    try:
+        response = await handler(request)
+    except TimelineError as err:
+        response = error_response(request, err)
+        metrics.errors.labels(err.code).inc()
+    except ConnectionResetError:  # the client went away mid-request: no answer, no error
+        response = web.Response(status=CLIENT_CLOSED)
+    except web.HTTPException as exc:
+        code = _HTTP_CODES.get(exc.status, "http_error")
+        response = respond(request, error_payload(code, exc.reason), exc.status)
+        if hdrs.ALLOW in exc.headers:  # 405: the methods the route takes
+            response.headers[hdrs.ALLOW] = exc.headers[hdrs.ALLOW]
+        metrics.errors.labels(code).inc()
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        response = respond(request, error_payload("internal_error", "internal error"), 500)
+        metrics.errors.labels("internal_error").inc()
+    return response
 
 
 _HTTP_CODES = {

@@ -122,7 +122,7 @@ class Engine:
         )
         middlewares = [
             admission.middleware,  # first: turning a request away must cost little
-            error_middleware(self.metrics),
+            error_middleware(self.metrics, access=s.access_log == "on"),
         ]
         if tokens:  # an open API (see open_access_warning) checks nothing: no layer for it
             middlewares.append(auth_middleware(tokens))

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from aiohttp.http_exceptions import HttpProcessingError
 
 from engine.config import Settings
+from engine.http import REQUEST_ID
 
 
 class JsonFormatter(logging.Formatter):
@@ -22,6 +23,12 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        rid = REQUEST_ID.get()
+        if rid is not None:
+            entry["request_id"] = rid
+        access = getattr(record, "access", None)
+        if access is not None:
+            entry.update(access)
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import re
 from collections.abc import AsyncIterator
 
 import msgpack
@@ -16,6 +19,7 @@ from engine.ids import decimal
 from engine.metrics import Metrics
 from ingest.service import idempotency_key
 from tests.support import raw_request
+from timeline.logs import JsonFormatter
 
 pytestmark = pytest.mark.unit
 JSON_TYPE = {"Content-Type": "application/json"}
@@ -194,3 +198,44 @@ async def test_a_method_a_route_does_not_take_is_405_with_allow(client: TestClie
     resp = await client.delete("/body")
     assert await answer(resp) == (405, "method_not_allowed")
     assert resp.headers["Allow"] == "POST"
+
+
+async def test_the_access_log_names_each_answer_and_its_request_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seen: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        logging.getLogger("engine.test").warning("inside the request")
+        seen.append(JsonFormatter().format(caplog.records[-1]))
+        return respond(request, {"ok": True})
+
+    app = web.Application(middlewares=[error_middleware(Metrics(), access=True)])
+    app.add_routes([web.get("/things/{id}", handler)])
+    caplog.set_level(logging.INFO)
+    async with TestClient(TestServer(app)) as client:
+        made = await client.get("/things/1")
+        given = await client.get("/things/2", headers={"X-Request-Id": "req-42"})
+        bad = await client.get("/things/3", headers={"X-Request-Id": "x" * 500})
+    assert re.fullmatch(r"[0-9a-f]{32}", made.headers["X-Request-Id"])
+    assert given.headers["X-Request-Id"] == "req-42"
+    assert bad.headers["X-Request-Id"] != "x" * 500  # too long to echo: one is made
+    assert json.loads(seen[1])["request_id"] == "req-42"  # in the request's own log lines
+    lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records]
+    access = [line for line in lines if line["logger"] == "timeline.access"]
+    assert [a["route"] for a in access] == ["/things/{id}"] * 3
+    second = access[1]
+    assert (second["method"], second["status"], second["request_id"]) == ("GET", 200, "req-42")
+    assert second["bytes"] == len(b'{"ok":true}\n') and second["ms"] >= 0
+
+
+async def test_without_the_access_log_only_a_given_request_id_is_echoed() -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return respond(request, {"ok": True})
+
+    app = web.Application(middlewares=[error_middleware(Metrics())])
+    app.add_routes([web.get("/t", handler)])
+    async with TestClient(TestServer(app)) as client:
+        assert "X-Request-Id" not in (await client.get("/t")).headers
+        given = await client.get("/t", headers={"X-Request-Id": "abc"})
+        assert given.headers["X-Request-Id"] == "abc"
