@@ -174,6 +174,11 @@ def test_dockerfile_installs_the_project() -> None:
     assert 'ENTRYPOINT ["timeline"]' in text
     user = re.findall(r"^USER (\S+)", text, re.M)
     assert user and user[-1] not in {"root", "0"}
+    # `up` on the embedded backend needs a folder its uid can write: made, owned, a volume
+    assert "TIMELINE_DATA_DIR=/var/lib/timeline/data" in text
+    assert f"chown {user[-1]}:{user[-1]} /var/lib/timeline" in text
+    assert re.search(r"^WORKDIR /var/lib/timeline$", text, re.M)
+    assert re.search(r"^VOLUME /var/lib/timeline$", text, re.M)
     ignored = (COMPOSE_DIR / "Dockerfile.dockerignore").read_text().split()
     assert ".infra" in ignored and ".git" in ignored and ".venv" in ignored
 

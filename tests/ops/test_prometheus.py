@@ -269,3 +269,20 @@ async def test_real_prometheus_scrapes_the_engine_and_evaluates_the_rules(
             assert firing == []
     finally:
         await server.close()
+
+
+def test_local_prometheus_scrapes_the_address_the_engine_reads(tmp_path: Path) -> None:
+    """deploy/prometheus/local.sh hands prometheus the committed configuration with the
+    engine's TIMELINE_HOST and TIMELINE_PORT in place of 127.0.0.1:8080."""
+    stub = tmp_path / "bin" / "prometheus"
+    stub.parent.mkdir()
+    stub.write_text('#!/bin/sh\nfor a; do case $a in --config.file=*) cat "${a#*=}";; esac; done\n')
+    stub.chmod(0o755)
+    env = {"PATH": f"{stub.parent}:/usr/bin:/bin", "TIMELINE_PORT": "18123"}
+    done = subprocess.run(
+        ["sh", str(PROM / "local.sh")], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    config = yaml.safe_load(done.stdout)
+    targets = config["scrape_configs"][0]["static_configs"][0]["targets"]
+    assert targets == ["127.0.0.1:18123"]
