@@ -452,8 +452,19 @@ def ops_routes(
             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
         )
 
+    document = json.loads(OPENAPI_FILE.read_bytes())
+    served: dict[str, bytes] = {}
+
     async def openapi(request: web.Request) -> web.Response:
-        return web.Response(body=OPENAPI_FILE.read_bytes(), content_type=JSON)
+        """The document with `servers` naming this process as the request reached it."""
+        url = f"{request.scheme}://{request.host}"
+        body = served.get(url)
+        if body is None:
+            here = {"url": url, "description": "this process (TIMELINE_HOST, TIMELINE_PORT)"}
+            body = encode_json({**document, "servers": [here]}) + b"\n"
+            if len(served) < 64:  # a few names reach one process; others are made each time
+                served[url] = body
+        return web.Response(body=body, content_type=JSON)
 
     return [
         web.get("/healthz", healthz),

@@ -1,8 +1,12 @@
 import json
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from engine.config import Settings
+from engine.http import ops_routes
+from engine.metrics import Metrics
 from schemas import OPENAPI_FILE
 from timeline.app import Engine
 
@@ -25,3 +29,34 @@ def test_every_served_route_is_documented_and_every_documented_route_served() ->
     doc = json.loads(OPENAPI_FILE.read_text())
     documented = {(m, p) for p, ops in doc["paths"].items() for m in ops}
     assert served == documented
+
+
+async def test_the_served_document_names_the_process_it_came_from() -> None:
+    async def ready() -> tuple[bool, dict[str, bool]]:
+        return True, {}
+
+    app = web.Application()
+    app.add_routes(ops_routes(Metrics(), ready))
+    async with TestClient(TestServer(app)) as client:
+        resp = await client.get("/openapi.json")
+        served = await resp.json()
+        port = client.server.port
+    assert served["servers"][0]["url"] == f"http://127.0.0.1:{port}"
+    committed = json.loads(OPENAPI_FILE.read_text(encoding="utf-8"))
+    assert {k: v for k, v in served.items() if k != "servers"} == {
+        k: v for k, v in committed.items() if k != "servers"
+    }
+
+
+def test_every_operation_states_its_errors_and_its_security() -> None:
+    doc = json.loads(OPENAPI_FILE.read_text(encoding="utf-8"))
+    assert doc["security"] == [{"bearer": []}]
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            if path in ("/healthz", "/readyz", "/metrics"):
+                assert op["security"] == [], path
+                continue
+            statuses = set(op["responses"])
+            assert {"401", "403", "503"} <= statuses, (method, path)
+            if "requestBody" in op:
+                assert {"400", "413", "415"} <= statuses, (method, path)
