@@ -29,6 +29,7 @@ from engine.ids import decimal, parse_id
 from engine.metrics import Metrics
 from engine.records import DirectMessage, PageQuery, Tweet, User
 from schemas import OPENAPI_FILE
+from schemas.apidoc import render_html
 
 log = logging.getLogger(__name__)
 MSGPACK = "application/msgpack"
@@ -466,7 +467,16 @@ def ops_routes(
                 served[url] = body
         return web.Response(body=body, content_type=JSON)
 
+    page: list[bytes] = []
+
+    async def docs(request: web.Request) -> web.Response:
+        """The API reference as one page (schemas/apidoc.py), rendered once, no outside assets."""
+        if not page:
+            page.append(render_html(document).encode())
+        return web.Response(body=page[0], content_type="text/html", charset="utf-8")
+
     return [
+        web.get("/docs", docs),
         web.get("/healthz", healthz),
         web.get("/readyz", readyz),
         web.get("/metrics", metrics_page),

@@ -6,7 +6,9 @@ the two differ, so the reference in the repository is always the served contract
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import sys
 from typing import Any
 
@@ -57,7 +59,7 @@ def render(doc: dict[str, Any]) -> str:
 
 
 def _anchor(method: str, path: str) -> str:
-    text = f"{method} {path}".lower()
+    text = f"{method} {path}".strip().lower()
     return "".join(ch for ch in text if ch.isalnum() or ch in " -_").replace(" ", "-")
 
 
@@ -146,6 +148,84 @@ def _type(schema: dict[str, Any] | None) -> str:
     if "pattern" in schema:
         limits.append(f"pattern `{schema['pattern']}`")
     return f"{kind} ({'; '.join(limits)})" if limits else str(kind)
+
+
+_INLINE = re.compile(r"`([^`]+)`|\*\*(.+?)\*\*|\[([^\]]+)\]\((#[^)\s]*)\)")
+PAGE_STYLE = (
+    "body{font:15px/1.5 system-ui,sans-serif;max-width:62rem;margin:2rem auto;padding:0 1rem}"
+    "code{background:#f3f3f3;padding:0 .2em}table{border-collapse:collapse}"
+    "td,th{border:1px solid #ccc;padding:.2em .5em;vertical-align:top}h3{margin-top:2rem}"
+)
+
+
+def _inline(text: str) -> str:
+    """Markdown's inline code, bold and in-page links of render()'s output, as HTML."""
+    out, last = [], 0
+    for m in _INLINE.finditer(text):
+        out.append(html.escape(text[last : m.start()]))
+        code, bold, label, href = m.groups()
+        if code is not None:
+            out.append(f"<code>{html.escape(code)}</code>")
+        elif bold is not None:
+            out.append(f"<strong>{_inline(bold)}</strong>")
+        else:
+            out.append(f'<a href="{html.escape(href)}">{_inline(label)}</a>')
+        last = m.end()
+    out.append(html.escape(text[last:]))
+    return "".join(out)
+
+
+def _row(tag: str, cells: list[str]) -> str:
+    unescaped = (c.replace(ESCAPED_BAR, "|") for c in cells)
+    return "<tr>" + "".join(f"<{tag}>{_inline(c)}</{tag}>" for c in unescaped) + "</tr>"
+
+
+ESCAPED_BAR = "\\|"
+
+
+def render_html(doc: dict[str, Any]) -> str:
+    """The reference as one HTML page with no outside assets (GET /docs): render()'s
+    Markdown, whose few forms (headings, tables, lists, paragraphs) map one to one."""
+    body: list[str] = []
+    lines = render(doc).splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            title = line[level:].strip()
+            anchor = _anchor(*title.split(" ", 1)) if level == 3 and " " in title else ""
+            ident = f' id="{anchor or _anchor(title, "")}"'
+            body.append(f"<h{level}{ident}>{_inline(title)}</h{level}>")
+        elif line.startswith("| "):
+            rows = []
+            while i < len(lines) and lines[i].startswith("|"):
+                if not set(lines[i]) <= set("|- "):
+                    cells = [c.strip() for c in re.split(r"(?<!\\)\|", lines[i])[1:-1]]
+                    rows.append(cells)
+                i += 1
+            head, *rest = rows
+            body.append("<table>" + _row("th", head))
+            body += [_row("td", cells) for cells in rest]
+            body.append("</table>")
+            continue
+        elif line.startswith(("- ", "  - ")):
+            items = []
+            while i < len(lines) and lines[i].startswith(("- ", "  - ")):
+                items.append(f"<li>{_inline(lines[i].strip()[2:])}</li>")
+                i += 1
+            body.append("<ul>" + "".join(items) + "</ul>")
+            continue
+        elif line.startswith("<!--") or not line.strip():
+            pass
+        else:
+            body.append(f"<p>{_inline(line)}</p>")
+        i += 1
+    title = html.escape(f"{doc['info']['title']} HTTP API")
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f"<style>{PAGE_STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
 
 
 def main() -> None:

@@ -60,3 +60,21 @@ def test_every_operation_states_its_errors_and_its_security() -> None:
             assert {"401", "403", "503"} <= statuses, (method, path)
             if "requestBody" in op:
                 assert {"400", "413", "415"} <= statuses, (method, path)
+
+
+async def test_docs_is_the_reference_as_a_page_with_nothing_from_outside() -> None:
+    async def ready() -> tuple[bool, dict[str, bool]]:
+        return True, {}
+
+    app = web.Application()
+    app.add_routes(ops_routes(Metrics(), ready))
+    async with TestClient(TestServer(app)) as client:
+        resp = await client.get("/docs")
+        page = await resp.text()
+    assert resp.status == 200 and resp.content_type == "text/html"
+    doc = json.loads(OPENAPI_FILE.read_text(encoding="utf-8"))
+    for path, ops in doc["paths"].items():
+        for method in ops:
+            assert f">{method.upper()} {path}</h3>" in page
+    assert "http://" not in page.split("<body>")[0] and "<script" not in page
+    assert 'href="#newtweet"' in page and 'id="newtweet"' in page
