@@ -35,6 +35,7 @@ import logging
 import time
 from collections.abc import Collection
 
+from engine.backoff import Backoff
 from engine.errors import LogUnavailable, PoisonEvent
 from engine.events import GRAPH_TOPIC, Followed, Unfollowed, decode_all
 from engine.lifecycle import Background
@@ -158,16 +159,15 @@ class FollowerIndex(Background):
                 self._set(follower, followee, changed_us, present=follower in live)
 
     async def _run(self) -> None:
-        backoff = 0.1
+        backoff = Backoff()
         while True:
             try:
                 records = await self.tail.poll(POLL_RECORDS, POLL_TIMEOUT_MS)
             except LogUnavailable as e:
                 log.warning("follower index cannot read the graph topic (%s); retrying", e)
-                await asyncio.sleep(backoff)
-                backoff = min(5.0, backoff * 2)
+                await asyncio.sleep(backoff.next())
                 continue
-            backoff = 0.1
+            backoff.reset()
             if records:
                 self.apply(records)
                 async with self._advanced:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
+from engine.backoff import Backoff
 from engine.errors import EventTooNew, PoisonEvent, TimelineError
 from engine.events import Event, decode_all
 from engine.lifecycle import Background
@@ -135,7 +136,7 @@ class ConsumerWorker(Background):
         await self.close_projector()
 
     async def _until_done(self, step: Callable[[], Awaitable[T]]) -> T:
-        backoff = 0.1
+        backoff = Backoff(cap=MAX_BACKOFF_S)
         while True:
             try:
                 await self.open_projector()
@@ -145,9 +146,9 @@ class ConsumerWorker(Background):
                     raise
                 # rows held in memory may be ahead of a store write that failed: read them again
                 self.projector.forget()
-                log.warning("%s batch failed (%s); retrying in %.1fs", self.group, e, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(MAX_BACKOFF_S, backoff * 2)
+                wait = backoff.next()
+                log.warning("%s batch failed (%s); retrying in %.1fs", self.group, e, wait)
+                await asyncio.sleep(wait)
 
     async def apply(self, records: Sequence[LogRecord]) -> list[LogRecord]:
         """Write the projection of one batch; the records it covers, which may be committed.

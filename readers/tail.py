@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from engine.backoff import Backoff
 from engine.config import Settings
 from engine.errors import PoisonEvent
 from engine.events import Event, TweetPosted, decode_all
@@ -82,20 +83,20 @@ class AppliedFeed(Background):
         return self._count
 
     async def _run(self) -> None:
-        backoff = 0.1
+        backoff = Backoff(cap=MAX_BACKOFF_S)
         while True:
             try:
                 async with self.backend.tail(self.topics) as tail:
                     await self._position(tail)
                     self.ready.set()
-                    backoff = 0.1
+                    backoff.reset()
                     await self._follow(tail)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("the %s feed failed; reading again in %.1f s", self.group, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(MAX_BACKOFF_S, backoff * 2)
+                wait = backoff.next()
+                log.exception("the %s feed failed; reading again in %.1f s", self.group, wait)
+                await asyncio.sleep(wait)
 
     async def _position(self, tail: LogTail) -> None:
         if not self._released:
