@@ -23,6 +23,9 @@ COLORS = {
 }
 
 
+LABEL_GAP = 0.014  # of the run's span: a 7-point vertical label's width on the chart
+
+
 def draw(r: dict[str, Any], path: Path) -> None:
     """Three panels over the run's wall-clock time."""
     fig, (thr, lat, cpu) = plt.subplots(3, 1, figsize=(14, 11), sharex=True)
@@ -52,13 +55,28 @@ def draw(r: dict[str, Any], path: Path) -> None:
 
 
 def _phases(r: dict[str, Any], axes: tuple[Any, ...]) -> None:
-    for i, ph in enumerate(r.get("phases", [])):
+    phases = r.get("phases", [])
+    for i, ph in enumerate(phases):
         for ax in axes:
             ax.axvspan(ph["start_s"], ph["end_s"], color="#000000", alpha=0.04 if i % 2 else 0.0)
+    starts = label_positions([ph["start_s"] for ph in phases])
+    for ph, x in zip(phases, starts, strict=True):
         axes[-1].text(
-            ph["start_s"], 0.98, ph["name"].replace("http:", ""), fontsize=7, rotation=90,
+            x, 0.98, ph["name"].replace("http:", ""), fontsize=7, rotation=90,
             transform=axes[-1].get_xaxis_transform(), va="top",
         )  # fmt: skip
+
+
+def label_positions(starts: list[float], share: float = LABEL_GAP) -> list[float]:
+    """Where each phase's (vertical) label goes: at its start, or just right of the label
+    before it when phases start too close together for their labels to be read apart."""
+    if not starts:
+        return []
+    gap = (max(starts) - min(starts) or 1.0) * share
+    placed: list[float] = []
+    for x in starts:
+        placed.append(max(x, placed[-1] + gap) if placed else x)
+    return placed
 
 
 def _offset(r: dict[str, Any], wall: float | None) -> float:

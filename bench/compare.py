@@ -33,7 +33,8 @@ import aiohttp
 
 from bench.config import RESULTS_DIR
 from bench.cpu import process_cpu_s
-from bench.embedded import corpus_texts, drive, free_port, requests_of, setup, wait_ready
+from bench.embedded import drive, free_port, requests_of, setup, wait_ready
+from bench.tweet_texts import corpus_texts
 
 
 def start(checkout: Path, data: str, port: int) -> subprocess.Popen[bytes]:

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +123,7 @@ Request = Callable[[int], Awaitable[bool]]
 
 
 def requests_of(
-    session: aiohttp.ClientSession, url: str, ids: list[str], texts: list[str]
+    session: aiohttp.ClientSession, url: str, ids: list[str], texts: Sequence[str]
 ) -> tuple[Request, Request]:
     """The i-th single post and the i-th home page read, each True when it succeeded."""
 

@@ -37,9 +37,10 @@ import numpy as np
 from bench import embedded
 from bench.config import RESULTS_DIR
 from bench.cpu import machine_cpu_s, process_cpu_s
-from bench.embedded import corpus_texts, free_port, wait_ready
+from bench.embedded import free_port, wait_ready
 from bench.rawhttp import Pool, encode_request
 from bench.stats import latency_summary
+from bench.tweet_texts import corpus_texts
 
 FACTORS = (1.5, 2.0, 3.0)
 KINDS = tuple(os.environ.get("BENCH_OVERLOAD_KINDS", "post,home").split(","))

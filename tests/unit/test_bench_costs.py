@@ -221,3 +221,11 @@ def test_rounds_combine_into_cpu_per_unit_over_all_of_them() -> None:
     assert both["total_us"] == 2500.0 and both["rate_s"] == 500.0
     assert both["rounds_total_us"] == [1500.0, 3500.0]
     assert report.round_ratios(both, {"rounds_total_us": [1000.0, 1000.0]}) == [1.5, 3.5]
+
+
+def test_phase_labels_that_would_overlap_are_moved_apart_in_order() -> None:
+    from bench.chart import label_positions
+
+    placed = label_positions([0.0, 100.0, 100.5, 101.0, 300.0], share=0.01)  # gap 3 s
+    assert placed == [0.0, 100.0, 103.0, 106.0, 300.0]
+    assert label_positions([]) == []
