@@ -87,6 +87,10 @@ def _operation(method: str, path: str, op: dict[str, Any]) -> list[str]:
         content: dict[str, Any] = body.get("content", {})
         kinds = ", ".join(f"`{c}`" for c in content)
         out += [f"Request body ({kinds}): {_type(_first_schema(content))}", ""]
+        out += _example("Example request", content)
+    for status, answer in op.get("responses", {}).items():
+        if status.startswith("2"):
+            out += _example(f"Example answer ({status})", answer.get("content", {}))
     out += ["Responses:", ""]
     for status, answer in op.get("responses", {}).items():
         schema = _first_schema(answer.get("content", {}))
@@ -95,6 +99,20 @@ def _operation(method: str, path: str, op: dict[str, Any]) -> list[str]:
         for header, about in answer.get("headers", {}).items():
             out.append(f"  - header `{header}`: {_cell(about.get('description', ''))}")
     return out
+
+
+def _example(title: str, content: dict[str, Any]) -> list[str]:
+    """A media type's example as a fenced block (JSON indented), or nothing."""
+    for media, about in content.items():
+        if "example" not in about:
+            continue
+        example = about["example"]
+        if isinstance(example, str):
+            text, kind = example.rstrip("\n"), "text"
+        else:
+            text, kind = json.dumps(example, ensure_ascii=False, indent=2), "json"
+        return [f"{title} (`{media}`):", "", f"```{kind}", *text.split("\n"), "```", ""]
+    return []
 
 
 def _first_schema(content: dict[str, Any]) -> dict[str, Any] | None:
@@ -155,6 +173,7 @@ PAGE_STYLE = (
     "body{font:15px/1.5 system-ui,sans-serif;max-width:62rem;margin:2rem auto;padding:0 1rem}"
     "code{background:#f3f3f3;padding:0 .2em}table{border-collapse:collapse}"
     "td,th{border:1px solid #ccc;padding:.2em .5em;vertical-align:top}h3{margin-top:2rem}"
+    "pre{background:#f6f6f6;padding:.5em;overflow-x:auto}"
 )
 
 
@@ -191,7 +210,14 @@ def render_html(doc: dict[str, Any]) -> str:
     i = 0
     while i < len(lines):
         line = lines[i]
-        if line.startswith("#"):
+        if line.startswith("```"):
+            block = []
+            i += 1
+            while i < len(lines) and not lines[i].startswith("```"):
+                block.append(lines[i])
+                i += 1
+            body.append("<pre><code>" + html.escape("\n".join(block)) + "</code></pre>")
+        elif line.startswith("#"):
             level = len(line) - len(line.lstrip("#"))
             title = line[level:].strip()
             anchor = _anchor(*title.split(" ", 1)) if level == 3 and " " in title else ""

@@ -78,3 +78,34 @@ async def test_docs_is_the_reference_as_a_page_with_nothing_from_outside() -> No
             assert f">{method.upper()} {path}</h3>" in page
     assert "http://" not in page.split("<body>")[0] and "<script" not in page
     assert 'href="#newtweet"' in page and 'id="newtweet"' in page
+
+
+def test_every_operation_has_an_example_and_every_example_fits_its_schema() -> None:
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    doc = json.loads(OPENAPI_FILE.read_text(encoding="utf-8"))
+    resource = Resource(contents=doc, specification=DRAFT202012)
+    registry = Registry().with_resource("urn:openapi", resource)
+
+    def check(schema: dict[str, object], example: object) -> None:
+        """Validate against a schema whose references point into the document."""
+        text = json.dumps(schema).replace('"#/components/', '"urn:openapi#/components/')
+        Draft202012Validator(json.loads(text), registry=registry).validate(example)
+
+    for name, schema in doc["components"]["schemas"].items():
+        for example in schema.get("examples", ()):
+            check({k: v for k, v in schema.items() if k != "examples"}, example)
+        assert schema.get("examples"), f"schema {name} has no example"
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            media = [
+                m
+                for r in (op.get("requestBody", {}), *op["responses"].values())
+                for m in r.get("content", {}).values()
+            ]
+            assert any("example" in m for m in media), f"{method.upper()} {path}"
+            for m in media:
+                if "example" in m and isinstance(m["example"], dict | list):
+                    check(m["schema"], m["example"])
