@@ -12,7 +12,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 
-from aiohttp import web
+from aiohttp import web, web_protocol
 
 from engine import text
 from engine.adapters import open_backend
@@ -22,7 +22,7 @@ from engine.config import Settings
 from engine.deadlines import body_deadline, server_options
 from engine.errors import TimelineError
 from engine.groups import CHECKS, CHECKS_PROJECTION, FANOUT, INDEXERS, group_name
-from engine.http import error_middleware, ops_routes
+from engine.http import JSON, encode_json, error_middleware, error_payload, ops_routes
 from engine.ids import IdGenerator
 from engine.metrics import Metrics
 from engine.ports import Backend
@@ -206,9 +206,39 @@ def listen(host: str, port: int) -> socket.socket:
         raise CannotListen(f"cannot listen on {host}:{port}: {reason}{hint}") from e
 
 
+def answer_parser_errors_in_json() -> None:
+    """A request aiohttp's parser refuses before any middleware runs (a raw non-ASCII byte in
+    the query, a malformed header) is answered in the API's error shape rather than as plain
+    text: the one place the engine reaches into aiohttp's request handler (its
+    handle_error), wrapped once per process, for 4xx answers only."""
+    original = web_protocol.RequestHandler.handle_error
+    if getattr(original, "json_errors", False):
+        return
+
+    def handle_error(
+        self: web_protocol.RequestHandler,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        response = original(self, request, status, exc, message)
+        if not 400 <= status < 500:
+            return response
+        reason = (message or "").splitlines()[0].strip().rstrip(":") or "malformed request"
+        body = encode_json(error_payload("invalid_request", reason)) + b"\n"
+        answer = web.Response(status=status, body=body, content_type=JSON)
+        answer.force_close()
+        return answer
+
+    handle_error.json_errors = True  # type: ignore[attr-defined]
+    web_protocol.RequestHandler.handle_error = handle_error  # type: ignore[method-assign]
+
+
 async def serve(settings: Settings, parts: tuple[str, ...]) -> None:
     """Run the parts until SIGINT or SIGTERM."""
     sock = listen(settings.host, settings.port)
+    answer_parser_errors_in_json()
     engine = Engine(settings, parts)
     try:
         app = await engine.start()

@@ -7,6 +7,7 @@ appends (its checks group runs in the consuming process)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -69,3 +70,25 @@ async def test_a_second_consumer_of_a_folder_is_refused_and_an_appender_may_join
     finally:
         first.terminate()
         first.wait(timeout=30)
+
+
+async def test_a_request_the_parser_refuses_is_answered_in_the_error_shape(tmp_path: Path) -> None:
+    """A raw non-ASCII byte in the query is refused by aiohttp's parser before any
+    middleware runs: the served process still answers 400 in JSON, and logs one line."""
+    port = free_port()
+    proc = start(tmp_path / "data", port)
+    try:
+        async with aiohttp.ClientSession() as session:
+            await ready(session, f"http://127.0.0.1:{port}")
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        line = "GET /v1/search/tweets?q=сәлем HTTP/1.1".encode()  # raw UTF-8, not %-encoded
+        writer.write(line + b"\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = await reader.read()
+        writer.close()
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.") and b" 400 " in head.split(b"\r\n")[0]
+        assert b"application/json" in head
+        assert json.loads(body)["error"]["code"] == "invalid_request"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
