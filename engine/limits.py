@@ -14,9 +14,9 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
+from engine.collect import Gathering, RequestNotes
 from engine.errors import RateLimited
 
 MAX_TRACKED = 1_000_000
@@ -58,25 +58,12 @@ class Quota:
         }
 
 
-_quota: ContextVar[list[Quota] | None] = ContextVar("quota", default=None)
+QUOTAS: RequestNotes[Quota] = RequestNotes("quotas")
 
 
-class quota_of_request:
-    """The quotas of the posts a request made while the block runs."""
-
-    __slots__ = ("_reset", "quotas")
-
-    def __init__(self) -> None:
-        self.quotas: list[Quota] = []
-        self._reset: Token[list[Quota] | None] | None = None
-
-    def __enter__(self) -> list[Quota]:
-        self._reset = _quota.set(self.quotas)
-        return self.quotas
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._reset is not None
-        _quota.reset(self._reset)
+def quota_of_request() -> Gathering[Quota]:
+    """`with quota_of_request() as quotas:` the quotas of the posts a request made."""
+    return QUOTAS.gather()
 
 
 class PostingLimiter:
@@ -116,9 +103,8 @@ class PostingLimiter:
             )
             if tightest is None or quota.remaining < tightest.remaining:
                 tightest = quota
-        quotas = _quota.get()
-        if quotas is not None and tightest is not None:
-            quotas.append(tightest)
+        if tightest is not None:
+            QUOTAS.note(tightest)
         if len(self._tat) > MAX_TRACKED:
             self._prune(now)
 

@@ -31,13 +31,19 @@ def test_every_served_route_is_documented_and_every_documented_route_served() ->
     assert served == documented
 
 
-async def test_the_served_document_names_the_process_it_came_from() -> None:
-    async def ready() -> tuple[bool, dict[str, bool]]:
-        return True, {}
+async def ready() -> tuple[bool, dict[str, bool]]:
+    return True, {}
 
+
+def ops_app() -> web.Application:
+    """The ops routes alone, the process always ready."""
     app = web.Application()
     app.add_routes(ops_routes(Metrics(), ready))
-    async with TestClient(TestServer(app)) as client:
+    return app
+
+
+async def test_the_served_document_names_the_process_it_came_from() -> None:
+    async with TestClient(TestServer(ops_app())) as client:
         resp = await client.get("/openapi.json")
         served = await resp.json()
         port = client.server.port
@@ -63,12 +69,7 @@ def test_every_operation_states_its_errors_and_its_security() -> None:
 
 
 async def test_docs_is_the_reference_as_a_page_with_nothing_from_outside() -> None:
-    async def ready() -> tuple[bool, dict[str, bool]]:
-        return True, {}
-
-    app = web.Application()
-    app.add_routes(ops_routes(Metrics(), ready))
-    async with TestClient(TestServer(app)) as client:
+    async with TestClient(TestServer(ops_app())) as client:
         resp = await client.get("/docs")
         page = await resp.text()
     assert resp.status == 200 and resp.content_type == "text/html"
