@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install install-dev run reset run-kafka-cassandra test unit lint bench infra-up infra-down infra-status clean
+.PHONY: install install-dev run reset run-kafka-cassandra test unit lint bench bench-embedded infra-up infra-down infra-status clean
 
 # What running needs (the engine and its runtime libraries); the tests and tools come with
 # install-dev, which `make test` uses.
@@ -58,6 +58,12 @@ lint: install-dev
 # full, hours on 2 cores); BENCH_ARGS passes flags to `python -m bench`.
 bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench $(if $(BENCH_SCALE),--scale $(BENCH_SCALE)) $(BENCH_ARGS)
+
+# The engine alone on the embedded backend, no JVM: posts then home pages through its HTTP API
+# from 64 clients, into bench/results/<time>-embedded/ (SUMMARY.md, chart.png, results.json).
+# BENCH_ARGS passes flags (`--target http://127.0.0.1:8080 --pid N` for a running engine).
+bench-embedded: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.embedded --results auto $(BENCH_ARGS)
 
 $(VENV)/.bench-installed: $(VENV)/.dev-installed
 	$(BIN)/pip install -q -e '.[dev,bench]'

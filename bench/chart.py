@@ -5,11 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-
 COLORS = {
     "kafka": "#1f77b4",
     "cassandra": "#2ca02c",
@@ -28,6 +23,11 @@ LABEL_GAP = 0.014  # of the run's span: a 7-point vertical label's width on the 
 
 def draw(r: dict[str, Any], path: Path) -> None:
     """Three panels over the run's wall-clock time."""
+    import matplotlib  # the bench extra's: the rest of this module needs none of it
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, (thr, lat, cpu) = plt.subplots(3, 1, figsize=(14, 11), sharex=True)
     _phases(r, (thr, lat, cpu))
     _pipeline(r, thr, lat)

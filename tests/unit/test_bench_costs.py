@@ -229,3 +229,22 @@ def test_phase_labels_that_would_overlap_are_moved_apart_in_order() -> None:
     placed = label_positions([0.0, 100.0, 100.5, 101.0, 300.0], share=0.01)  # gap 3 s
     assert placed == [0.0, 100.0, 103.0, 106.0, 300.0]
     assert label_positions([]) == []
+
+
+def test_the_embedded_run_summary_has_both_phases_and_their_cpu_per_request() -> None:
+    from bench.embedded import per_second, summary
+
+    rows = per_second(100.0, [100.2, 100.5, 101.1], [0.010, 0.020, 0.030])
+    assert rows == [{"t": 0, "per_s": 2, "p99_ms": 20.0}, {"t": 1, "per_s": 1, "p99_ms": 30.0}]
+    phase = {
+        "per_s": 1234.0, "p50_ms": 1.0, "p99_ms": 9.5, "errors": 0,
+        "engine_cpu_us_per_request": 410.0, "cpu": {"cores": {"engine": 0.9}, "idle": 0.7},
+    }  # fmt: skip
+    result = {
+        "backend": "embedded", "target": "http://127.0.0.1:1", "engine_pid": 7,
+        "started": 0.0, "clients": 64, "seconds": 20.0, "users": 200,
+        "post": phase, "home_timeline_read": phase,
+    }  # fmt: skip
+    text = summary(result, "python -m bench.embedded --results auto")
+    assert "| single posts | 1,234 | 1.0 | 9.5 | 0 | 410 | 0.9 | 0.7 |" in text
+    assert "| home pages |" in text and "chart.png" in text

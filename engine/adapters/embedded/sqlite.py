@@ -13,6 +13,7 @@ import contextlib
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,8 +93,7 @@ class SqliteThread:
 
     def _run(self, ready: asyncio.Future[None]) -> None:
         try:
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
-            conn.executescript(self.setup)
+            conn = self._open()
         except sqlite3.Error as e:
             self._settle([(ready, self._failure("open", e), None)])
             return
@@ -103,6 +103,26 @@ class SqliteThread:
         finally:
             conn.close()
             self._settle([(self._closed, None, None)] if self._closed else [])
+
+    def _open(self) -> sqlite3.Connection:
+        """The connection with the schema in place. Processes opening one new file at once
+        contend for turning on WAL, which SQLite refuses at once ("database is locked")
+        rather than through its busy timeout: that is tried again within the same timeout."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+            try:
+                conn.executescript(self.setup)
+            except sqlite3.OperationalError as e:
+                conn.close()
+                if "locked" not in str(e) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
+                continue
+            except sqlite3.Error:
+                conn.close()
+                raise
+            return conn
 
     def _serve(self, conn: sqlite3.Connection) -> None:
         stopping = False
