@@ -462,7 +462,7 @@ def ops_routes(
         body = served.get(url)
         if body is None:
             here = {"url": url, "description": "this process (TIMELINE_HOST, TIMELINE_PORT)"}
-            body = encode_json({**document, "servers": [here]}) + b"\n"
+            body, _ = encode_body({**document, "servers": [here]}, False)
             if len(served) < 64:  # a few names reach one process; others are made each time
                 served[url] = body
         return web.Response(body=body, content_type=JSON)

@@ -175,7 +175,7 @@ class Writer:
                 async for page in self.backend.registry.scan_registered():
                     for user in page[: self._users.size - learnt]:
                         self._users.remember(user.id, user)
-                    learnt = min(self._users.size, learnt + len(page))
+                        learnt += 1
                     if learnt >= self._users.size:
                         break
         except (TimeoutError, TimelineError) as e:

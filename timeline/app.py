@@ -22,7 +22,7 @@ from engine.config import Settings
 from engine.deadlines import body_deadline, server_options
 from engine.errors import TimelineError
 from engine.groups import CHECKS, CHECKS_PROJECTION, FANOUT, INDEXERS, group_name
-from engine.http import JSON, encode_json, error_middleware, error_payload, ops_routes
+from engine.http import encode_body, error_middleware, error_payload, ops_routes
 from engine.ids import IdGenerator
 from engine.metrics import Metrics
 from engine.ports import Backend
@@ -226,8 +226,8 @@ def answer_parser_errors_in_json() -> None:
         if not 400 <= status < 500:
             return response
         reason = (message or "").splitlines()[0].strip().rstrip(":") or "malformed request"
-        body = encode_json(error_payload("invalid_request", reason)) + b"\n"
-        answer = web.Response(status=status, body=body, content_type=JSON)
+        body, content_type = encode_body(error_payload("invalid_request", reason), False)
+        answer = web.Response(status=status, body=body, content_type=content_type)
         answer.force_close()
         return answer
 
