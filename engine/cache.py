@@ -35,6 +35,13 @@ class KnownCache(Generic[K, V]):
         """True when the value is cached."""
         return key in self._items
 
+    def peek(self, key: K) -> V | None:
+        """The cached value (it counts as just used), or None: nothing is loaded."""
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
     def remember(self, key: K, value: V) -> None:
         """Hold a value found elsewhere (a warm start), as a load that found it would."""
         self._items[key] = value
@@ -44,9 +51,8 @@ class KnownCache(Generic[K, V]):
 
     async def get(self, key: K, load: Callable[[K], Awaitable[V | None]]) -> V | None:
         """The cached value, or load(key) and cache it when found."""
-        value = self._items.get(key)
+        value = self.peek(key)
         if value is not None:
-            self._items.move_to_end(key)
             return value
         pending = self._loading.get(key)
         if pending is not None:
@@ -139,6 +145,10 @@ class TtlCache(Generic[K, V]):
             return None
         self._items.move_to_end(key)
         return hit[1]
+
+    def discard(self, key: K) -> None:
+        """Hold nothing for `key` (its value is known to have changed)."""
+        self._items.pop(key, None)
 
     def put(self, key: K, value: V, issued_at: float) -> None:
         """Hold the value found by a read issued at `issued_at` (a reading of now())."""

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from engine import registrations
-from engine.cache import KnownCache
+from engine.cache import KnownCache, TtlCache
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound, TimelineError
 from engine.events import (
     DirectMessageSent,
@@ -44,6 +44,11 @@ from ingest.validate import (
 log = logging.getLogger(__name__)
 PHONE_RE = re.compile(r"\+[1-9][0-9]{6,14}")
 WARM_CONCURRENCY = 64
+UNKNOWN_HANDLE_S = 5.0
+"""How long a mention of a handle nobody holds is resolved to no one without asking the
+registry again, from the read that found nobody. A handle registered meanwhile through
+another ingest process is linked in mentions once that time has passed (through this one,
+at once); a direct message to a handle, or a lookup of it, always asks the registry."""
 
 
 class Writer:
@@ -64,6 +69,7 @@ class Writer:
         # which also lets known authors post while the store is down.
         self._users: KnownCache[int, User] = KnownCache()
         self._handles: KnownCache[str, int] = KnownCache()
+        self._unknown_handles: TtlCache[str, bool] = TtlCache(UNKNOWN_HANDLE_S)
 
     def _event_ids(self) -> tuple[int, int]:
         return self.ids.next_id(), now_us()
@@ -102,6 +108,7 @@ class Writer:
         user = new_user(data, self.ids)
         event = UserRegistered(*self._event_ids(), user.id, user.handle, user.display_name)
         holder = await registrations.register_handle(self.backend, event, self._append_own)
+        self._unknown_handles.discard(handle_key(user.handle))
         if holder.user_id != user.id:
             raise Conflict(f"the handle {user.handle!r} is taken", code="handle_taken")
         return user
@@ -136,14 +143,15 @@ class Writer:
             recipient = await self._dm_recipient(dm[0])
             return await self.message_event(author_id, recipient.id, dm[1])
         draft = tweet_draft(author_id, body, reply_to)
-        if draft.mention_handles or reply_to is not None:
+        cached = self._cached_mentions(draft.mention_handles)
+        if cached is not None and reply_to is None:  # the common case: no task to schedule
+            author, mentions = await self.known_user(author_id, "author"), cached
+        else:
             author, mentions, _ = await asyncio.gather(
                 self.known_user(author_id, "author"),
                 self._resolve_mentions(draft),
                 self._check_reply(reply_to),
             )
-        else:  # the common case: one cache lookup, no task to schedule
-            author, mentions = await self.known_user(author_id, "author"), ()
         self.limiter.take(author_id)
         tweet = finish_tweet(draft, self.ids.next_id(), author, mentions)
         return TweetPosted(tweet.id, now_us(), tweet)
@@ -175,6 +183,7 @@ class Writer:
                 async for page in self.backend.registry.scan_registered():
                     for user in page[: self._users.size - learnt]:
                         self._users.remember(user.id, user)
+                        self._handles.remember(handle_key(user.handle), user.id)
                         learnt += 1
                     if learnt >= self._users.size:
                         break
@@ -190,15 +199,39 @@ class Writer:
             raise NotFound(f"tweet {reply_to} does not exist", code="in_reply_to_not_found")
 
     async def _resolve_mentions(self, draft: TweetDraft) -> tuple[Mention, ...]:
-        owners = await asyncio.gather(*(self._handle_owner(h) for h in draft.mention_handles))
+        owners = await asyncio.gather(*(self._mention_owner(h) for h in draft.mention_handles))
         return tuple(
             Mention(uid, handle)
             for handle, uid in zip(draft.mention_handles, owners, strict=True)
             if uid is not None
         )
 
+    def _cached_mentions(self, handles: Sequence[str]) -> tuple[Mention, ...] | None:
+        """The mentions, when the caches know every handle's owner or that it has none."""
+        mentions = []
+        for handle in handles:
+            key = handle_key(handle)
+            owner = self._handles.peek(key)
+            if owner is not None:
+                mentions.append(Mention(owner, handle))
+            elif not self._unknown_handles.peek(key):
+                return None
+        return tuple(mentions)
+
     async def _handle_owner(self, handle: str) -> int | None:
         return await self._handles.get(handle_key(handle), self._settled_handle_owner)
+
+    async def _mention_owner(self, handle: str) -> int | None:
+        """The user a mention names, or None: a handle found unheld a moment ago is not read
+        again before UNKNOWN_HANDLE_S has passed."""
+        key = handle_key(handle)
+        if self._unknown_handles.peek(key):
+            return None
+        issued_at = self._unknown_handles.now()
+        owner = await self._handles.get(key, self._settled_handle_owner)
+        if owner is None:
+            self._unknown_handles.put(key, True, issued_at)
+        return owner
 
     async def _settled_handle_owner(self, handle: str) -> int | None:
         return await registrations.handle_owner(self.backend, handle)

@@ -15,7 +15,7 @@ import pytest
 from engine.errors import LogUnavailable, StoreUnavailable
 from engine.events import GRAPH_TOPIC, Event, PhoneRegistered, UserRegistered, decode_all
 from engine.text import handle_key
-from ingest.operations import Writer
+from ingest.operations import UNKNOWN_HANDLE_S, Writer
 from tests.support import Api, eventually, unique_handle
 
 Append = Callable[[Event], Awaitable[None]]
@@ -167,6 +167,7 @@ async def test_a_fresh_ingest_learns_registered_users_from_the_registry(
     assert await fresh.warm_from_registry(30.0) >= len(users)
     for u in users:
         assert fresh._users.knows(int(u["id"]))
+        assert fresh._handles.peek(handle_key(u["handle"])) == int(u["id"])
         known = await fresh.known_user(int(u["id"]))
         assert (known.handle, known.display_name) == (u["handle"], u["display_name"])
 
@@ -174,3 +175,42 @@ async def test_a_fresh_ingest_learns_registered_users_from_the_registry(
     small._users.size = 2
     assert await small.warm_from_registry(30.0) == 2
     assert len(small._users) == 2
+
+
+async def test_a_mention_of_an_unheld_handle_is_read_once_for_a_while(
+    api: Api, engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Posts naming a handle nobody holds ask the registry once per UNKNOWN_HANDLE_S: a handle
+    registered through this ingest is linked at once, through another once that time passed;
+    a direct message to a handle always asks."""
+    live = engine.ingest.writer
+    other = Writer(engine.backend, live.ids, live.limiter, live.checks)  # another ingest
+    now = [1000.0]
+    monkeypatch.setattr(live._unknown_handles, "clock", lambda: now[0])
+    reads: list[str] = []
+    handle_claim = engine.backend.registry.handle_claim
+
+    async def counted(handle: str) -> Any:
+        reads.append(handle)
+        return await handle_claim(handle)
+
+    monkeypatch.setattr(engine.backend.registry, "handle_claim", counted)
+    author, first, later = await api.user(), unique_handle(), unique_handle()
+
+    async def mentioned(text: str) -> list[dict[str, Any]]:
+        return (await api.tweet(author, text))["entities"]["mentions"]
+
+    assert await mentioned(f"@{first} hi") == [] and await mentioned(f"@{first} again") == []
+    assert reads.count(handle_key(first)) == 1
+    # registered through this ingest: linked at once
+    mine = await api.user(first)
+    assert await mentioned(f"@{first} hi") == [{"id": mine["id"], "handle": first}]
+
+    assert await mentioned(f"@{later} hi") == []
+    registered = await other.register_user({"handle": later})
+    assert await mentioned(f"@{later} still") == []  # another ingest's, within the time
+    message = {"author_id": author["id"], "text": f"d {later} hi"}
+    refused = await api.call("POST", "/v1/tweets", 403, json=message)
+    assert refused["error"]["code"] == "not_followed"  # found: a direct message always asks
+    now[0] += UNKNOWN_HANDLE_S
+    assert await mentioned(f"@{later} now") == [{"id": str(registered.id), "handle": later}]
