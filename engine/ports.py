@@ -553,10 +553,14 @@ class MessageStore(ProjectionStore):
 
 @dataclass(frozen=True, slots=True)
 class CheckedTweet:
-    """A tweet as ingest's checks know it: whole (what a delete carries), and whether deleted."""
+    """A tweet as ingest's checks know it: posted, perhaps deleted since. The checks keep a
+    posted tweet's id alone (what a reply needs); `tweet` is the whole tweet only where they
+    hold it (a deletion, or rows written before they kept ids alone), else None: a delete
+    takes it from the tweet store (ingest/checks.py)."""
 
-    tweet: Tweet
+    tweet_id: int
     deleted: bool = False
+    tweet: Tweet | None = None
 
 
 class CheckStore(ProjectionStore):
@@ -567,8 +571,8 @@ class CheckStore(ProjectionStore):
     """
 
     @abstractmethod
-    async def put_tweets(self, tweets: Sequence[Tweet]) -> None:
-        """Record posted tweets (a tweet already deleted stays deleted)."""
+    async def put_tweets(self, tweet_ids: Sequence[int]) -> None:
+        """Record posted tweets by id (a tweet already deleted stays deleted)."""
 
     @abstractmethod
     async def delete_tweets(self, tweets: Sequence[Tweet]) -> None:
@@ -576,7 +580,7 @@ class CheckStore(ProjectionStore):
 
     @abstractmethod
     async def tweet(self, tweet_id: int) -> CheckedTweet | None:
-        """A tweet posted (and perhaps deleted since), or None."""
+        """A tweet posted (and perhaps deleted since), or None: whole only if deleted."""
 
     @abstractmethod
     async def set_edges(

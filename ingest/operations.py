@@ -265,10 +265,11 @@ class Writer:
 
     async def delete_tweet(self, tweet_id: int) -> Tweet:
         found = await self.checks.tweet(tweet_id)
-        if found is None or found.deleted:
+        whole = None if found is None or found.deleted else await self.checks.whole_tweet(found)
+        if whole is None:
             raise NotFound(f"tweet {tweet_id} does not exist", code="not_found")
-        await self.append(TweetDeleted(self.ids.next_id(), now_us(), found.tweet))
-        return found.tweet
+        await self.append(TweetDeleted(self.ids.next_id(), now_us(), whole))
+        return whole
 
     async def create_list(self, owner_id: int, name: object) -> UserList:
         clean = normalize_name(name, "name", 25)

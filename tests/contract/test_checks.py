@@ -2,29 +2,33 @@
 
 from __future__ import annotations
 
+import msgpack
 import pytest
 
 from engine.adapters.cassandra.checks import CassandraChecks, tweet_bucket
 from engine.events import pack_tweet
 from engine.ports import Backend, CheckedTweet
+from engine.records import Tweet
 from tests.contract.helpers import new_id, new_ids, now_us, tweet
 
 
-async def test_a_posted_tweet_reads_back_whole(backend: Backend) -> None:
+async def test_a_posted_tweet_reads_back_by_id(backend: Backend) -> None:
     posted = tweet(new_id())
-    await backend.checks.put_tweets([posted])
-    assert await backend.checks.tweet(posted.id) == CheckedTweet(posted, deleted=False)
+    await backend.checks.put_tweets([posted.id])
+    assert await backend.checks.tweet(posted.id) == CheckedTweet(posted.id, deleted=False)
     assert await backend.checks.tweet(new_id()) is None
 
 
-async def test_a_deletion_is_never_undone_by_a_replay(backend: Backend) -> None:
+async def test_a_deletion_reads_back_whole_and_is_never_undone_by_a_replay(
+    backend: Backend,
+) -> None:
     posted, unseen = tweet(new_id()), tweet(new_id())
-    await backend.checks.put_tweets([posted])
+    await backend.checks.put_tweets([posted.id])
     await backend.checks.delete_tweets([posted, unseen])
-    await backend.checks.put_tweets([posted, unseen])
+    await backend.checks.put_tweets([posted.id, unseen.id])
     await backend.checks.delete_tweets([posted])
-    assert await backend.checks.tweet(posted.id) == CheckedTweet(posted, deleted=True)
-    assert await backend.checks.tweet(unseen.id) == CheckedTweet(unseen, deleted=True)
+    assert await backend.checks.tweet(posted.id) == CheckedTweet(posted.id, True, posted)
+    assert await backend.checks.tweet(unseen.id) == CheckedTweet(unseen.id, True, unseen)
 
 
 async def test_nothing_to_write_is_fine(backend: Backend) -> None:
@@ -60,7 +64,7 @@ async def test_list_owners_read_back_and_replay(backend: Backend) -> None:
 
 async def test_clear_empties_the_checks(backend: Backend) -> None:
     posted, (list_id, owner) = tweet(new_id()), new_ids(2)
-    await backend.checks.put_tweets([posted])
+    await backend.checks.put_tweets([posted.id])
     await backend.checks.put_list_owners([(list_id, owner)])
     await backend.checks.set_edges([(owner, list_id)], True, [now_us()])
     await backend.checks.clear()
@@ -71,18 +75,21 @@ async def test_clear_empties_the_checks(backend: Backend) -> None:
 
 async def test_tweets_read_back_whichever_batches_wrote_them(backend: Backend) -> None:
     """A replay may group the same tweets otherwise (the Cassandra store packs a batch's
-    tweets of one bucket in a row): every tweet still reads back whole, once deleted stays
-    deleted, and an id between them that was never posted reads as absent."""
+    ids of one bucket in a row): every tweet still reads back, once deleted stays deleted
+    (and whole), and an id between them that was never posted reads as absent."""
     author = new_id()
     posted = [tweet(author) for _ in range(40)]
+    ids = [t.id for t in posted]
     never = new_id()
-    await backend.checks.put_tweets(posted[:30])
-    await backend.checks.put_tweets(posted[10:])  # overlapping, other boundaries
-    await backend.checks.put_tweets(posted[::-1])  # out of order, all at once
+    await backend.checks.put_tweets(ids[:30])
+    await backend.checks.put_tweets(ids[10:])  # overlapping, other boundaries
+    await backend.checks.put_tweets(ids[::-1])  # out of order, all at once
     await backend.checks.delete_tweets([posted[5]])
-    await backend.checks.put_tweets(posted[:8])
+    await backend.checks.put_tweets(ids[:8])
     for t in posted:
-        assert await backend.checks.tweet(t.id) == CheckedTweet(t, deleted=t is posted[5])
+        deleted = t is posted[5]
+        want = CheckedTweet(t.id, deleted, t if deleted else None)
+        assert await backend.checks.tweet(t.id) == want
     assert await backend.checks.tweet(never) is None
 
 
@@ -97,4 +104,25 @@ async def test_a_tweet_kept_one_to_a_row_before_packs_still_reads(backend: Backe
         (tweet_bucket(old.id), old.id, pack_tweet(old)),
         op="check_tweets",
     )
-    assert await backend.checks.tweet(old.id) == CheckedTweet(old, deleted=False)
+    assert await backend.checks.tweet(old.id) == CheckedTweet(old.id, False, old)
+
+
+async def test_a_pack_written_with_whole_tweets_still_reads(backend: Backend) -> None:
+    """Packs the Cassandra store wrote with each tweet whole (before it kept ids alone) are
+    read as they are, whole: upgrading needs no rebuild."""
+    if not isinstance(backend.checks, CassandraChecks):
+        pytest.skip("the embedded store never kept tweets another way")
+    old = [tweet(new_id()) for _ in range(8)]
+    by_bucket: dict[int, list[Tweet]] = {}
+    for t in sorted(old, key=lambda t: t.id):
+        by_bucket.setdefault(tweet_bucket(t.id), []).append(t)
+    for bucket, pack in by_bucket.items():
+        ids = [t.id for t in pack]
+        blob = msgpack.packb([ids, [pack_tweet(t) for t in pack]], use_bin_type=True)
+        await backend.checks.cql.run(
+            "INSERT INTO check_tweet_packs (bucket, first_id, last_id, tweets) VALUES (?, ?, ?, ?)",
+            (bucket, ids[0], ids[-1], blob),
+            op="check_tweets",
+        )
+    for t in old:
+        assert await backend.checks.tweet(t.id) == CheckedTweet(t.id, False, t)

@@ -59,15 +59,8 @@ EMBEDDED_ONLY = ("check_tweets",)
 async def _rows(engine, table: str) -> list[tuple]:
     columns = COLUMNS.get(table, "*")
     rows = await table_rows(engine, f"SELECT {columns} FROM {table}")
-    if table == "check_tweet_packs":  # a replay may pack the same tweets in other rows
-        packs = [msgpack.unpackb(r[3]) for r in rows]
-        rows = list(
-            {
-                (r[0], i, t)
-                for r, p in zip(rows, packs, strict=True)
-                for i, t in zip(*p, strict=True)
-            }
-        )
+    if table == "check_tweet_packs":  # a replay may pack the same ids in other rows
+        rows = list({(r[0], i) for r in rows for i in msgpack.unpackb(r[3])[0]})
     return sorted(rows, key=repr)
 
 

@@ -9,7 +9,9 @@ import pytest
 
 from engine.errors import Unavailable
 from engine.events import GRAPH_TOPIC, TWEETS_TOPIC
+from engine.ports import CheckedTweet
 from engine.progress import Positions
+from engine.records import Tweet
 from ingest.checks import FollowUpChecks
 
 pytestmark = pytest.mark.unit
@@ -38,6 +40,7 @@ class FakeProgress:
         self.lagging = lagging
         self.asked: list[str] = []
         self.waited: list[Mapping[str, Positions]] = []
+        self.tweet_store: FakeTweetStore | None = None
 
     async def ends(self, topic: str) -> Positions:
         self.asked.append(topic)
@@ -48,16 +51,32 @@ class FakeProgress:
         if self.lagging:
             raise Unavailable("behind", code="projection_lagging")
         self.store.owners[1] = 99  # the group applied the list while we waited
+        if self.tweet_store is not None:  # and the fan-out stored what was on its way
+            self.tweet_store.tweets.update(self.tweet_store.arriving)
+
+
+class FakeTweetStore:
+    """A tweet store the fan-out writes a tweet into while a delete waits for it."""
+
+    def __init__(self) -> None:
+        self.tweets: dict[int, Tweet] = {}
+        self.arriving: dict[int, Tweet] = {}  # stored once the fan-out group is waited for
+
+    async def get_tweet(self, tweet_id: int) -> Tweet | None:
+        return self.tweets.get(tweet_id)
 
 
 class FakeBackend:
-    def __init__(self, checks: FakeChecks) -> None:
+    def __init__(self, checks: FakeChecks, timelines: FakeTweetStore | None = None) -> None:
         self.checks = checks
+        self.timelines = timelines or FakeTweetStore()
 
 
-def checks_of(store: FakeChecks, progress: FakeProgress) -> FollowUpChecks:
-    backend: Any = FakeBackend(store)
-    return FollowUpChecks(backend, progress, "p-checks", wait_ms=250)  # type: ignore[arg-type]
+def checks_of(
+    store: FakeChecks, progress: FakeProgress, timelines: FakeTweetStore | None = None
+) -> FollowUpChecks:
+    backend: Any = FakeBackend(store, timelines)
+    return FollowUpChecks(backend, progress, "p-checks", wait_ms=250, tweet_store_group="p-fanout")  # type: ignore[arg-type]
 
 
 async def test_a_positive_answer_asks_nothing_of_the_log() -> None:
@@ -88,3 +107,31 @@ async def test_a_lagging_group_makes_a_negative_answer_unavailable() -> None:
     with pytest.raises(Unavailable) as lagging:
         await checks.tweet(3)
     assert lagging.value.code == "projection_lagging" and lagging.value.status == 503
+
+
+def a_tweet(tweet_id: int) -> Tweet:
+    return Tweet(tweet_id, 5, "five", "hi", 0)
+
+
+async def test_a_delete_takes_the_whole_tweet_as_held_or_from_the_tweet_store() -> None:
+    store, timelines = FakeChecks(), FakeTweetStore()
+    progress = FakeProgress(store)
+    progress.tweet_store = timelines
+    checks = checks_of(store, progress, timelines)
+    held = a_tweet(1)
+    assert await checks.whole_tweet(CheckedTweet(1, True, held)) is held
+    timelines.tweets[2] = a_tweet(2)
+    assert await checks.whole_tweet(CheckedTweet(2)) == a_tweet(2)
+    assert progress.waited == []  # found at once: nothing waited for
+    timelines.arriving[3] = a_tweet(3)  # posted, not stored by the fan-out yet
+    assert await checks.whole_tweet(CheckedTweet(3)) == a_tweet(3)
+    assert progress.waited == [{"p-fanout": {(TWEETS_TOPIC, 0): 7}}]
+    assert await checks.whole_tweet(CheckedTweet(4)) is None  # deleted from the store by then
+
+
+async def test_a_lagging_fan_out_makes_a_delete_unavailable() -> None:
+    store = FakeChecks()
+    checks = checks_of(store, FakeProgress(store, lagging=True))
+    with pytest.raises(Unavailable) as lagging:
+        await checks.whole_tweet(CheckedTweet(3))
+    assert lagging.value.code == "projection_lagging"

@@ -1,6 +1,7 @@
-"""The Cassandra checks projection: the tables of schemas/cql/007_checks.cql; posted tweets
-packed many to a row in check_tweet_packs (013_check_tweet_packs.cql), deletions one to a row
-in check_tweet_buckets (012_check_tweet_buckets.cql), both partitioned by tweet_bucket()."""
+"""The Cassandra checks projection: the tables of schemas/cql/007_checks.cql; posted tweets'
+ids packed many to a row in check_tweet_packs (013_check_tweet_packs.cql), deletions whole,
+one to a row, in check_tweet_buckets (012_check_tweet_buckets.cql), both partitioned by
+tweet_bucket()."""
 
 from __future__ import annotations
 
@@ -20,9 +21,9 @@ CHECK_TWEET_SHARDS = 16
 """Partitions a second's tweets are spread over (by id): enough to spread them over a
 cluster's replicas, few enough that a consumer batch is a few mutations."""
 
-PACK_MAX_BYTES = 8 * 1024
-"""About the most packed tweets one check_tweet_packs row holds: a consumer batch's tweets
-of one bucket in as few rows as this allows, two or more to a Cassandra batch."""
+PACK_MAX_IDS = 1024
+"""The most ids one check_tweet_packs row holds: a consumer batch's tweets of one bucket in
+as few rows as this allows."""
 
 
 def tweet_bucket(tweet_id: int) -> int:
@@ -38,30 +39,22 @@ class CassandraChecks(OnSession, CheckStore):
             "check_tweet_packs", "check_tweet_buckets", "check_follows", "check_lists"
         )
 
-    async def put_tweets(self, tweets: Sequence[Tweet]) -> None:
-        """The tweets in packs: each bucket's tweets, in id order, in rows of about
-        PACK_MAX_BYTES, keyed by their first and last id."""
+    async def put_tweets(self, tweet_ids: Sequence[int]) -> None:
+        """The ids in packs: each bucket's ids, in order, PACK_MAX_IDS at most to a row keyed
+        by its first and last id."""
         cql = (
             "INSERT INTO check_tweet_packs (bucket, first_id, last_id, tweets) VALUES (?, ?, ?, ?)"
         )
-        by_bucket: dict[int, list[Tweet]] = {}
-        for t in tweets:
-            by_bucket.setdefault(tweet_bucket(t.id), []).append(t)
+        by_bucket: dict[int, list[int]] = {}
+        for tweet_id in tweet_ids:
+            by_bucket.setdefault(tweet_bucket(tweet_id), []).append(tweet_id)
         rows = []
-        for bucket, group in by_bucket.items():
-            group.sort(key=lambda t: t.id)
-            ids: list[int] = []
-            packed: list[bytes] = []
-            size = 0
-            for t in group:
-                body = pack_tweet(t)
-                if packed and size + len(body) > PACK_MAX_BYTES:
-                    rows.append(_pack_row(bucket, ids, packed))
-                    ids, packed, size = [], [], 0
-                ids.append(t.id)
-                packed.append(body)
-                size += len(body) + 10  # and its id, with msgpack framing
-            rows.append(_pack_row(bucket, ids, packed))
+        for bucket, ids in by_bucket.items():
+            ids.sort()
+            for start in range(0, len(ids), PACK_MAX_IDS):
+                chunk = ids[start : start + PACK_MAX_IDS]
+                blob = bytes(msgpack.packb([chunk]))
+                rows.append((bucket, chunk[0], chunk[-1], blob))
         await self.cql.write_grouped(
             ((cql, row, len(row[3]) + ROW_OVERHEAD) for row in rows), op="check_tweets"
         )
@@ -93,13 +86,14 @@ class CassandraChecks(OnSession, CheckStore):
             ),
         )
         if single and single[0][0] is not None:
-            return CheckedTweet(unpack_tweet(single[0][0]), bool(single[0][1]))
+            return CheckedTweet(tweet_id, bool(single[0][1]), unpack_tweet(single[0][0]))
         for last_id, blob in packs:
             if last_id < tweet_id:
                 continue
-            ids, packed = msgpack.unpackb(blob)
+            ids, *bodies = msgpack.unpackb(blob)  # packs written before ids alone have bodies
             if tweet_id in ids:
-                return CheckedTweet(unpack_tweet(packed[ids.index(tweet_id)]), False)
+                whole = unpack_tweet(bodies[0][ids.index(tweet_id)]) if bodies else None
+                return CheckedTweet(tweet_id, False, whole)
         return None
 
     async def set_edges(
@@ -141,7 +135,3 @@ class CassandraChecks(OnSession, CheckStore):
             "SELECT owner_id FROM check_lists WHERE list_id = ?", (list_id,), op="check_lists"
         )
         return int(rows[0][0]) if rows else None
-
-
-def _pack_row(bucket: int, ids: list[int], packed: list[bytes]) -> tuple[int, int, int, bytes]:
-    return bucket, ids[0], ids[-1], bytes(msgpack.packb([ids, packed], use_bin_type=True))

@@ -2,7 +2,8 @@
 
 Follow edges follow the store's rules (newest event time wins, an unfollow leaves a
 tombstone); a tweet's deletion is a flag that no later write clears, so replaying the log in
-any order leaves the same rows.
+any order leaves the same rows. A posted tweet is kept by id (an empty body), a deleted one
+whole, as on Cassandra.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ _PUT_TWEET = (
 )
 _DELETE_TWEET = (
     "INSERT INTO check_tweets (tweet_id, body, deleted) VALUES (?, ?, 1) "
-    "ON CONFLICT (tweet_id) DO UPDATE SET deleted = 1"
+    "ON CONFLICT (tweet_id) DO UPDATE SET deleted = 1, body = excluded.body"
 )
 
 
@@ -38,21 +39,23 @@ class EmbeddedChecks(OnDb, CheckStore):
     async def clear(self) -> None:
         await self._empty("check_tweets", "check_follows", "check_lists")
 
-    async def put_tweets(self, tweets: Sequence[Tweet]) -> None:
-        await self._tweets(_PUT_TWEET, tweets)
+    async def put_tweets(self, tweet_ids: Sequence[int]) -> None:
+        await self._tweets(_PUT_TWEET, [(i, b"") for i in tweet_ids])
 
     async def delete_tweets(self, tweets: Sequence[Tweet]) -> None:
-        await self._tweets(_DELETE_TWEET, tweets)
+        await self._tweets(_DELETE_TWEET, [(t.id, pack_tweet(t)) for t in tweets])
 
-    async def _tweets(self, sql: str, tweets: Sequence[Tweet]) -> None:
-        rows = [(t.id, pack_tweet(t)) for t in tweets]
+    async def _tweets(self, sql: str, rows: list[tuple[int, bytes]]) -> None:
         if rows:
             await self.db.write("check_tweets", lambda c: c.executemany(sql, rows))
 
     async def tweet(self, tweet_id: int) -> CheckedTweet | None:
         sql = "SELECT body, deleted FROM check_tweets WHERE tweet_id = ?"
         row = await self.db.read("check_tweet", lambda c: fetch_one(c, sql, (tweet_id,)))
-        return CheckedTweet(decode_tweet(row[0]), bool(row[1])) if row else None
+        if row is None:
+            return None
+        whole = decode_tweet(row[0]) if row[0] else None  # a posted tweet's body is empty
+        return CheckedTweet(tweet_id, bool(row[1]), whole)
 
     async def set_edges(
         self, pairs: Sequence[tuple[int, int]], present: bool, ts_us: Sequence[int]
