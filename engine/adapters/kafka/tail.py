@@ -23,7 +23,6 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from engine.adapters.kafka.log import FETCH_MAX_WAIT_MS
 from engine.config import Settings
 from engine.errors import LogUnavailable
 from engine.ports import LogRecord, LogTail
@@ -51,8 +50,8 @@ class KafkaTail(LogTail):
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
-        )
+        )  # Kafka's fetch wait: a tail hands its records on at once, so no partition's
+        # records wait to be consumed while a fetch of the others is held (FETCH_MAX_WAIT_MS)
         offsets = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap, group_id=None)
         admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
         try:
