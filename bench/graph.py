@@ -116,9 +116,10 @@ def generate(spec: GraphSpec) -> Graph:
     return Graph(spec, (keys // n).astype(np.int32), (keys % n).astype(np.int32))
 
 
-def handle_of(index: int) -> str:
-    """The handle of user `index` (unique in a run's keyspace)."""
-    return f"u{index}"
+def handle_of(index: int, prefix: str = "u") -> str:
+    """The handle of user `index` (unique in a run's keyspace; another prefix for another
+    run on the same engine)."""
+    return f"{prefix}{index}"
 
 
 def issue_user_ids(users: int, ids: IdGenerator) -> np.ndarray:
@@ -175,9 +176,11 @@ async def _append(backend: Backend, events: Sequence[Event]) -> None:
 
 
 async def load_via_http(
-    graph: Graph, url: str, concurrency: int = 64, progress: bool = True
+    graph: Graph, url: str, concurrency: int = 64, progress: bool = True, prefix: str = "u"
 ) -> tuple[np.ndarray, float]:
-    """POST every user and PUT every follow through the API; (user ids, seconds taken)."""
+    """POST every user (handles `prefix` + index: give an engine that already holds a
+    run's users another prefix) and PUT every follow through the API; (user ids, seconds
+    taken)."""
     started = time.perf_counter()
     user_ids = np.zeros(graph.spec.users, dtype=np.int64)
     slots = asyncio.Semaphore(concurrency)
@@ -187,7 +190,7 @@ async def load_via_http(
         with tqdm(total=total, desc="graph -> http", unit="req", disable=not progress) as bar:
 
             async def register(i: int) -> None:
-                body = {"handle": handle_of(i), "display_name": f"Bench user {i}"}
+                body = {"handle": handle_of(i, prefix), "display_name": f"Bench user {i}"}
                 async with slots, http.post("/v1/users", json=body) as r:
                     if r.status != 201:
                         raise RuntimeError(f"POST /v1/users: {r.status} {await r.text()}")

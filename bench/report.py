@@ -342,7 +342,9 @@ def _capacity(r: Result) -> list[str]:
 
 
 def write(out: Path, r: Result) -> None:
-    """results.json, chart.png and SUMMARY.md in `out`; the summary again as LATEST.md."""
+    """results.json, chart.png and SUMMARY.md in `out`; the summary again as LATEST.md,
+    unless the run measured an engine already running (`--target`), which is no standard
+    set."""
     r["goals"] = goals(r)
     try:
         from bench.chart import draw  # matplotlib, the bench extra: only when a run is written
@@ -352,7 +354,8 @@ def write(out: Path, r: Result) -> None:
         r.setdefault("errors", []).append(f"chart: {e!r}")
     (out / "results.json").write_text(json.dumps(r, indent=1, default=str) + "\n")
     (out / "SUMMARY.md").write_text(summary(out, r, ""))
-    (RESULTS_DIR / "LATEST.md").write_text(summary(out, r, f"{out.name}/"))
+    if not r.get("run", {}).get("target"):
+        (RESULTS_DIR / "LATEST.md").write_text(summary(out, r, f"{out.name}/"))
 
 
 def _fmt(v: Any, digits: int = 1) -> str:
@@ -474,8 +477,13 @@ def _machine(r: Result) -> list[str]:
         f"Machine: {m.get('cores')} cores shared by Kafka, Cassandra, the engine and the load "
         f"generator; Python {m.get('python')}; load average at start "
         f"{', '.join(f'{x:.1f}' for x in m.get('load_average_at_start', []))}. "
-        f"Keyspace `{run.get('keyspace')}`, topics `{run.get('topic_prefix')}*` "
-        f"({run.get('kafka_partitions')} partitions), dropped at the end.",
+        + (
+            f"The engine measured: the one already running at {run['target']}, its graph "
+            "loaded through its API."
+            if run.get("target")
+            else f"Keyspace `{run.get('keyspace')}`, topics `{run.get('topic_prefix')}*` "
+            f"({run.get('kafka_partitions')} partitions), dropped at the end."
+        ),
     ]
     if g:
         lines += [

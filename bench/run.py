@@ -9,6 +9,12 @@
 6. pipeline   publish-to-visible at a steady rate; raw reads beside the fan-out
 7. http       the Locust profiles against `timeline ingest` + `timeline readers`
 
+`--target URL` runs the Locust profiles against an engine already running on this machine
+instead (any backend): the graph goes in through its API, with handles of the run's own,
+and CPU is read for the engine's process only when `--pid` names it. The other phases
+compare processes the run starts with bare clients on the local Kafka and Cassandra, so
+they need no target and take none.
+
 Every measured path also reports its CPU per unit next to its bare client's (bench/costs.py).
 
 Results go to bench/results/<UTC timestamp>/ (results.json, chart.png, SUMMARY.md) and
@@ -616,6 +622,52 @@ async def run_all(run: Run, phases: list[str], profiles: list[str], keep: bool) 
                   f"{run.settings.kafka_topic_prefix}*", flush=True)  # fmt: skip
 
 
+async def target_run(run: Run, url: str, pid: int | None, profiles: list[str]) -> None:
+    """The graph through the API of the engine at `url`, then the Locust profiles against
+    it; its process's CPU when `pid` is given (py-spy too, unless --no-profile)."""
+    run.sampler.watch("bench", os.getpid())
+    if pid is not None:
+        run.sampler.watch("target", pid)
+    run.sampler.start()
+    try:
+        async with run.phase("graph"):
+            s = run.scale
+            spec = graph.GraphSpec(
+                s.users, s.mean_following, s.zipf_exponent, s.popular_share, s.seed
+            )
+            g = graph.generate(spec)
+            stats = g.stats(s.celebrity_threshold)
+            prefix = f"b{run.settings.cassandra_keyspace[-4:]}_"  # the run's own handles
+            user_ids, load_s = await graph.load_via_http(
+                g, url, progress=run.progress, prefix=prefix
+            )
+            graph.save(str(run.work / "graph.npz"), g, user_ids)
+            run.results["graph"] = {**stats, "append_seconds": round(load_s, 2), "via": "http"}
+        reads = f"read{run.scale.read_rate_s:g}"
+        out: dict[str, Any] = {}
+        for name in profiles:
+            async with run.phase(f"http:{name}"):
+                task = asyncio.create_task(
+                    http_load.run_profile(
+                        name, run.scale, url, url, run.work / "graph.npz", run.out / "locust",
+                        run.sampler,
+                    )
+                )  # fmt: skip
+                if pid is not None and name in (reads, "posts3085"):
+                    await asyncio.sleep(3.0)
+                    seconds = min(run.scale.profile_seconds, run.scale.profile_s - 4)
+                    await run.profiled(f"target_{name}", pid, seconds)
+                out[name], _ = await task
+            print(
+                f"   {name}: offered {out[name]['offered_s']}/s, ok {out[name]['ok_s']}/s, "
+                f"failed {out[name]['failed']}, not sent {out[name]['not_sent']}",
+                flush=True,
+            )
+        run.results["http"] = out
+    finally:
+        await run.sampler.stop()
+
+
 def selected_phases(arg: str) -> list[str]:
     """The phases named (comma-separated), in run order, with `fanout` added when a phase
     that reads its home timelines is named; an unknown name is an error."""
@@ -664,7 +716,30 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-profile", action="store_true", help="skip py-spy")
     p.add_argument("--keep", action="store_true", help="leave the keyspace and topics in place")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--target",
+        help="an engine already running on this machine, e.g. http://127.0.0.1:8080: the "
+        "Locust profiles against it (the http phase alone)",
+    )
+    p.add_argument("--pid", type=int, help="the target engine's process, for its CPU")
     return p
+
+
+def checked_target(args: argparse.Namespace) -> str | None:
+    """The --target URL without its trailing slash, or None; SystemExit when it is not on
+    this machine, or when phases other than http were asked of it."""
+    if args.target is None:
+        if args.pid is not None:
+            raise SystemExit("--pid names the process of a --target")
+        return None
+    if not args.target.startswith(("http://127.", "http://localhost")):
+        raise SystemExit("--target must be on this machine (http://127.x.x.x or localhost)")
+    if args.phases != ",".join(PHASES) and set(args.phases.split(",")) - {"http", "graph"}:
+        raise SystemExit(
+            "--target runs the http phase only: the other phases start their own processes "
+            "beside bare clients on the local Kafka and Cassandra"
+        )
+    return str(args.target).rstrip("/")
 
 
 async def main_async(args: argparse.Namespace) -> Path:
@@ -673,7 +748,9 @@ async def main_async(args: argparse.Namespace) -> Path:
     out = RESULTS_DIR / stamp
     (out / "work").mkdir(parents=True)
     print(f"bench: scale {scale.name}, results in {out}", flush=True)
-    await asyncio.to_thread(infra.ensure_up, progress=not args.no_progress)
+    target = checked_target(args)
+    if target is None:
+        await asyncio.to_thread(infra.ensure_up, progress=not args.no_progress)
     settings = bench_settings(new_run_id(), scale)
     run = Run(scale, settings, out, not args.no_progress, not args.no_profile)
     phases = selected_phases(args.phases)
@@ -694,8 +771,13 @@ async def main_async(args: argparse.Namespace) -> Path:
         "kafka_partitions": settings.kafka_partitions,
         "machine": machine(),
     }
+    if target is not None:
+        run.results["run"]["target"] = target
     try:
-        await run_all(run, phases, profiles, args.keep)
+        if target is None:
+            await run_all(run, phases, profiles, args.keep)
+        else:
+            await target_run(run, target, args.pid, profiles)
     finally:
         run.results["phases"] = run.phases
         run.results["cpu_series"] = run.sampler.series(run.t0)
