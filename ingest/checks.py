@@ -17,7 +17,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from engine.config import Settings
 from engine.events import GRAPH_TOPIC, TWEETS_TOPIC
+from engine.groups import CHECKS_PROJECTION, TIMELINES, group_name
 from engine.ports import Backend, CheckedTweet
 from engine.progress import LogProgress
 from engine.records import Tweet
@@ -28,19 +30,12 @@ T = TypeVar("T")
 class FollowUpChecks:
     """Tweets, follow edges and list owners as the log held them when a request arrived."""
 
-    def __init__(
-        self,
-        backend: Backend,
-        progress: LogProgress,
-        group: str,
-        wait_ms: int,
-        tweet_store_group: str,
-    ) -> None:
+    def __init__(self, backend: Backend, progress: LogProgress, settings: Settings) -> None:
         self.backend = backend
         self.progress = progress
-        self.group = group
-        self.wait_s = wait_ms / 1000
-        self.tweet_store_group = tweet_store_group
+        self.group = group_name(settings, CHECKS_PROJECTION)
+        self.tweet_store_group = group_name(settings, TIMELINES)  # the fan-out's
+        self.wait_s = settings.followup_wait_ms / 1000
 
     async def tweet(self, tweet_id: int) -> CheckedTweet | None:
         """The tweet with this id, perhaps deleted since, or None."""

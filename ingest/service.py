@@ -12,7 +12,6 @@ from engine.config import Settings
 from engine.consistency import HEADER, encode_token
 from engine.errors import InvalidInput, TimelineError, Unavailable
 from engine.events import DirectMessageSent, Event, TweetPosted
-from engine.groups import TIMELINES, group_name
 from engine.http import (
     body_id,
     error_payload,
@@ -54,18 +53,11 @@ class IngestRoutes:
         backend: Backend,
         ids: IdGenerator,
         progress: LogProgress,
-        checks_group: str,
     ) -> None:
         self.settings = settings
         self.backend = backend
         limiter = PostingLimiter(parse_limits(settings.rate_limits))
-        checks = FollowUpChecks(
-            backend,
-            progress,
-            checks_group,
-            settings.followup_wait_ms,
-            group_name(settings, TIMELINES),
-        )
+        checks = FollowUpChecks(backend, progress, settings)
         self.keyed = KeyedWrites(settings, backend)
         self.writer = Writer(backend, ids, limiter, checks)
         self.sms = SmsGateway(self.writer, backend)

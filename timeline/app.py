@@ -136,10 +136,7 @@ class Engine:
         admission.install(app)
         app.add_routes(ops_routes(self.metrics, self.ready))
         if "ingest" in self.parts:
-            checks_group = group_name(self.settings, "checks")
-            self.ingest = IngestRoutes(
-                self.settings, self.backend, self._ids(), progress, checks_group
-            )
+            self.ingest = IngestRoutes(self.settings, self.backend, self._ids(), progress)
             app.add_routes(self.ingest.routes())
         if "readers" in self.parts:
             readers = ReadersRoutes(self.settings, self.backend, self.metrics)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from engine.config import Settings
 from engine.errors import Unavailable
 from engine.events import GRAPH_TOPIC, TWEETS_TOPIC
 from engine.ports import CheckedTweet
@@ -76,7 +77,8 @@ def checks_of(
     store: FakeChecks, progress: FakeProgress, timelines: FakeTweetStore | None = None
 ) -> FollowUpChecks:
     backend: Any = FakeBackend(store, timelines)
-    return FollowUpChecks(backend, progress, "p-checks", wait_ms=250, tweet_store_group="p-fanout")  # type: ignore[arg-type]
+    settings = Settings(consumer_group_prefix="p-", followup_wait_ms=250)
+    return FollowUpChecks(backend, progress, settings)  # type: ignore[arg-type]
 
 
 async def test_a_positive_answer_asks_nothing_of_the_log() -> None:
