@@ -157,10 +157,17 @@ class Run:
         self.results.setdefault("profiles", {})[name] = summary
 
 
+def scale_graph(scale: Scale) -> graph.Graph:
+    """The follow graph of a scale."""
+    s = scale
+    spec = graph.GraphSpec(s.users, s.mean_following, s.zipf_exponent, s.popular_share, s.seed)
+    return graph.generate(spec)
+
+
 async def graph_phase(run: Run, backend: Backend) -> tuple[graph.Graph, Any]:
     s = run.scale
-    spec = graph.GraphSpec(s.users, s.mean_following, s.zipf_exponent, s.popular_share, s.seed)
-    g = graph.generate(spec)
+    g = scale_graph(s)
+    spec = g.spec
     stats = g.stats(s.celebrity_threshold)
     print(json.dumps({k: v for k, v in stats.items() if k != "spec"}), flush=True)
     fanout = await run.started(run.engine("fanout"), "fanout")
@@ -539,8 +546,10 @@ async def http_phase(run: Run, profiles: list[str]) -> None:
     if fanout.proc is None:
         await run.started(fanout, "fanout")
     reads = f"read{run.scale.read_rate_s:g}"
-    targets = {reads: (f"readers_{reads}", readers), "posts3085": ("ingest_posts", ingest_proc)}
-    out: dict[str, Any] = {}
+    profiled = {
+        reads: (f"readers_{reads}", readers.pid),
+        "posts3085": ("ingest_posts", ingest_proc.pid),
+    }
     # The ingest process just started, and its checks group replays the whole log first: a
     # profile run beside that replay measured the replay (0.5 cores of ingest in read50).
     topics = PROJECTION_TOPICS[CHECKS_PROJECTION]
@@ -549,27 +558,48 @@ async def http_phase(run: Run, profiles: list[str]) -> None:
     print(f"   the new ingest process's checks group caught up in {waited} s", flush=True)
     async with LagProbe(run.settings, "timelines", (GRAPH_TOPIC, TWEETS_TOPIC)) as lag:
         await drained(lag)  # each profile starts with the fan-out caught up
-        for name in profiles:
-            async with run.phase(f"http:{name}"):
-                task = asyncio.create_task(
-                    http_load.run_profile(
-                        name, run.scale, ingest_proc.url, readers.url,
-                        run.work / "graph.npz", run.out / "locust", run.sampler,
-                    )
-                )  # fmt: skip
-                if name in targets:
-                    await asyncio.sleep(3.0)
-                    label, proc = targets[name]
-                    seconds = min(run.scale.profile_seconds, run.scale.profile_s - 4)
-                    await run.profiled(label, proc.pid, seconds)
-                out[name], _ = await task
-                out[name]["fanout_drain_s"] = await drained(lag)
-            print(
-                f"   {name}: offered {out[name]['offered_s']}/s, ok {out[name]['ok_s']}/s, "
-                f"failed {out[name]['failed']}, not sent {out[name]['not_sent']}",
-                flush=True,
-            )
+
+        async def after(result: dict[str, Any]) -> None:
+            result["fanout_drain_s"] = await drained(lag)
+
+        out = await run_profiles(run, profiles, ingest_proc.url, readers.url, profiled, after)
     run.results["http"] = out
+
+
+async def run_profiles(
+    run: Run,
+    profiles: list[str],
+    write_url: str,
+    read_url: str,
+    profiled: dict[str, tuple[str, int | None]],
+    after: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+) -> dict[str, Any]:
+    """Each Locust profile in a phase of its own; their results by name. py-spy on the
+    process `profiled` names for a profile (label, pid), and `after` on its result in the
+    phase."""
+    out: dict[str, Any] = {}
+    for name in profiles:
+        async with run.phase(f"http:{name}"):
+            task = asyncio.create_task(
+                http_load.run_profile(
+                    name, run.scale, write_url, read_url, run.work / "graph.npz",
+                    run.out / "locust", run.sampler,
+                )
+            )  # fmt: skip
+            label, pid = profiled.get(name, ("", None))
+            if pid is not None:
+                await asyncio.sleep(3.0)
+                seconds = min(run.scale.profile_seconds, run.scale.profile_s - 4)
+                await run.profiled(label, pid, seconds)
+            out[name], _ = await task
+            if after is not None:
+                await after(out[name])
+        print(
+            f"   {name}: offered {out[name]['offered_s']}/s, ok {out[name]['ok_s']}/s, "
+            f"failed {out[name]['failed']}, not sent {out[name]['not_sent']}",
+            flush=True,
+        )
+    return out
 
 
 async def drained(lag: LagProbe, timeout_s: float = 300.0) -> float | None:
@@ -631,12 +661,8 @@ async def target_run(run: Run, url: str, pid: int | None, profiles: list[str]) -
     run.sampler.start()
     try:
         async with run.phase("graph"):
-            s = run.scale
-            spec = graph.GraphSpec(
-                s.users, s.mean_following, s.zipf_exponent, s.popular_share, s.seed
-            )
-            g = graph.generate(spec)
-            stats = g.stats(s.celebrity_threshold)
+            g = scale_graph(run.scale)
+            stats = g.stats(run.scale.celebrity_threshold)
             prefix = f"b{run.settings.cassandra_keyspace[-4:]}_"  # the run's own handles
             user_ids, load_s = await graph.load_via_http(
                 g, url, progress=run.progress, prefix=prefix
@@ -644,26 +670,8 @@ async def target_run(run: Run, url: str, pid: int | None, profiles: list[str]) -
             graph.save(str(run.work / "graph.npz"), g, user_ids)
             run.results["graph"] = {**stats, "append_seconds": round(load_s, 2), "via": "http"}
         reads = f"read{run.scale.read_rate_s:g}"
-        out: dict[str, Any] = {}
-        for name in profiles:
-            async with run.phase(f"http:{name}"):
-                task = asyncio.create_task(
-                    http_load.run_profile(
-                        name, run.scale, url, url, run.work / "graph.npz", run.out / "locust",
-                        run.sampler,
-                    )
-                )  # fmt: skip
-                if pid is not None and name in (reads, "posts3085"):
-                    await asyncio.sleep(3.0)
-                    seconds = min(run.scale.profile_seconds, run.scale.profile_s - 4)
-                    await run.profiled(f"target_{name}", pid, seconds)
-                out[name], _ = await task
-            print(
-                f"   {name}: offered {out[name]['offered_s']}/s, ok {out[name]['ok_s']}/s, "
-                f"failed {out[name]['failed']}, not sent {out[name]['not_sent']}",
-                flush=True,
-            )
-        run.results["http"] = out
+        profiled = {name: (f"target_{name}", pid) for name in (reads, "posts3085")}
+        run.results["http"] = await run_profiles(run, profiles, url, url, profiled)
     finally:
         await run.sampler.stop()
 
