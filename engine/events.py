@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeGuard
 
 import msgpack
+import msgspec
 
 from engine.errors import EventTooNew, PoisonEvent
 from engine.ids import EPOCH_MS
@@ -271,13 +272,17 @@ def tweet_from_wire(data: dict[str, Any]) -> Tweet:
 @functools.lru_cache(maxsize=8192)
 def pack_tweet(tweet: Tweet) -> bytes:
     """A tweet as msgpack bytes, the form stored in timeline rows (cached: fan-out writes the
-    same tweet into every follower's row)."""
-    return bytes(msgpack.packb(tweet_to_wire(tweet), use_bin_type=True))
+    same tweet into every follower's row): tweet_to_wire's map, written by msgspec."""
+    return _WIRE.encode(tweet)
 
 
 def unpack_tweet(blob: bytes) -> Tweet:
-    """The inverse of pack_tweet."""
-    return tweet_from_wire(msgpack.unpackb(blob, raw=False))
+    """The inverse of pack_tweet (msgspec decodes the map straight into a Tweet; bytes it
+    refuses are read as tweet_from_wire reads them, with its errors)."""
+    try:
+        return _TWEET.decode(blob)
+    except msgspec.MsgspecError:
+        return tweet_from_wire(msgpack.unpackb(blob, raw=False))
 
 
 def pack_message(m: DirectMessage) -> bytes:
@@ -320,13 +325,69 @@ def _envelope(event: Event) -> dict[str, Any]:
     }
 
 
+# A tweet's envelope and a pack of them as msgspec structs: the same maps, with the same keys
+# in the same order, as _envelope() writes with msgpack, encoded and decoded in C (a pack of
+# posts decodes in ~1 us a tweet against ~7-14 us through dicts and dataclasses). Every
+# other event, and anything these refuse, goes the generic way below.
+class _TweetEnvelope(msgspec.Struct):
+    v: int
+    type: str
+    sv: int
+    id: int
+    ts: int
+    d: Tweet
+
+
+class _TweetPack(msgspec.Struct):
+    v: int
+    type: str
+    sv: int
+    events: list[_TweetEnvelope]
+
+
+class _Record(msgspec.Struct):
+    """A record of the log as the fast path reads it: a tweet's envelope or a pack of them."""
+
+    v: int
+    type: str
+    sv: int
+    id: int | None = None
+    ts: int | None = None
+    d: Tweet | None = None
+    events: list[_TweetEnvelope] | None = None
+
+
+_WIRE = msgspec.msgpack.Encoder()
+_TWEET = msgspec.msgpack.Decoder(Tweet)
+_RECORD = msgspec.msgpack.Decoder(_Record)
+
+
+def _tweet_envelope(event: Event) -> _TweetEnvelope | None:
+    if type(event) is TweetPosted or type(event) is TweetDeleted:
+        return _TweetEnvelope(
+            ENVELOPE_VERSION,
+            event.type_name,
+            event.schema_version,
+            event.event_id,
+            event.ts_us,
+            event.tweet,
+        )
+    return None
+
+
 def encode(event: Event) -> bytes:
     """The event as envelope bytes for the log."""
+    fast = _tweet_envelope(event)
+    if fast is not None:
+        return _WIRE.encode(fast)
     return bytes(msgpack.packb(_envelope(event), use_bin_type=True))
 
 
 def encode_pack(events: Sequence[Event]) -> bytes:
     """Several events (of one partition, in log order) as the bytes of one pack record."""
+    fast = [_tweet_envelope(e) for e in events]
+    if all(f is not None for f in fast):
+        return _WIRE.encode(_TweetPack(ENVELOPE_VERSION, PACK_TYPE, PACK_VERSION, fast))  # type: ignore[arg-type]
     pack = {
         "v": ENVELOPE_VERSION,
         "type": PACK_TYPE,
@@ -336,10 +397,43 @@ def encode_pack(events: Sequence[Event]) -> bytes:
     return bytes(msgpack.packb(pack, use_bin_type=True))
 
 
+_FAST_TYPES: dict[str, type[TweetPosted]] = {c.type_name: c for c in (TweetPosted, TweetDeleted)}
+
+
+def _fast_events(blob: bytes, packs: bool = True) -> list[Event] | None:
+    """The events of a record holding tweets of the current versions only (a pack of them
+    if `packs`), else None: the caller reads it the generic way, with its errors."""
+    try:
+        record = _RECORD.decode(blob)
+    except msgspec.MsgspecError:
+        return None
+    if record.v != ENVELOPE_VERSION:
+        return None
+    if record.type == PACK_TYPE:
+        if not packs or record.sv != PACK_VERSION or not record.events:
+            return None
+        out: list[Event] = []
+        for e in record.events:
+            cls = _FAST_TYPES.get(e.type)
+            if cls is None or e.v != ENVELOPE_VERSION or e.sv != cls.schema_version:
+                return None
+            out.append(cls(e.id, e.ts, e.d))
+        return out
+    cls = _FAST_TYPES.get(record.type)
+    if cls is None or record.sv != cls.schema_version or record.d is None:
+        return None
+    if record.id is None or record.ts is None or record.events is not None:
+        return None
+    return [cls(record.id, record.ts, record.d)]
+
+
 def decode(blob: bytes) -> Event:
     """The event in envelope bytes; EventTooNew when it is of a type or version newer than
     this code reads, PoisonEvent when the bytes cannot be read at all, or hold a pack (a
     record of the log is read with decode_all)."""
+    fast = _fast_events(blob, packs=False)
+    if fast is not None:
+        return fast[0]
     try:
         envelope = msgpack.unpackb(blob, raw=False, strict_map_key=False)
         if isinstance(envelope, dict) and envelope.get("type") == PACK_TYPE:
@@ -354,6 +448,9 @@ def decode(blob: bytes) -> Event:
 def decode_all(blob: bytes) -> list[Event]:
     """The events in a record of the log: its one event, or every event of a pack in order.
     EventTooNew and PoisonEvent as decode(); a pack is read whole or not at all."""
+    fast = _fast_events(blob)
+    if fast is not None:
+        return fast
     try:
         envelope = msgpack.unpackb(blob, raw=False, strict_map_key=False)
         if isinstance(envelope, dict) and envelope.get("type") == PACK_TYPE:

@@ -32,7 +32,8 @@ import re
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+
+import msgspec
 
 from engine.errors import InvalidInput
 from engine.invisible import (
@@ -55,9 +56,9 @@ _SIGN_RE = re.compile(f"[{HASH_SIGNS}{AT_SIGNS}]")
 _WORD_RE = re.compile(r"\S+")
 
 
-@dataclass(frozen=True, slots=True)
-class Entities:
-    """What a text links to, in order of appearance, each listed once."""
+class Entities(msgspec.Struct, frozen=True):
+    """What a text links to, in order of appearance, each listed once (a struct: one is
+    built per post, engine/records.py says why)."""
 
     hashtags: tuple[str, ...] = ()
     mentions: tuple[str, ...] = ()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+
+import msgspec
 
 from engine.errors import InvalidInput
 from engine.ids import IdGenerator, id_ms
@@ -46,8 +47,7 @@ def normalize_name(name: object, field: str, limit: int) -> str:
     return text
 
 
-@dataclass(frozen=True, slots=True)
-class TweetDraft:
+class TweetDraft(msgspec.Struct, frozen=True):
     """A validated tweet request before its mentions are resolved."""
 
     author_id: int

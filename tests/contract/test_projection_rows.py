@@ -7,6 +7,8 @@ import dataclasses
 import random
 import time
 
+import msgspec
+
 from engine.config import Settings
 from engine.events import GRAPH_TOPIC, TWEETS_TOPIC, Followed, TweetPosted
 from engine.ids import make_id
@@ -24,7 +26,7 @@ def record(topic: str, offset: int) -> LogRecord:
 
 def tagged_in_minute(minute: int, tag: str) -> TweetPosted:
     tweet_id = make_id(minute * MINUTE_MS + 1, random.randrange(1024), random.randrange(4096))
-    t = dataclasses.replace(tweet(new_id(), tweet_id), hashtags=(tag,))
+    t = msgspec.structs.replace(tweet(new_id(), tweet_id), hashtags=(tag,))
     return TweetPosted(new_id(), now_us(), t)
 
 

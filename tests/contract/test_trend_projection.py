@@ -3,9 +3,10 @@ records of its events the log holds, and a replay after a crash neither adds nor
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import uuid
+
+import msgspec
 
 from engine.events import Event, TweetDeleted, TweetPosted
 from engine.ports import Backend, LogRecord
@@ -25,7 +26,7 @@ def at(part: int, offset: int, event: Event) -> Decoded:
 
 def tagged(tag: str) -> TweetPosted:
     author = new_id()
-    return TweetPosted(new_id(), now_us(), dataclasses.replace(tweet(author), hashtags=(tag,)))
+    return TweetPosted(new_id(), now_us(), msgspec.structs.replace(tweet(author), hashtags=(tag,)))
 
 
 async def count(backend: Backend, tag: str, *events: TweetPosted) -> int:

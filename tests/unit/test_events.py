@@ -176,3 +176,54 @@ def test_a_malformed_pack_is_poison_whole(blob: bytes) -> None:
 def test_a_newer_pack_or_an_event_in_it_too_new_is_too_new(blob: bytes, reason: str) -> None:
     with pytest.raises(EventTooNew, match=reason):
         decode_all(blob)
+
+
+def _generic(value: dict[str, object]) -> bytes:
+    return bytes(msgpack.packb(value, use_bin_type=True))
+
+
+def _envelope_map(event: TweetPosted) -> dict[str, object]:
+    d = {
+        "id": event.tweet.id,
+        "author_id": event.tweet.author_id,
+        "author_handle": event.tweet.author_handle,
+        "text": event.tweet.text,
+        "created_ms": event.tweet.created_ms,
+        "in_reply_to_id": event.tweet.in_reply_to_id,
+        "hashtags": list(event.tweet.hashtags),
+        "mentions": [[m.user_id, m.handle] for m in event.tweet.mentions],
+        "urls": list(event.tweet.urls),
+    }
+    return {
+        "v": 1,
+        "type": event.type_name,
+        "sv": 1,
+        "id": event.event_id,
+        "ts": event.ts_us,
+        "d": d,
+    }
+
+
+def test_tweets_are_written_byte_for_byte_as_the_documented_maps() -> None:
+    """Tweets, their envelopes and packs go through msgspec structs: the bytes are those of
+    the documented msgpack maps, so readers of either kind read both."""
+    posted, deleted = TweetPosted(1, 2, TWEET), TweetDeleted(3, 4, Tweet(12, 22, "a", "x", 5))
+    assert encode(posted) == _generic(_envelope_map(posted))
+    assert encode(deleted) == _generic(_envelope_map(deleted))
+    pack = {"v": 1, "type": "pack", "sv": 1, "events": [_envelope_map(posted)] * 2}
+    assert encode_pack([posted, posted]) == _generic(pack)
+    assert pack_tweet(TWEET) == _generic(_envelope_map(posted)["d"])  # type: ignore[arg-type]
+
+
+def test_a_tweet_map_the_structs_refuse_is_read_as_before() -> None:
+    """A stored tweet without its optional keys reads with their defaults, a key this code
+    does not know is passed over, and a tweet without its id is poison, as before."""
+    short = {"id": 1, "author_id": 2, "author_handle": "a", "text": "t", "created_ms": 3}
+    assert unpack_tweet(_generic(short)) == Tweet(1, 2, "a", "t", 3)
+    newer = _envelope_map(TweetPosted(1, 2, TWEET))
+    newer["d"] = {**newer["d"], "lang": "kk"}  # type: ignore[dict-item]
+    assert decode(_generic(newer)) == TweetPosted(1, 2, TWEET)
+    broken = _envelope_map(TweetPosted(1, 2, TWEET))
+    broken["d"] = {"id": 1}
+    with pytest.raises(PoisonEvent):
+        decode_all(_generic(broken))

@@ -5,6 +5,7 @@ import dataclasses
 import itertools
 import json
 import sys
+from types import SimpleNamespace
 from typing import Any
 
 import msgpack
@@ -44,11 +45,12 @@ def _event_classes() -> list[type[Event]]:
 EVENTS = sorted(_event_classes(), key=lambda cls: cls.type_name)
 
 
-def _wire_fields(cls: type[Any]) -> list[dataclasses.Field[Any]]:
-    """The fields a type puts in "d": its own, or those of the tweet it carries whole."""
+def _wire_fields(cls: type[Any]) -> list[Any]:
+    """The fields a type puts in "d": its own, or those of the tweet it carries whole (a
+    struct: its annotations, in order)."""
     own = [f for f in dataclasses.fields(cls) if f.name not in ENVELOPE_FIELDS]
     if [f.type for f in own] == ["Tweet"]:
-        return list(dataclasses.fields(Tweet))
+        return [SimpleNamespace(name=n, type=t) for n, t in Tweet.__annotations__.items()]
     return own
 
 
