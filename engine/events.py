@@ -1,4 +1,5 @@
-"""Events of the log as frozen records, encoded with msgpack under a versioned envelope.
+"""Events of the log as frozen records (msgspec structs), encoded with msgpack under a
+versioned envelope.
 
 The envelope is a msgpack map ``{"v": 1, "type": str, "sv": int, "id": int, "ts": int,
 "d": map}``: envelope version, event type, schema version of that type, event id
@@ -14,11 +15,9 @@ as at any event too new (EventTooNew), so consumers are upgraded before producer
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar, TypeGuard
 
 import msgpack
@@ -59,9 +58,9 @@ def dead_letter_value(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """Base of every event: its id and time, and where it goes in the log."""
+class Event(msgspec.Struct, frozen=True):
+    """Base of every event: its id and time, and where it goes in the log. Events are frozen
+    msgspec structs (engine/records.py says why): every consumer group builds one per record."""
 
     event_id: int
     ts_us: int
@@ -80,7 +79,7 @@ class Event:
         """The type's own fields as msgpack-ready values."""
         return {
             f.name: _wire(getattr(self, f.name))
-            for f in dataclasses.fields(self)
+            for f in msgspec.structs.fields(self)
             if f.name not in ("event_id", "ts_us")
         }
 
@@ -89,7 +88,7 @@ class Event:
         """The inverse of fields()."""
         values = {
             f.name: _unwire(f.type, data[f.name])
-            for f in dataclasses.fields(cls)
+            for f in msgspec.structs.fields(cls)
             if f.name not in ("event_id", "ts_us")
         }
         return cls(event_id=event_id, ts_us=ts_us, **values)
@@ -111,8 +110,7 @@ def _unwire(type_name: Any, value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True, slots=True)
-class UserRegistered(Event):
+class UserRegistered(Event, frozen=True):
     """A user registered with a handle claimed at ingest."""
 
     user_id: int
@@ -123,8 +121,7 @@ class UserRegistered(Event):
     key_field: ClassVar[str] = "user_id"
 
 
-@dataclass(frozen=True, slots=True)
-class Followed(Event):
+class Followed(Event, frozen=True):
     """follower_id now follows followee_id."""
 
     follower_id: int
@@ -134,15 +131,13 @@ class Followed(Event):
     key_field: ClassVar[str] = "follower_id"
 
 
-@dataclass(frozen=True, slots=True)
-class Unfollowed(Followed):
+class Unfollowed(Followed, frozen=True):
     """follower_id no longer follows followee_id."""
 
     type_name: ClassVar[str] = "unfollowed"
 
 
-@dataclass(frozen=True, slots=True)
-class PhoneRegistered(Event):
+class PhoneRegistered(Event, frozen=True):
     """A phone number (E.164) now belongs to a user, for the SMS gateway."""
 
     user_id: int
@@ -152,8 +147,7 @@ class PhoneRegistered(Event):
     key_field: ClassVar[str] = "user_id"
 
 
-@dataclass(frozen=True, slots=True)
-class ListCreated(Event):
+class ListCreated(Event, frozen=True):
     """A user created a list of authors."""
 
     list_id: int
@@ -164,8 +158,7 @@ class ListCreated(Event):
     key_field: ClassVar[str] = "owner_id"
 
 
-@dataclass(frozen=True, slots=True)
-class ListMemberAdded(Event):
+class ListMemberAdded(Event, frozen=True):
     """An author joined a list."""
 
     list_id: int
@@ -176,15 +169,13 @@ class ListMemberAdded(Event):
     key_field: ClassVar[str] = "owner_id"
 
 
-@dataclass(frozen=True, slots=True)
-class ListMemberRemoved(ListMemberAdded):
+class ListMemberRemoved(ListMemberAdded, frozen=True):
     """An author left a list."""
 
     type_name: ClassVar[str] = "list_member_removed"
 
 
-@dataclass(frozen=True, slots=True)
-class TweetPosted(Event):
+class TweetPosted(Event, frozen=True):
     """A tweet, with its entities resolved at ingest."""
 
     tweet: Tweet
@@ -204,15 +195,13 @@ class TweetPosted(Event):
         return cls(event_id=event_id, ts_us=ts_us, tweet=tweet_from_wire(data))
 
 
-@dataclass(frozen=True, slots=True)
-class TweetDeleted(TweetPosted):
+class TweetDeleted(TweetPosted, frozen=True):
     """A tweet was deleted; the event carries it whole so every projection can undo it."""
 
     type_name: ClassVar[str] = "tweet_deleted"
 
 
-@dataclass(frozen=True, slots=True)
-class DirectMessageSent(Event):
+class DirectMessageSent(Event, frozen=True):
     """A private message; it lives on its own topic and in no public view."""
 
     message_id: int

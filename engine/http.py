@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -43,8 +44,18 @@ CLIENT_CLOSED = 499  # nginx's status for a request whose client went away befor
 
 
 def rfc3339(ms: int) -> str:
-    """Unix milliseconds as RFC 3339 UTC with milliseconds."""
-    return f"{_utc_second(ms // 1000)}.{ms % 1000:03d}Z"
+    """Unix milliseconds as RFC 3339 UTC with milliseconds (remembered for the last
+    RFC3339_KEPT milliseconds asked: a batch's tweets, and a page's, share a few)."""
+    text = _RFC3339.get(ms)
+    if text is None:
+        if len(_RFC3339) >= RFC3339_KEPT:
+            _RFC3339.clear()
+        text = _RFC3339[ms] = f"{_utc_second(ms // 1000)}.{ms % 1000:03d}Z"
+    return text
+
+
+RFC3339_KEPT = 8192
+_RFC3339: dict[int, str] = {}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -169,7 +180,7 @@ async def read_body(request: web.Request) -> dict[str, Any]:
         if as_msgpack:
             data = msgpack.unpackb(raw, raw=False)
         else:
-            data = json.loads(raw.decode("utf-8"))
+            data = _json_loads(raw)
     except UnicodeDecodeError as e:
         raise InvalidInput("the body is not valid UTF-8", code="invalid_encoding") from e
     except RecursionError as e:
@@ -184,6 +195,24 @@ async def read_body(request: web.Request) -> dict[str, Any]:
     # can hold one only from a JSON \u escape, so only bodies with one have their text checked.
     _check_tree(data, check_text=not as_msgpack and b"\\u" in raw)
     return data
+
+
+# An integer orjson would read as a float (beyond -2**63..2**64-1) has at least 20 digits,
+# or 19 after a minus sign; a body with such a run of digits anywhere goes the standard way.
+_WIDE_INTEGER = re.compile(rb"-[0-9]{19}|[0-9]{20}")
+
+
+def _json_loads(raw: bytes) -> Any:
+    """A JSON body's value: orjson reads what RFC 8259 allows (~4x faster than the standard
+    library, the same values); whatever it refuses (a lone surrogate escape, NaN, nesting
+    deeper than it goes, bytes that are not UTF-8) or would read otherwise (integers beyond
+    64 bits, as floats) is read by the standard library, so that it is answered as before."""
+    if _WIDE_INTEGER.search(raw) is None:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(raw.decode("utf-8"))
 
 
 def _body_is_msgpack(request: web.Request) -> bool:

@@ -1,7 +1,6 @@
 """schemas/events.json against engine/events.py: every event type, its topic, key, schema
 version and fields with their wire types, and the dead-letter value."""
 
-import dataclasses
 import itertools
 import json
 import sys
@@ -45,12 +44,19 @@ def _event_classes() -> list[type[Event]]:
 EVENTS = sorted(_event_classes(), key=lambda cls: cls.type_name)
 
 
+def _fields(cls: type[Any]) -> list[Any]:
+    """A struct's fields in order, each with its name and its annotation as written."""
+    written = {
+        n: t for c in reversed(cls.__mro__) for n, t in vars(c).get("__annotations__", {}).items()
+    }
+    return [SimpleNamespace(name=n, type=written[n]) for n in cls.__struct_fields__]
+
+
 def _wire_fields(cls: type[Any]) -> list[Any]:
-    """The fields a type puts in "d": its own, or those of the tweet it carries whole (a
-    struct: its annotations, in order)."""
-    own = [f for f in dataclasses.fields(cls) if f.name not in ENVELOPE_FIELDS]
+    """The fields a type puts in "d": its own, or those of the tweet it carries whole."""
+    own = [f for f in _fields(cls) if f.name not in ENVELOPE_FIELDS]
     if [f.type for f in own] == ["Tweet"]:
-        return [SimpleNamespace(name=n, type=t) for n, t in Tweet.__annotations__.items()]
+        return _fields(Tweet)
     return own
 
 
@@ -68,7 +74,7 @@ def _sample(cls: type[Event]) -> Event:
     """An event of this type whose every number and string differs from the others."""
     n = itertools.count(101)
     values: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
+    for f in _fields(cls):
         if f.type == "Tweet":
             values[f.name] = Tweet(
                 next(n), next(n), "a", "t", next(n), next(n), ("h",), (Mention(next(n), "m"),)
