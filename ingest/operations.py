@@ -32,6 +32,7 @@ from ingest.checks import FollowUpChecks
 from ingest.keys import draft
 from ingest.tokens import note
 from ingest.validate import (
+    DirectMessageParts,
     TweetDraft,
     direct_message_parts,
     finish_tweet,
@@ -137,22 +138,43 @@ class Writer:
 
     async def post_event(self, author_id: int, text: object, reply_to: int | None) -> Event:
         """The event a post becomes: a tweet, or a direct message for `d <handle> <text>`."""
+        drafted = self.draft_post(author_id, text, reply_to)
+        return drafted if isinstance(drafted, Event) else await self.complete_post(drafted)
+
+    def draft_post(
+        self, author_id: int, text: object, reply_to: int | None
+    ) -> Event | TweetDraft | DirectMessageParts:
+        """A post checked and drafted without waiting for anything: its tweet when the caches
+        settle its author and mentions and it answers no tweet (most posts), else what
+        complete_post() finishes with the reads it needs. InvalidInput for a bad text."""
         body = normalize_text(text)
         dm = direct_message_parts(body)
         if dm is not None:
-            recipient = await self._dm_recipient(dm[0])
-            return await self.message_event(author_id, recipient.id, dm[1])
+            return DirectMessageParts(author_id, *dm)
         draft = tweet_draft(author_id, body, reply_to)
-        cached = self._cached_mentions(draft.mention_handles)
-        if cached is not None and reply_to is None:  # the common case: no task to schedule
-            author, mentions = await self.known_user(author_id, "author"), cached
-        else:
-            author, mentions, _ = await asyncio.gather(
-                self.known_user(author_id, "author"),
-                self._resolve_mentions(draft),
-                self._check_reply(reply_to),
-            )
-        self.limiter.take(author_id)
+        if reply_to is not None:
+            return draft
+        mentions = self._cached_mentions(draft.mention_handles)
+        author = self._users.peek(author_id) if mentions is not None else None
+        if author is None or mentions is None:
+            return draft
+        return self._posted(draft, author, mentions)
+
+    async def complete_post(self, drafted: TweetDraft | DirectMessageParts) -> Event:
+        """The event of a post draft_post() left waiting on reads: its author, its mentions,
+        the tweet it answers, or a direct message's recipient."""
+        if isinstance(drafted, DirectMessageParts):
+            recipient = await self._dm_recipient(drafted.handle)
+            return await self.message_event(drafted.sender_id, recipient.id, drafted.text)
+        author, mentions, _ = await asyncio.gather(
+            self.known_user(drafted.author_id, "author"),
+            self._resolve_mentions(drafted),
+            self._check_reply(drafted.in_reply_to_id),
+        )
+        return self._posted(drafted, author, mentions)
+
+    def _posted(self, draft: TweetDraft, author: User, mentions: tuple[Mention, ...]) -> Event:
+        self.limiter.take(author.id)
         tweet = finish_tweet(draft, self.ids.next_id(), author, mentions)
         return TweetPosted(tweet.id, now_us(), tweet)
 

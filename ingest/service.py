@@ -137,9 +137,10 @@ class IngestRoutes:
     async def _batch_events(self, items: list[Any]) -> list[Event | BaseException]:
         """Each item's event or refusal, in order.
 
-        The batch's authors are looked up together first; then items that need no other
-        read are drafted one after another (no task each), and replies (which read the
-        tweet they answer) concurrently.
+        The batch's authors are looked up together first; then items that are not replies
+        are drafted one after another, without a coroutine each when the caches settle
+        them (Writer.draft_post), and replies (which read the tweet they answer)
+        concurrently.
         """
         await self.writer.warm_users(_batch_authors(items))
         drafted: list[Event | BaseException | None] = [None] * len(items)
@@ -149,7 +150,10 @@ class IngestRoutes:
                 replies.append(i)
                 continue
             try:
-                drafted[i] = await self._batch_event(item)
+                draft = self.writer.draft_post(*_post_fields(_item_object(item)))
+                drafted[i] = (
+                    draft if isinstance(draft, Event) else await self.writer.complete_post(draft)
+                )
             except Exception as e:  # refused items are answered one by one
                 drafted[i] = e
         answers = await asyncio.gather(
@@ -160,9 +164,7 @@ class IngestRoutes:
         return [d for d in drafted if d is not None]
 
     async def _batch_event(self, item: object) -> Event:
-        if not isinstance(item, dict):
-            raise InvalidInput("each tweet must be an object", code="invalid_body")
-        return await self.writer.post_event(*_post_fields(item))
+        return await self.writer.post_event(*_post_fields(_item_object(item)))
 
     async def delete_tweet(self, request: web.Request) -> Answer:
         tweet = await self.writer.delete_tweet(path_id(request, "id"))
@@ -220,6 +222,13 @@ def _post_fields(data: dict[str, Any]) -> tuple[int, object, int | None]:
     author_id = body_id(data, "author_id")
     assert author_id is not None
     return author_id, data.get("text"), body_id(data, "in_reply_to_id", required=False)
+
+
+def _item_object(item: object) -> dict[str, Any]:
+    """A batch item, which must be an object."""
+    if not isinstance(item, dict):
+        raise InvalidInput("each tweet must be an object", code="invalid_body")
+    return item
 
 
 def _batch_authors(items: list[Any]) -> list[int]:

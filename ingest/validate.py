@@ -58,6 +58,14 @@ class TweetDraft(msgspec.Struct, frozen=True):
     urls: tuple[str, ...]
 
 
+class DirectMessageParts(msgspec.Struct, frozen=True):
+    """A post that is a direct-message command: its sender, the handle it names, the text."""
+
+    sender_id: int
+    handle: str
+    text: str
+
+
 def tweet_draft(author_id: int, text: str, in_reply_to_id: int | None) -> TweetDraft:
     """A tweet's entities extracted from its text, already checked by normalize_text."""
     entities = extract_entities(text)
