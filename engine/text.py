@@ -50,6 +50,12 @@ _URL_RE = re.compile(r"https?://[^\s<>\"]+", re.IGNORECASE)
 _URL_TRAILING = ".,;:!?)]}'\u00bb\u201d"
 # Category Cc is exactly U+0000-001F and U+007F-009F; Cs is the surrogates. Tab and newline pass.
 _FORBIDDEN_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029]")
+# What any of the rules after NFC looks for: control characters, tag characters, direction
+# embeddings, overrides and isolates (engine/invisible.py). A text with none skips them.
+_UNUSUAL_RE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029"
+    "\U000e0000-\U000e007f\u202a-\u202e\u2066-\u2069]"
+)
 HASH_SIGNS = "#\uff03"  # a hashtag starts with either
 AT_SIGNS = "@\uff20"  # a mention starts with either
 _SIGN_RE = re.compile(f"[{HASH_SIGNS}{AT_SIGNS}]")
@@ -70,7 +76,8 @@ def normalize_text(raw: object) -> str:
     if not isinstance(raw, str):
         raise InvalidInput("text must be a string", code="invalid_text")
     text = unicodedata.normalize("NFC", raw)
-    if _FORBIDDEN_RE.search(text):
+    unusual = _UNUSUAL_RE.search(text) is not None  # one scan; most texts have none
+    if unusual and _FORBIDDEN_RE.search(text):
         raise InvalidInput("text contains control characters", code="invalid_text")
     if not has_visible(text):
         raise InvalidInput("text is empty (nothing in it is visible)", code="text_empty")
@@ -78,6 +85,8 @@ def normalize_text(raw: object) -> str:
         raise InvalidInput(
             f"text is {len(text)} characters; at most {MAX_TEXT_CHARS}", code="text_too_long"
         )
+    if not unusual:
+        return text
     if stray_tags(text):
         raise InvalidInput("text holds tag characters outside an emoji flag", code="invalid_text")
     if unbalanced_direction(text):

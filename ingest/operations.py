@@ -30,6 +30,7 @@ from engine.records import Mention, Tweet, User, UserList
 from engine.text import handle_key, is_valid_handle, normalize_text
 from ingest.checks import FollowUpChecks
 from ingest.keys import draft
+from ingest.together import TurnAppends
 from ingest.tokens import note
 from ingest.validate import (
     DirectMessageParts,
@@ -71,6 +72,7 @@ class Writer:
         self._users: KnownCache[int, User] = KnownCache()
         self._handles: KnownCache[str, int] = KnownCache()
         self._unknown_handles: TtlCache[str, bool] = TtlCache(UNKNOWN_HANDLE_S)
+        self._posts: TurnAppends | None = None  # made at the first post: backend.log then
 
     def _event_ids(self) -> tuple[int, int]:
         return self.ids.next_id(), now_us()
@@ -81,7 +83,12 @@ class Writer:
         the key, then appends it (ingest.keys)."""
         if draft([event]):
             return None
-        position = await self.backend.log.append(event)
+        if type(event) is TweetPosted:  # many at once under load: together, as packs
+            if self._posts is None:
+                self._posts = TurnAppends(self.backend.log)
+            position = await self._posts.append(event)
+        else:
+            position = await self.backend.log.append(event)
         note(position)
         return position
 

@@ -137,34 +137,40 @@ class IngestRoutes:
     async def _batch_events(self, items: list[Any]) -> list[Event | BaseException]:
         """Each item's event or refusal, in order.
 
-        The batch's authors are looked up together first; then items that are not replies
-        are drafted one after another, without a coroutine each when the caches settle
-        them (Writer.draft_post), and replies (which read the tweet they answer)
-        concurrently.
+        Each item's ids are read once; the batch's authors are looked up together; then
+        items that are not replies are drafted one after another, without a coroutine each
+        when the caches settle them (Writer.draft_post), and replies (which read the tweet
+        they answer) concurrently.
         """
-        await self.writer.warm_users(_batch_authors(items))
+        fields: list[PostFields | BaseException] = []
+        for item in items:
+            try:
+                fields.append(_post_fields(_item_object(item)))
+            except Exception as e:  # refused items are answered one by one
+                fields.append(e)
+        await self.writer.warm_users(f[0] for f in fields if not isinstance(f, BaseException))
         drafted: list[Event | BaseException | None] = [None] * len(items)
-        replies: list[int] = []
-        for i, item in enumerate(items):
-            if isinstance(item, dict) and item.get("in_reply_to_id") is not None:
-                replies.append(i)
+        replies: list[tuple[int, PostFields]] = []
+        for i, f in enumerate(fields):
+            if isinstance(f, BaseException):
+                drafted[i] = f
+                continue
+            if f[2] is not None:
+                replies.append((i, f))
                 continue
             try:
-                draft = self.writer.draft_post(*_post_fields(_item_object(item)))
+                draft = self.writer.draft_post(*f)
                 drafted[i] = (
                     draft if isinstance(draft, Event) else await self.writer.complete_post(draft)
                 )
-            except Exception as e:  # refused items are answered one by one
+            except Exception as e:
                 drafted[i] = e
         answers = await asyncio.gather(
-            *(self._batch_event(items[i]) for i in replies), return_exceptions=True
+            *(self.writer.post_event(*f) for _, f in replies), return_exceptions=True
         )
-        for i, answer in zip(replies, answers, strict=True):
+        for (i, _), answer in zip(replies, answers, strict=True):
             drafted[i] = answer
         return [d for d in drafted if d is not None]
-
-    async def _batch_event(self, item: object) -> Event:
-        return await self.writer.post_event(*_post_fields(_item_object(item)))
 
     async def delete_tweet(self, request: web.Request) -> Answer:
         tweet = await self.writer.delete_tweet(path_id(request, "id"))
@@ -218,7 +224,10 @@ def list_json(list_id: int, owner_id: int, name: str) -> dict[str, Any]:
     return {"id": str(list_id), "owner_id": str(owner_id), "name": name}
 
 
-def _post_fields(data: dict[str, Any]) -> tuple[int, object, int | None]:
+PostFields = tuple[int, object, int | None]  # author, text, the tweet it answers
+
+
+def _post_fields(data: dict[str, Any]) -> PostFields:
     author_id = body_id(data, "author_id")
     assert author_id is not None
     return author_id, data.get("text"), body_id(data, "in_reply_to_id", required=False)
@@ -229,20 +238,6 @@ def _item_object(item: object) -> dict[str, Any]:
     if not isinstance(item, dict):
         raise InvalidInput("each tweet must be an object", code="invalid_body")
     return item
-
-
-def _batch_authors(items: list[Any]) -> list[int]:
-    """The valid author ids named in a batch (invalid ones are refused item by item later)."""
-    authors = []
-    for item in items:
-        if isinstance(item, dict):
-            try:
-                author = body_id(item, "author_id")
-            except TimelineError:
-                continue
-            if author is not None:
-                authors.append(author)
-    return authors
 
 
 def _batch_result(drafted: object, appended: Any) -> dict[str, Any]:

@@ -7,8 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.errors import InvalidInput
-from engine.invisible import is_invisible
-from engine.text import direct_message_command, normalize_name_text, normalize_text
+from engine.invisible import is_invisible, stray_tags, unbalanced_direction
+from engine.text import (
+    _FORBIDDEN_RE,
+    _UNUSUAL_RE,
+    direct_message_command,
+    normalize_name_text,
+    normalize_text,
+)
 from ingest.validate import direct_message_parts, normalize_name
 
 pytestmark = pytest.mark.unit
@@ -239,3 +245,16 @@ def test_invisible_characters_anywhere_in_the_first_two_words_change_nothing(
     for at, ch in inserts:
         head.insert(at % (len(head) + 1), ch)
     assert direct_message_command("".join(head) + " hi") == (handle.lower(), "hi")
+
+
+@given(
+    st.text(max_size=40)
+    | st.lists(st.one_of(INVISIBLE, TAGS, DIRECTION, st.text(max_size=3))).map("".join)
+)
+def test_a_text_the_one_scan_passes_breaks_none_of_the_rules_it_skips(text: str) -> None:
+    """normalize_text skips the control-character, tag and direction rules for a text in
+    which one scan (text._UNUSUAL_RE) finds none of their characters: each would pass it."""
+    if _UNUSUAL_RE.search(text) is None:
+        assert _FORBIDDEN_RE.search(text) is None
+        assert not stray_tags(text)
+        assert not unbalanced_direction(text)
