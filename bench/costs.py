@@ -134,6 +134,8 @@ def requests_per_unit(
     total = sum(by_op.values())
     return {
         "requests": int(total),
+        "units": units,
+        "by_op": {op: int(n) for op, n in by_op.items()},  # unrounded, for the goals' sums
         "per_unit": round(total / units, 3) if units > 0 else None,
         "by_op_per_unit": {
             op: round(n / units, 3) for op, n in sorted(by_op.items(), key=lambda kv: -kv[1])

@@ -190,6 +190,13 @@ def _cost_goals(r: Result, add: Callable[..., None]) -> None:
     # authors read again in the background (`celeb`); every other request counts against it
     by_op = dig(costs, "page", "requests_per_page", "by_op_per_unit") or {}
     extra = sum(by_op.get(op, 0.0) for op in HIGH_FOLLOWER_OPS)
+    counts, units = (
+        dig(costs, "page", "requests_per_page", "by_op"),
+        dig(costs, "page", "requests_per_page", "units"),
+    )
+    if counts and units:  # from the counts: per-op figures are rounded each on its own
+        per_page = sum(counts.values()) / units
+        extra = sum(counts.get(op, 0) for op in HIGH_FOLLOWER_OPS) / units
     allowed = 1.0 + extra if per_page is not None else None
     add("page_requests", "home page: Cassandra requests per page", per_page, "requests/page",
         allowed, "target: 1 + high-follower reads per page", "<= 1 + high-follower reads",

@@ -248,3 +248,18 @@ def test_the_embedded_run_summary_has_both_phases_and_their_cpu_per_request() ->
     text = summary(result, "python -m bench.embedded --results auto")
     assert "| single posts | 1,234 | 1.0 | 9.5 | 0 | 410 | 0.9 | 0.7 |" in text
     assert "| home pages |" in text and "chart.png" in text
+
+
+def test_requests_per_page_are_judged_on_the_counts_not_the_rounded_figures() -> None:
+    """bench/results/20261203T090951Z: 10,000 pages, 10,000 page reads, 164 high-follower
+    reads and 52 celebrity-set reads; per operation rounded to 0.016 and 0.005, their sum
+    (1.021) fell under the rounded total (1.022) and the goal read as missed."""
+    r = _run_with_costs()
+    page = r["costs"]["page"]  # type: ignore[index]
+    page["requests_per_page"] = costs.requests_per_unit(
+        {}, {"page": 10_000.0, "high_follower_page": 164.0, "celeb": 52.0}, 10_000
+    )
+    assert page["requests_per_page"]["per_unit"] == 1.022
+    goal = {g["where"]: g for g in report.goals(r)}["page_requests"]
+    assert goal["met"] is True
+    assert goal["baseline"] == pytest.approx(1.0216)
