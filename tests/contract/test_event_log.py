@@ -17,6 +17,7 @@ from engine.errors import LogUnavailable
 from engine.events import DEAD_LETTER_TOPIC, GRAPH_TOPIC, TWEETS_TOPIC, Event, decode
 from engine.ports import Backend, LogConsumer, LogPosition, LogRecord
 from fanout.worker import next_positions
+from ingest.together import TurnAppends
 from tests.contract.conftest import PARTITIONS, Reopen
 from tests.contract.helpers import drain, drain_events, followed, new_ids, noop, posted
 
@@ -109,6 +110,25 @@ async def test_posts_appended_together_are_read_once_each_where_the_append_said(
         assert len(records) < len(events) / 10  # packs of many posts, not a record each
     for r, e in read:
         assert (r.topic, r.partition) == (e.topic, partition_for(e.key, PARTITIONS))
+
+
+async def test_single_posts_of_one_turn_go_together_and_are_read_where_answered(
+    backend: Backend, kind: str
+) -> None:
+    """Posts appended one by one within one turn of the event loop (ingest/together.py) go
+    to the log in one append: on Kafka a record per partition; each post is read once, at
+    the position its own append answered."""
+    authors = new_ids(8)
+    events = [posted(authors[i % len(authors)]) for i in range(60)]
+    appends = TurnAppends(backend.log)
+    positions = await asyncio.gather(*(appends.append(e) for e in events))
+    async with member(backend) as consumer:
+        read = await drain_events(consumer, len(events))
+    assert sorted(e.event_id for _, e in read) == sorted(e.event_id for e in events)
+    where = {e.event_id: LogPosition(r.topic, r.partition, r.offset) for r, e in read}
+    assert [where[e.event_id] for e in events] == positions
+    if kind != "embedded":
+        assert len({(r.topic, r.partition, r.offset) for r, _ in read}) <= PARTITIONS
 
 
 async def test_append_many_answers_where_each_event_lies(backend: Backend) -> None:
