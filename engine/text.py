@@ -37,6 +37,8 @@ import msgspec
 
 from engine.errors import InvalidInput
 from engine.invisible import (
+    DIRECTION_CONTROLS,
+    TAG_CHARS,
     drop_invisible,
     has_visible,
     name_problem,
@@ -49,13 +51,11 @@ HANDLE_RE = re.compile(r"[A-Za-z0-9_]{1,15}")
 _URL_RE = re.compile(r"https?://[^\s<>\"]+", re.IGNORECASE)
 _URL_TRAILING = ".,;:!?)]}'\u00bb\u201d"
 # Category Cc is exactly U+0000-001F and U+007F-009F; Cs is the surrogates. Tab and newline pass.
-_FORBIDDEN_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029]")
+_FORBIDDEN = "\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029"
+_FORBIDDEN_RE = re.compile(f"[{_FORBIDDEN}]")
 # What any of the rules after NFC looks for: control characters, tag characters, direction
 # embeddings, overrides and isolates (engine/invisible.py). A text with none skips them.
-_UNUSUAL_RE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029"
-    "\U000e0000-\U000e007f\u202a-\u202e\u2066-\u2069]"
-)
+_UNUSUAL_RE = re.compile(f"[{_FORBIDDEN}{TAG_CHARS}{DIRECTION_CONTROLS}]")
 HASH_SIGNS = "#\uff03"  # a hashtag starts with either
 AT_SIGNS = "@\uff20"  # a mention starts with either
 _SIGN_RE = re.compile(f"[{HASH_SIGNS}{AT_SIGNS}]")
