@@ -396,24 +396,32 @@ def _fast_events(blob: bytes, packs: bool = True) -> list[Event] | None:
         record = _RECORD.decode(blob)
     except msgspec.MsgspecError:
         return None
-    if record.v != ENVELOPE_VERSION:
-        return None
-    if record.type == PACK_TYPE:
-        if not packs or record.sv != PACK_VERSION or not record.events:
+    if record.type != PACK_TYPE:
+        if record.events is not None:
             return None
-        out: list[Event] = []
-        for e in record.events:
-            cls = _FAST_TYPES.get(e.type)
-            if cls is None or e.v != ENVELOPE_VERSION or e.sv != cls.schema_version:
-                return None
-            out.append(cls(e.id, e.ts, e.d))
-        return out
-    cls = _FAST_TYPES.get(record.type)
-    if cls is None or record.sv != cls.schema_version or record.d is None:
+        event = _fast_event(record.v, record.type, record.sv, record.id, record.ts, record.d)
+        return None if event is None else [event]
+    if not packs or record.v != ENVELOPE_VERSION or record.sv != PACK_VERSION:
         return None
-    if record.id is None or record.ts is None or record.events is not None:
+    events: list[Event] = []
+    for e in record.events or ():
+        event = _fast_event(e.v, e.type, e.sv, e.id, e.ts, e.d)
+        if event is None:
+            return None
+        events.append(event)
+    return events or None
+
+
+def _fast_event(
+    v: int, kind: str, sv: int, event_id: int | None, ts: int | None, tweet: Tweet | None
+) -> Event | None:
+    """A tweet's event of the current envelope and schema version, else None."""
+    cls = _FAST_TYPES.get(kind)
+    if cls is None or v != ENVELOPE_VERSION or sv != cls.schema_version:
         return None
-    return [cls(record.id, record.ts, record.d)]
+    if event_id is None or ts is None or tweet is None:
+        return None
+    return cls(event_id, ts, tweet)
 
 
 def decode(blob: bytes) -> Event:
