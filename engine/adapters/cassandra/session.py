@@ -7,6 +7,7 @@ import functools
 import logging
 import re
 import socket
+import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -34,6 +35,7 @@ from cassandra.query import (
 )
 
 from engine.adapters.cassandra.errors import store_error
+from engine.adapters.cassandra.loop_connection import LoopConnection
 from engine.config import Settings
 from engine.errors import StoreUnavailable, TimelineError
 from engine.metrics import Metrics
@@ -87,6 +89,7 @@ class CqlSession(Service):
         self._slots = asyncio.Semaphore(settings.cassandra_max_in_flight)
         self._batch_slots = asyncio.Semaphore(BATCHES_IN_FLIGHT)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
         self._answers: deque[Answer] = deque()
         self._wake_pending = False
         self._requests: dict[str, Any] = {}  # op -> its child of cassandra_requests
@@ -95,12 +98,16 @@ class CqlSession(Service):
         if self._session is not None:
             return
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        connection_class = LoopConnection.bound_to(self._loop)
         try:
-            await asyncio.to_thread(self._connect)
+            await asyncio.to_thread(self._connect, connection_class)
         except Exception as e:
             raise StoreUnavailable(f"cannot reach Cassandra: {e}") from e
 
-    def _connect(self) -> None:
+    def _connect(self, connection_class: type[LoopConnection]) -> None:
+        """Connect, on a worker thread (the driver waits for its connections, which the
+        event loop serves), and bring the keyspace to the schema's latest version."""
         s = self.settings
         profile = ExecutionProfile(
             load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
@@ -117,6 +124,7 @@ class CqlSession(Service):
             protocol_version=5,
             connect_timeout=s.cassandra_request_timeout_s,
             sockopts=NO_DELAY,
+            connection_class=connection_class,
         )
         session = cluster.connect()
         session.default_fetch_size = None
@@ -134,17 +142,33 @@ class CqlSession(Service):
             raise StoreUnavailable("the Cassandra session is not started")
         return self._session
 
-    def prepare(self, cql: str) -> PreparedStatement:
-        """A prepared statement, cached by its text."""
+    async def prepare(self, cql: str) -> PreparedStatement:
+        """A prepared statement, cached by its text. The driver prepares synchronously (on
+        every node, waiting for each), so a statement not seen before is prepared on a worker
+        thread: the event loop serves the connections it waits for."""
         stmt = self._prepared.get(cql)
         if stmt is None:
-            stmt = self.session.prepare(qualify(cql, self.settings.cassandra_keyspace))
-            self._prepared[cql] = stmt
+            stmt = await self._prepare(cql)
+        return stmt
+
+    async def _prepare(self, cql: str) -> PreparedStatement:
+        session = self.session
+        try:
+            stmt = await asyncio.to_thread(
+                session.prepare, qualify(cql, self.settings.cassandra_keyspace)
+            )
+        except TimelineError:
+            raise
+        except Exception as e:
+            self.metrics.store_errors.labels("prepare").inc()
+            raise store_error(e, "prepare") from e
+        self._prepared[cql] = stmt
         return stmt
 
     async def run(self, cql: str, params: Sequence[Any] = (), *, op: str = "query") -> Rows:
         """Execute one prepared statement and return its rows."""
-        return await self._execute(lambda: self.prepare(cql).bind(params), op)
+        stmt = self._prepared.get(cql) or await self._prepare(cql)
+        return await self._execute(lambda: stmt.bind(params), op)
 
     async def run_batch(self, cql: str, rows: Sequence[Sequence[Any]], *, op: str) -> None:
         """Execute one statement for many rows of one partition as an unlogged batch."""
@@ -152,9 +176,10 @@ class CqlSession(Service):
             await self.run(cql, rows[0], op=op)
             return
 
+        stmt = await self.prepare(cql)
+
         def batch() -> BatchStatement:
             statement = BatchStatement(batch_type=BatchType.UNLOGGED)
-            stmt = self.prepare(cql)
             for params in rows:
                 statement.add(stmt, params)
             return statement
@@ -174,8 +199,10 @@ class CqlSession(Service):
         replica_of: dict[bytes, object] = {}
         metadata = self.session.cluster.metadata
         keyspace = self.settings.cassandra_keyspace
+        prepared = self._prepared
         for cql, params, size in writes:
-            bound = self.prepare(cql).bind(params)
+            stmt = prepared.get(cql) or await self._prepare(cql)
+            bound = stmt.bind(params)
             key = bound.routing_key
             replica = replica_of.get(key)
             if replica is None:
@@ -191,7 +218,7 @@ class CqlSession(Service):
 
     async def scan(self, cql: str, params: Sequence[Any] = (), *, op: str) -> AsyncIterator[Rows]:
         """Every row a query selects, a page of SCAN_PAGE_ROWS at a time (a whole table)."""
-        statement = self.prepare(cql).bind(params)
+        statement = (await self.prepare(cql)).bind(params)
         statement.fetch_size = SCAN_PAGE_ROWS
         paging_state = None
         while True:
@@ -213,10 +240,12 @@ class CqlSession(Service):
         """Execute statements on one partition as one batch; with a condition (IF) in one of
         them, a lightweight transaction whose first row says whether it applied."""
 
+        prepared = [(await self.prepare(cql), params) for cql, params in statements]
+
         def batch() -> BatchStatement:
             statement = BatchStatement(batch_type=BatchType.UNLOGGED)
-            for cql, params in statements:
-                statement.add(self.prepare(cql), params)
+            for stmt, params in prepared:
+                statement.add(stmt, params)
             return statement
 
         return await self._execute(batch, op)
@@ -270,12 +299,15 @@ class CqlSession(Service):
         rows: Rows | None,
         exc: BaseException | None,
     ) -> None:
-        """On the driver's I/O thread: queue the answer; wake the event loop once per burst.
-
-        Waking the loop is a write to its self-pipe; answers that arrive while a wake-up is
-        pending ride along with it instead of writing again. The flag is cleared before the
-        queue is drained, so an answer queued after the drain started schedules its own.
+        """An answer, mostly read on the loop itself (engine/adapters/cassandra/loop_connection.py):
+        resolved there. From a driver thread (a retry scheduled there, say), queued, and the
+        event loop woken once per burst: waking it is a write to its self-pipe, and answers
+        that arrive while a wake-up is pending ride along with it. The flag is cleared before
+        the queue is drained, so an answer queued after the drain started schedules its own.
         """
+        if threading.get_ident() == self._loop_thread:
+            _resolve(fut, rows, exc)
+            return
         self._answers.append((fut, rows, exc))
         if not self._wake_pending:
             self._wake_pending = True
