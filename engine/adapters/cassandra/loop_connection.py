@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-import ssl
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -163,15 +162,15 @@ class LoopConnection(Connection):  # type: ignore[misc]
     def _readable(self) -> None:
         size = self.in_buffer_size
         iobuf = self._iobuf
+        ended = False
         try:
             while True:
                 buf = self._socket.recv(size)
                 iobuf.write(buf)
                 if len(buf) < size:
+                    ended = not buf  # the server closed its end
                     break
         except (BlockingIOError, InterruptedError):
-            pass
-        except ssl.SSLWantReadError:
             pass
         except OSError as e:
             if e.errno not in _RETRY:
@@ -182,7 +181,8 @@ class LoopConnection(Connection):  # type: ignore[misc]
                 self.process_io_buffer()
             except Exception as e:  # a frame the driver cannot read: the connection is lost
                 self.defunct(e)
-        else:
+                return
+        if ended:  # (a frame cut short stays unread: its request fails with the connection)
             log.debug("Connection %s closed by server", self)
             self.close()
 
