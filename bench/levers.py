@@ -145,8 +145,8 @@ def _cpu_note(r: dict[str, Any], phase_name: str, part: str, latency: bool) -> l
         ]
     if used >= 0.75:
         return [
-            f"`{part}` used {used:.2f} cores: one Python process is CPU-bound (its asyncio "
-            "thread and the driver's I/O thread share one interpreter lock, so about one core "
+            f"`{part}` used {used:.2f} cores: one Python process is CPU-bound (its event loop "
+            "serves HTTP, Kafka and the Cassandra connections on one thread, so about one core "
             "is all it gets)."
         ]
     if latency:
@@ -161,8 +161,7 @@ def _cpu_note(r: dict[str, Any], phase_name: str, part: str, latency: bool) -> l
         f"`{part}` used {used:.2f} cores with {cpu['idle']:.2f} idle and still fell behind: "
         "it waits rather than computes — on Cassandra (which had "
         f"{cpu['cores'].get('cassandra', 0.0):.2f} cores), on `TIMELINE_CASSANDRA_MAX_IN_FLIGHT` "
-        "(statements in flight per process), and on the interpreter lock its asyncio thread "
-        "shares with the driver's I/O thread."
+        "(statements in flight per process), or on Kafka's acknowledgements."
     ]
 
 
