@@ -30,6 +30,7 @@ from engine.adapters.cassandra import CqlSession
 from engine.adapters.kafka import key_bytes
 from engine.config import Settings
 from engine.events import TweetPosted, encode
+from engine.groups import TIMELINES, group_name
 from engine.ids import IdGenerator
 from engine.ports import Backend
 
@@ -387,6 +388,7 @@ async def steady(
     cql: CqlSession = backend.cql  # type: ignore[attr-defined]
     audiences = Audiences(tweets, watched)
     rows0, consumed0 = await counters(fanout)
+    fanout_before = await fanout.metrics()
     watcher = Watcher(cql, [int(tweets.user_ids[i]) for i in audiences.owners], poll_ms / 1000)
     samples: list[tuple[float, float, float]] = []
 
@@ -421,6 +423,7 @@ async def steady(
         await poller
     missing = await watcher.classify_missing(settings.home_timeline_cap)
     rows, consumed = await counters(fanout)
+    fanout_after = await fanout.metrics()
     seen = np.array([ms for _, ms in watcher.seen_ms])
     seen_t = np.array([p - t0 for p, _ in watcher.seen_ms])
     order = np.argsort(seen_t)
@@ -446,12 +449,56 @@ async def steady(
         "not_seen_beyond_cap": missing["beyond_cap"],
         "seen_only_at_end": missing["found_at_end"],
         "visible": latency_summary(seen),
+        "fanout_own": fanout_own(fanout_before, fanout_after, group_name(settings, TIMELINES)),
         "visible_series": per_second(seen_t[order], seen[order]),
         "fanout_series": [
             {"t": round(t, 2), "home_rows": int(r - rows0), "tweets": int(c - consumed0)}
             for t, r, c in samples
         ],
     }
+
+
+DELIVERY = "timeline_delivery_seconds"
+BATCH = "timeline_consumer_batch_records"
+
+
+def fanout_own(before: Samples, after: Samples, group: str) -> dict[str, Any]:
+    """The fan-out's own part of publish-to-visible over a window, from its metrics: append to
+    home rows written (timeline_delivery_seconds, p50/p99 from its buckets) and the mean batch
+    of its home-timeline `group`."""
+    buckets = sorted(
+        (float(dict(labels)["le"]), after[(name, labels)] - before.get((name, labels), 0.0))
+        for name, labels in after
+        if name == DELIVERY + "_bucket"
+    )
+
+    def grew(name: str) -> float:
+        return metric_sum(after, name, group=group) - metric_sum(before, name, group=group)
+
+    batches, records = grew(BATCH + "_count"), grew(BATCH + "_sum")
+    return {
+        "delivery_p50_ms": bucket_quantile(buckets, 0.5),
+        "delivery_p99_ms": bucket_quantile(buckets, 0.99),
+        "batches": int(batches),
+        "mean_batch_records": round(records / batches, 1) if batches else None,
+    }
+
+
+def bucket_quantile(buckets: Sequence[tuple[float, float]], q: float) -> float | None:
+    """A quantile in ms from cumulative (upper bound s, count) buckets, interpolated inside
+    its bucket as Prometheus's histogram_quantile does; None without observations."""
+    total = buckets[-1][1] if buckets else 0.0
+    if total <= 0:
+        return None
+    rank, lower, below = q * total, 0.0, 0.0
+    for upper, count in buckets:
+        if count >= rank:
+            if upper == float("inf"):
+                return round(lower * 1000, 1)
+            share = (rank - below) / (count - below) if count > below else 1.0
+            return round((lower + (upper - lower) * share) * 1000, 1)
+        lower, below = upper, count
+    return round(lower * 1000, 1)
 
 
 async def reads_beside_fanout(

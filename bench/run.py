@@ -515,7 +515,8 @@ async def pipeline_phase(run: Run, backend: Backend, tweets: pipeline.Tweets) ->
         e2e["held"] = all(report.e2e_checks(e2e).values())
         steps.append(e2e)
         print(f"   {rate:g}/s: publish-to-visible", e2e["visible"], "lost", e2e["lost"],
-              "held" if e2e["held"] else "not held", flush=True)  # fmt: skip
+              "held" if e2e["held"] else "not held", "; the fan-out's own",
+              e2e["fanout_own"], flush=True)  # fmt: skip
         if not e2e["held"]:
             break
     run.results["pipeline_e2e"] = steps[-1]

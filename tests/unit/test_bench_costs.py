@@ -9,7 +9,7 @@ import pytest
 
 from bench import costs, report
 from bench.graph import Graph, GraphSpec
-from bench.pipeline import Tweets, fanout_groups
+from bench.pipeline import Tweets, bucket_quantile, fanout_groups
 from bench.run import selected_phases
 from bench.stack import parse_metrics
 
@@ -263,3 +263,12 @@ def test_requests_per_page_are_judged_on_the_counts_not_the_rounded_figures() ->
     goal = {g["where"]: g for g in report.goals(r)}["page_requests"]
     assert goal["met"] is True
     assert goal["baseline"] == pytest.approx(1.0216)
+
+
+def test_a_quantile_of_delivery_is_read_from_the_histogram_buckets_as_prometheus_does() -> None:
+    inf = float("inf")
+    buckets = [(0.1, 0.0), (0.25, 10.0), (0.5, 60.0), (1.0, 100.0), (inf, 100.0)]
+    assert bucket_quantile(buckets, 0.5) == 450.0  # 40 of the 50 in (0.25, 0.5]
+    assert bucket_quantile(buckets, 0.99) == 987.5
+    assert bucket_quantile([(0.5, 0.0), (inf, 4.0)], 0.99) == 500.0  # above the last bound
+    assert bucket_quantile([(0.5, 0.0), (inf, 0.0)], 0.5) is None
