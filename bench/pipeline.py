@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import numpy as np
 from tqdm import tqdm
 
@@ -349,7 +350,9 @@ async def publish_at_rate(
 ) -> tuple[float, float, int]:
     """Publish rate_s tweets a second for `seconds` on a fixed schedule (open loop);
     (start wall time, seconds it took, rows the tweets should make). The events are made
-    before the clock starts, so the schedule pays only for sending them."""
+    before the clock starts, so the schedule pays only for sending them; each is stamped with
+    its scheduled time as it is sent (the time ingest would give it), so the fan-out's
+    timeline_delivery_seconds measures from there too."""
     total = int(rate_s * seconds)
     events, authors = tweets.next(total)
     expected_rows = int(tweets.rows_per_author[authors].sum())
@@ -361,7 +364,9 @@ async def publish_at_rate(
             due = min(total, int((time.time() - t0) * rate_s) + 1)
             if due > sent:
                 for k in range(sent, due):
-                    on_event(events[k], int(authors[k]), t0 + k / rate_s)
+                    at = t0 + k / rate_s
+                    events[k] = msgspec.structs.replace(events[k], ts_us=int(at * 1e6))
+                    on_event(events[k], int(authors[k]), at)
                 await publisher.send(events[sent:due])
                 bar.update(due - sent)
                 sent = due
