@@ -465,12 +465,13 @@ async def steady(
 
 DELIVERY = "timeline_delivery_seconds"
 BATCH = "timeline_consumer_batch_records"
+BATCH_TIME = "timeline_consumer_batch_seconds"
 
 
 def fanout_own(before: Samples, after: Samples, group: str) -> dict[str, Any]:
     """The fan-out's own part of publish-to-visible over a window, from its metrics: append to
-    home rows written (timeline_delivery_seconds, p50/p99 from its buckets) and the mean batch
-    of its home-timeline `group`."""
+    home rows written (timeline_delivery_seconds, p50/p99 from its buckets), and the mean
+    batch of its home-timeline `group` and the mean time from its poll to its commit."""
     buckets = sorted(
         (float(dict(labels)["le"]), after[(name, labels)] - before.get((name, labels), 0.0))
         for name, labels in after
@@ -486,6 +487,7 @@ def fanout_own(before: Samples, after: Samples, group: str) -> dict[str, Any]:
         "delivery_p99_ms": bucket_quantile(buckets, 0.99),
         "batches": int(batches),
         "mean_batch_records": round(records / batches, 1) if batches else None,
+        "mean_batch_ms": round(1000 * grew(BATCH_TIME + "_sum") / batches, 1) if batches else None,
     }
 
 

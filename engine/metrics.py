@@ -77,6 +77,14 @@ class Metrics:
             buckets=_BATCH_BUCKETS,
             registry=r,
         )
+        self.batch_seconds = Histogram(
+            "timeline_consumer_batch_seconds",
+            "Time a consumed batch took from its poll to its commit: decoding, the projection's "
+            "writes and the commit (the fan-out's share of delivery is about two of these).",
+            ["group"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         self.rows_written = Counter(
             "timeline_fanout_rows_written_total", "Projection rows written.", ["table"], registry=r
         )

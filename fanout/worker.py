@@ -54,6 +54,7 @@ class ConsumerWorker(Background):
     ) -> None:
         self.backend = backend
         self.metrics = metrics
+        self._batch_seconds = metrics.batch_seconds.labels(group)
         self.group = group
         self.projector = projector
         self.batch_max_records = batch_max_records
@@ -95,10 +96,12 @@ class ConsumerWorker(Background):
                 records = await consumer.poll(self.batch_max_records, self.poll_timeout_ms)
                 self._note_idle(bool(records))
                 if records:
+                    started = time.monotonic()
                     async with self._lock:
                         covered = await self.apply_until_done(records)
                         if covered:
                             await consumer.commit(next_positions(covered))
+                    self._batch_seconds.observe(time.monotonic() - started)
                 await self._report_lag(consumer)
 
     def _note_idle(self, busy: bool) -> None:

@@ -30,6 +30,7 @@ ON_CALL = {
     "error codes": "timeline_errors_total",
     "fan-out rows": "timeline_fanout_rows_written_total",
     "batch sizes": "timeline_consumer_batch_records_bucket",
+    "batch time": "timeline_consumer_batch_seconds_bucket",
     "poison events": "timeline_poison_events_total",
     "store errors": "timeline_store_errors_total",
     "targets up": "up",
