@@ -157,8 +157,6 @@ class CqlSession(Service):
             stmt = await asyncio.to_thread(
                 session.prepare, qualify(cql, self.settings.cassandra_keyspace)
             )
-        except TimelineError:
-            raise
         except Exception as e:
             self.metrics.store_errors.labels("prepare").inc()
             raise store_error(e, "prepare") from e
@@ -167,7 +165,7 @@ class CqlSession(Service):
 
     async def run(self, cql: str, params: Sequence[Any] = (), *, op: str = "query") -> Rows:
         """Execute one prepared statement and return its rows."""
-        stmt = self._prepared.get(cql) or await self._prepare(cql)
+        stmt = await self.prepare(cql)
         return await self._execute(lambda: stmt.bind(params), op)
 
     async def run_batch(self, cql: str, rows: Sequence[Sequence[Any]], *, op: str) -> None:
@@ -199,10 +197,10 @@ class CqlSession(Service):
         replica_of: dict[bytes, object] = {}
         metadata = self.session.cluster.metadata
         keyspace = self.settings.cassandra_keyspace
-        prepared = self._prepared
+        writes = list(writes)
+        statements = {cql: await self.prepare(cql) for cql in {w[0] for w in writes}}
         for cql, params, size in writes:
-            stmt = prepared.get(cql) or await self._prepare(cql)
-            bound = stmt.bind(params)
+            bound = statements[cql].bind(params)
             key = bound.routing_key
             replica = replica_of.get(key)
             if replica is None:
