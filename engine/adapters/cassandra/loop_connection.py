@@ -22,7 +22,6 @@ reason and runs everything else through `execute_async`.
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import threading
 from collections import deque
@@ -32,8 +31,6 @@ from typing import Any
 from cassandra.connection import Connection, ConnectionShutdown
 
 log = logging.getLogger(__name__)
-
-_RETRY = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EINPROGRESS}
 
 
 class LoopTimer:
@@ -137,14 +134,11 @@ class LoopConnection(Connection):  # type: ignore[misc]
             chunk = out[0]
             try:
                 sent = self._socket.send(chunk)
-            except (BlockingIOError, InterruptedError):
+            except (BlockingIOError, InterruptedError):  # EAGAIN, EINPROGRESS, EINTR
                 sent = 0
-            except OSError as e:
-                if e.errno in _RETRY:
-                    sent = 0
-                else:  # not inside the caller's send: the driver fails the requests after
-                    self._loop.call_soon(self.defunct, e)
-                    return
+            except OSError as e:  # failed after the caller's send, not inside it
+                self._loop.call_soon(self.defunct, e)
+                return
             if sent < len(chunk):
                 out[0] = chunk[sent:]
                 if not self._writing:
@@ -170,12 +164,11 @@ class LoopConnection(Connection):  # type: ignore[misc]
                 if len(buf) < size:
                     ended = not buf  # the server closed its end
                     break
-        except (BlockingIOError, InterruptedError):
+        except (BlockingIOError, InterruptedError):  # EAGAIN, EINTR: read all there was
             pass
         except OSError as e:
-            if e.errno not in _RETRY:
-                self.defunct(e)
-                return
+            self.defunct(e)
+            return
         if iobuf.tell():
             try:
                 self.process_io_buffer()
