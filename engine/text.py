@@ -48,7 +48,7 @@ from engine.invisible import (
 
 MAX_TEXT_CHARS = 140
 HANDLE_RE = re.compile(r"[A-Za-z0-9_]{1,15}")
-_URL_RE = re.compile(r"https?://[^\s<>\"]+", re.IGNORECASE)
+_URL = r"https?://[^\s<>\"]+"
 _URL_TRAILING = ".,;:!?)]}'\u00bb\u201d"
 # Category Cc is exactly U+0000-001F and U+007F-009F; Cs is the surrogates. Tab and newline pass.
 _FORBIDDEN = "\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029"
@@ -58,7 +58,8 @@ _FORBIDDEN_RE = re.compile(f"[{_FORBIDDEN}]")
 _UNUSUAL_RE = re.compile(f"[{_FORBIDDEN}{TAG_CHARS}{DIRECTION_CONTROLS}]")
 HASH_SIGNS = "#\uff03"  # a hashtag starts with either
 AT_SIGNS = "@\uff20"  # a mention starts with either
-_SIGN_RE = re.compile(f"[{HASH_SIGNS}{AT_SIGNS}]")
+# A URL (group 1), or a sign that may start a hashtag or a mention (extract_entities).
+_ENTITY_RE = re.compile(f"({_URL})|[{HASH_SIGNS}{AT_SIGNS}]", re.IGNORECASE)
 _WORD_RE = re.compile(r"\S+")
 
 
@@ -69,6 +70,9 @@ class Entities(msgspec.Struct, frozen=True):
     hashtags: tuple[str, ...] = ()
     mentions: tuple[str, ...] = ()
     urls: tuple[str, ...] = ()
+
+
+NO_ENTITIES = Entities()
 
 
 def normalize_text(raw: object) -> str:
@@ -187,17 +191,19 @@ def is_valid_handle(handle: object) -> bool:
 def extract_entities(text: str) -> Entities:
     """Hashtags, mentions and URLs in a text; hashtags keep their spelling, deduplicated by key.
 
-    Only the # and @ signs are visited (found by a regular expression, so the scan of the text
-    runs in C): a sign starts an entity unless it is inside a URL or follows a word character.
+    One regular expression finds URLs and the # and @ signs in a single scan of the text (in
+    C): a URL's match takes its characters, so a sign inside a URL is never seen, and a sign
+    starts an entity unless it follows a word character. Most texts hold none of them.
     """
-    found = list(_URL_RE.finditer(text))
-    urls = _unique(_clean_url(m.group(0)) for m in found)
-    spans = [m.span() for m in found]
+    urls: list[str] = []
     tags: list[str] = []
     mentions: list[str] = []
-    for sign in _SIGN_RE.finditer(text):
-        i = sign.start()
-        if (i > 0 and is_word_char(text[i - 1])) or _inside(i, spans):
+    for found in _ENTITY_RE.finditer(text):
+        if found.lastindex:  # the URL alternative
+            urls.append(_clean_url(found.group(0)))
+            continue
+        i = found.start()
+        if i > 0 and is_word_char(text[i - 1]):
             continue
         if text[i] in HASH_SIGNS:
             word = hashtag_at(text, i + 1)
@@ -207,7 +213,9 @@ def extract_entities(text: str) -> Entities:
             word = handle_at(text, i + 1)
             if word:
                 mentions.append(word)
-    return Entities(_unique_by(tags, normalize_tag), _unique_by(mentions, str.lower), urls)
+    if not (urls or tags or mentions):
+        return NO_ENTITIES
+    return Entities(_unique_by(tags, normalize_tag), _unique_by(mentions, str.lower), _unique(urls))
 
 
 def is_word_char(ch: str) -> bool:
@@ -258,10 +266,6 @@ def handle_at(text: str, start: int) -> str:
 
 def _clean_url(url: str) -> str:
     return url.rstrip(_URL_TRAILING)
-
-
-def _inside(i: int, spans: list[tuple[int, int]]) -> bool:
-    return any(start <= i < end for start, end in spans)
 
 
 def _unique(items: Iterable[str]) -> tuple[str, ...]:

@@ -14,7 +14,14 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from engine.auth import auth_middleware, parse_tokens
-from engine.http import MAX_BODY_DEPTH, error_middleware, page_query, read_body, respond
+from engine.http import (
+    MAX_BODY_DEPTH,
+    _json_body,
+    error_middleware,
+    page_query,
+    read_body,
+    respond,
+)
 from engine.ids import decimal
 from engine.metrics import Metrics
 from ingest.service import idempotency_key
@@ -108,6 +115,31 @@ async def test_escaped_and_plain_text_that_is_unicode_is_taken(client: TestClien
     for raw in (rb'{"text": "\ud83d\ude00 \u0436"}', '{"text": "ж 😀"}'.encode()):
         resp = await client.post("/body", data=raw, headers={"Content-Type": "application/json"})
         assert resp.status == 200, raw
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a": 123456789012345678901234567890, "b": -0.0, "c": 0.1}',
+        b'{"a": NaN, "b": Infinity, "c": 1e400}',
+        b'{"a": 1, "a": 2}',
+        rb'{"a": "\u00e9\ud83d\ude00", "b": [[[{}]]]}',
+        rb'{"a": "\ud800"}',
+        b"[" * 3000 + b"]" * 3000,
+    ],
+)
+def test_json_bodies_are_read_as_the_standard_library_reads_them(raw: bytes) -> None:
+    """The fast decoder refuses what it would read otherwise (NaN, out-of-range numbers, lone
+    surrogate escapes, deep nesting); those are read by the standard library, as before."""
+    try:
+        expected = repr(json.loads(raw))
+    except RecursionError:
+        with pytest.raises(RecursionError):
+            _json_body(raw)
+        return
+    data, check_text = _json_body(raw)
+    assert repr(data) == expected
+    assert check_text == (rb"\ud800" in raw)  # only a body the fast decoder refused is checked
 
 
 @pytest.mark.parametrize("count", ["9" * 4301, "٣", "²", "1e3", " 5", "0"])

@@ -57,6 +57,28 @@ def test_entities_in_any_script() -> None:
     assert ents.urls == ("https://ex.am/p?q=1",)
 
 
+@pytest.mark.parametrize(
+    ("text", "tags", "mentions", "urls"),
+    [
+        ("see http://x.io/#top and @ann", (), ("ann",), ("http://x.io/#top",)),
+        (
+            "HTTPS://A.b/@me, #x https://A.b/@me.",
+            ("x",),
+            (),
+            ("HTTPS://A.b/@me", "https://A.b/@me"),
+        ),
+        ("http://a.b<#tag>", ("tag",), (), ("http://a.b",)),
+        ("x http://a.b/1 y http://a.b/1", (), (), ("http://a.b/1",)),
+        ("plain words only", (), (), ()),
+    ],
+)
+def test_signs_inside_urls_start_no_entity(
+    text: str, tags: tuple[str, ...], mentions: tuple[str, ...], urls: tuple[str, ...]
+) -> None:
+    ents = extract_entities(text)
+    assert (ents.hashtags, ents.mentions, ents.urls) == (tags, mentions, urls)
+
+
 def test_hashtags_compare_case_insensitively() -> None:
     assert normalize_tag("Твиттер") == normalize_tag("ТВИТТЕР")
     assert normalize_tag("NBAFinals") == normalize_tag("nbafinals")
