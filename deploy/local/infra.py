@@ -281,7 +281,8 @@ def _launch(
     NODES[name].write_config(settings)
     if name == "kafka" and kafka_node.format_storage(settings, jars):
         task.phase("formatted KRaft storage")
-    pid = spawn(NODES[name].server_cmd(settings, jars), settings.out(name), settings.root)
+    slack = settings.cassandra_timer_slack_us if name == "cassandra" else None
+    pid = spawn(NODES[name].server_cmd(settings, jars), settings.out(name), settings.root, slack)
     _record(settings, name, pid)
     task.phase(f"started pid {pid}, waiting for {NODES[name].protocol}")
     return pid, True

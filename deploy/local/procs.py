@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -9,7 +11,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 # Children spawned by this interpreter. Each has a daemon thread blocked in wait(): the moment a
@@ -33,19 +35,58 @@ def java_bin() -> str:
     return found
 
 
-def spawn(cmd: Sequence[str], out: Path, cwd: Path) -> int:
-    """Start `cmd` in its own session (survives the terminal), stdout+stderr appended to `out`."""
+def spawn(cmd: Sequence[str], out: Path, cwd: Path, timer_slack_us: int | None = None) -> int:
+    """Start `cmd` in its own session (survives the terminal), stdout+stderr appended to `out`;
+    with `timer_slack_us`, every thread of it lets its timed sleeps run late by up to that
+    long (see timer_slack)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("ab") as sink:
         sink.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n".encode())
         sink.flush()
-        proc = subprocess.Popen(
-            list(cmd), cwd=cwd, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
-            start_new_session=True, close_fds=True,
-        )  # fmt: skip
+        with timer_slack(timer_slack_us):
+            proc = subprocess.Popen(
+                list(cmd), cwd=cwd, stdin=subprocess.DEVNULL, stdout=sink,
+                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+            )  # fmt: skip
     _CHILDREN[proc.pid] = proc
     threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
     return proc.pid
+
+
+_PR_SET_TIMERSLACK, _PR_GET_TIMERSLACK = 29, 30  # prctl(2) options, Linux only
+
+
+@contextlib.contextmanager
+def timer_slack(us: int | None) -> Iterator[None]:
+    """Within the block, the calling thread's timer slack is `us` microseconds, so a process
+    it starts has it (Linux: a child inherits its creator's timer slack, and keeps it through
+    exec; so does every thread that child starts). None, or a system without prctl(2):
+    nothing changes.
+
+    The slack is how late the kernel may end a timed sleep to group wake-ups (50 us by
+    default). Cassandra's request threads, once idle, poll for new work in sleeps of 10 us for
+    up to 10 ms before they park; at the default slack each request that finds them idle cost
+    its node milliseconds of CPU in wake-ups (deploy/local/README.md has the figures)."""
+    libc = _libc() if us is not None else None
+    if libc is None or us is None:
+        yield
+        return
+    before = libc.prctl(_PR_GET_TIMERSLACK, 0, 0, 0, 0)
+    libc.prctl(_PR_SET_TIMERSLACK, ctypes.c_ulong(us * 1000), 0, 0, 0)
+    try:
+        yield
+    finally:
+        if before > 0:
+            libc.prctl(_PR_SET_TIMERSLACK, ctypes.c_ulong(before), 0, 0, 0)
+
+
+def _libc() -> ctypes.CDLL | None:
+    if not os.uname().sysname == "Linux":
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
 
 
 def exit_code(pid: int) -> int | None:

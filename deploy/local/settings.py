@@ -23,6 +23,7 @@ ENV_INTS: dict[str, tuple[str, int]] = {
     "TIMELINE_INFRA_CASSANDRA_PORT": ("cassandra_port", 9042),
     "TIMELINE_INFRA_CASSANDRA_STORAGE_PORT": ("cassandra_storage_port", 7000),
     "TIMELINE_INFRA_CASSANDRA_HEAP_MB": ("cassandra_heap_mb", 2048),
+    "TIMELINE_INFRA_CASSANDRA_TIMER_SLACK_US": ("cassandra_timer_slack_us", 1000),
     "TIMELINE_INFRA_TIMEOUT": ("timeout_s", 180),
 }
 
@@ -42,6 +43,8 @@ class Settings:
     cassandra_port: int = 9042
     cassandra_storage_port: int = 7000
     cassandra_heap_mb: int = 2048
+    # How late the kernel may end the Cassandra threads' timed sleeps (procs.timer_slack)
+    cassandra_timer_slack_us: int = 1000
     timeout_s: int = 180
 
     @classmethod

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.local import infra, kafka_node
+from deploy.local import infra, kafka_node, procs
 from deploy.local.jars import is_complete
 from deploy.local.settings import REPO_ROOT, ConfigError, Settings
 
@@ -53,6 +53,32 @@ def test_stale_pid_file_is_detected(tmp_path: Path) -> None:
         state = infra.inspect(settings, "kafka", probe=False)
         sleeper.kill()
     assert state.pid is None and state.stale_pid == sleeper.pid
+
+
+def test_spawned_process_and_its_threads_get_the_timer_slack(tmp_path: Path) -> None:
+    code = "import threading, time; threading.Thread(target=time.sleep, args=(5,)).start()"
+    pid = procs.spawn(["python3", "-c", code + "; time.sleep(5)"], tmp_path / "out", tmp_path, 700)
+    try:
+        deadline = time.monotonic() + 5
+        threads: list[str] = []
+        while len(threads) < 2 and time.monotonic() < deadline:  # the second thread started
+            threads = list(Path(f"/proc/{pid}/task").iterdir())
+            time.sleep(0.05)
+        assert len(threads) == 2
+        for thread in threads:
+            assert Path(f"/proc/{thread.name}/timerslack_ns").read_text().strip() == "700000"
+    finally:
+        subprocess.run(["kill", str(pid)], check=False)
+    assert Path("/proc/self/timerslack_ns").read_text().strip() != "700000"  # put back
+
+
+def test_timer_slack_setting(tmp_path: Path) -> None:
+    env = {"TIMELINE_INFRA_DIR": str(tmp_path)}
+    assert Settings.from_env(env).cassandra_timer_slack_us == 1000
+    env["TIMELINE_INFRA_CASSANDRA_TIMER_SLACK_US"] = "50"
+    assert Settings.from_env(env).cassandra_timer_slack_us == 50
+    with pytest.raises(ConfigError):
+        Settings.from_env({**env, "TIMELINE_INFRA_CASSANDRA_TIMER_SLACK_US": "0"})
 
 
 @pytest.mark.integration
