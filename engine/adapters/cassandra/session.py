@@ -34,6 +34,7 @@ from cassandra.query import (
     tuple_factory,
 )
 
+from engine.adapters.cassandra import lazy_event
 from engine.adapters.cassandra.errors import store_error
 from engine.adapters.cassandra.loop_connection import LoopConnection
 from engine.config import Settings
@@ -100,6 +101,7 @@ class CqlSession(Service):
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         connection_class = LoopConnection.bound_to(self._loop)
+        lazy_event.install()  # no threading.Event built per request (lazy_event.py)
         try:
             await asyncio.to_thread(self._connect, connection_class)
         except Exception as e:
