@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Generic, TypeVar
 
+import msgspec
+
 from engine.events import Event, PhoneRegistered, UserRegistered, unpack_tweet
 from engine.lifecycle import Lifecycle
 from engine.records import DirectMessage, PageQuery, Tweet, User, UserList
@@ -309,11 +311,12 @@ class FollowGraph(ProjectionStore):
         """How many followers the user has."""
 
 
-@dataclass(frozen=True, slots=True)
-class HomeRow:
+class HomeRow(msgspec.Struct, frozen=True):
     """One row of a home timeline: the tweet's id and author, and the tweet itself
     (engine.events.pack_tweet) in a row written with it. A row of ids only is made whole from
-    the tweet store (TimelineStore.get_tweets)."""
+    the tweet store (TimelineStore.get_tweets). A struct (engine/records.py says why): every
+    page builds one per row read, 2.8 us for a page's 23 rows against 15.5 as a frozen
+    dataclass."""
 
     tweet_id: int
     author_id: int

@@ -57,9 +57,9 @@ class Page:
     next_max_id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class PageQuery:
-    """Twitter's cursor: count items with since_id < id <= max_id, newest first."""
+class PageQuery(msgspec.Struct, frozen=True):
+    """Twitter's cursor: count items with since_id < id <= max_id, newest first (a struct:
+    a page builds two or three)."""
 
     count: int = 20
     max_id: int | None = None
