@@ -101,6 +101,8 @@ class ReadersRoutes:
         held = None if fresh else self.high_followers.held(user_id, query)
         if held is not None:  # the steady state: the page's rows, and tweets held
             own = await self._own(user_id, query)
+            if not any(held):  # nothing to merge: the rows are newest first, one per tweet
+                return own
             merged = held
         else:
             own, merged = await asyncio.gather(
