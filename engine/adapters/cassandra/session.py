@@ -34,7 +34,7 @@ from cassandra.query import (
     tuple_factory,
 )
 
-from engine.adapters.cassandra import lazy_event
+from engine.adapters.cassandra import crc24, lazy_event
 from engine.adapters.cassandra.errors import store_error
 from engine.adapters.cassandra.loop_connection import LoopConnection
 from engine.config import Settings
@@ -102,6 +102,7 @@ class CqlSession(Service):
         self._loop_thread = threading.get_ident()
         connection_class = LoopConnection.bound_to(self._loop)
         lazy_event.install()  # no threading.Event built per request (lazy_event.py)
+        crc24.install()  # segment header checksums from a table (crc24.py)
         try:
             await asyncio.to_thread(self._connect, connection_class)
         except Exception as e:
