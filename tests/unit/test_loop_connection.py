@@ -12,12 +12,17 @@ from engine.adapters.cassandra.loop_connection import LoopConnection
 pytestmark = pytest.mark.unit
 
 
-async def _server(reply: bytes) -> tuple[asyncio.Server, int, asyncio.Event]:
-    """A server that reads the driver's first request, writes `reply` and hangs up."""
+async def _server(
+    reply: bytes, release: asyncio.Event | None = None
+) -> tuple[asyncio.Server, int, asyncio.Event]:
+    """A server that reads the driver's first request, waits for `release` (when given),
+    writes `reply` and hangs up."""
     answered = asyncio.Event()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.read(64)
+        if release is not None:
+            await release.wait()
         writer.write(reply)
         await writer.drain()
         writer.close()
@@ -34,7 +39,8 @@ async def _connection(port: int) -> LoopConnection:
 
 @pytest.mark.parametrize("reply", [b"", b"\x85\x00"], ids=["nothing", "half a header"])
 async def test_a_connection_the_server_closes_is_closed_without_spinning(reply: bytes) -> None:
-    server, port, answered = await _server(reply)
+    release = asyncio.Event()  # the server answers once the reader below is in place
+    server, port, answered = await _server(reply, release)
     async with server:
         conn = await _connection(port)
         reads = 0
@@ -48,6 +54,7 @@ async def test_a_connection_the_server_closes_is_closed_without_spinning(reply: 
         loop = asyncio.get_running_loop()
         loop.remove_reader(conn._fd)
         loop.add_reader(conn._fd, counted)
+        release.set()
         await answered.wait()
         for _ in range(100):
             if conn.is_closed:
