@@ -99,11 +99,13 @@ class Writer:
         positions of those acknowledged go into the token."""
         if draft(events):
             return [None] * len(events)
-        outcomes: list[LogPosition | BaseException | None] = []
-        for outcome in await self.backend.log.append_many(events):
-            if isinstance(outcome, LogPosition):
-                note(outcome)
-            outcomes.append(outcome)
+        outcomes: list[LogPosition | BaseException | None] = list(
+            await self.backend.log.append_many(events)
+        )
+        # events appended together share a record's position (a pack): each noted once
+        shared = {id(o): o for o in outcomes if isinstance(o, LogPosition)}
+        for position in shared.values():
+            note(position)
         return outcomes
 
     async def _append_own(self, event: Event) -> bool:

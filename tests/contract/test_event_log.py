@@ -10,11 +10,14 @@ from collections import Counter, defaultdict
 import msgpack
 import pytest
 
+from engine.adapters import open_backend
 from engine.adapters.embedded.log import partition_for
 from engine.adapters.kafka.log import PACK_MAX_EVENTS
+from engine.config import Settings
 from engine.dead_letters import parse_letter
 from engine.errors import LogUnavailable
 from engine.events import DEAD_LETTER_TOPIC, GRAPH_TOPIC, TWEETS_TOPIC, Event, decode
+from engine.metrics import Metrics
 from engine.ports import Backend, LogConsumer, LogPosition, LogRecord
 from fanout.worker import next_positions
 from ingest.together import TurnAppends
@@ -282,6 +285,25 @@ async def test_appends_return_where_their_events_lie(backend: Backend) -> None:
         records = await drain(consumer, len(events))
     where = {decode(r.value).event_id: LogPosition(r.topic, r.partition, r.offset) for r in records}
     assert [where[e.event_id] for e in events] == positions
+
+
+async def test_every_appended_event_is_counted_by_its_type(settings: Settings) -> None:
+    """timeline_events_appended_total counts events, not records: each post of a pack (on
+    Kafka, up to PACK_MAX_EVENTS in one record) and each event appended on its own."""
+    metrics = Metrics()
+    authors = new_ids(10)
+    posts = [posted(authors[i % len(authors)]) for i in range(PACK_MAX_EVENTS * 2 + 50)]
+    mixed = mixed_events(new_ids(4), per_author=3)  # 12 posts and 3 follows, a record each
+    async with open_backend(settings, metrics) as backend:
+        await backend.log.append_many(posts)
+        await backend.log.append_many(mixed)
+        await backend.log.append(posted(authors[0]))
+
+    def appended(kind: str) -> float | None:
+        return metrics.registry.get_sample_value("timeline_events_appended_total", {"type": kind})
+
+    assert appended("tweet_posted") == len(posts) + 12 + 1
+    assert appended("followed") == 3
 
 
 async def test_a_started_log_takes_writes_and_a_stopped_one_does_not(backend: Backend) -> None:

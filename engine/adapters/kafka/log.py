@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -205,11 +205,25 @@ class KafkaLog(EventLog):
             pass  # what was not acknowledged by the deadline is reported below
         self.metrics.append_seconds.observe(time.perf_counter() - started)
         cut = len(prefix)
-        for record, ack in sent:
+        appended: Counter[str] = Counter()
+        failed: Counter[str] = Counter()
+        for record, ack in sent:  # counted by record: a pack's events share its outcome
             outcome = _outcome(ack, cut)
             for i in record.events:
                 results[i] = outcome
-        return self._account(events, results)
+            if isinstance(outcome, BaseException):
+                failed[_error_name(outcome)] += len(record.events)
+            else:
+                appended[events[record.events[0]].type_name] += len(record.events)
+        unsent = results.count(None)
+        if unsent:
+            timed_out = _timed_out()
+            failed[_error_name(timed_out)] += unsent
+            results = [timed_out if r is None else r for r in results]
+        self._tally(appended, failed)
+        if results:
+            self._last_append_ok = not isinstance(results[-1], BaseException)
+        return cast(list[LogPosition | BaseException], results)  # no None is left
 
     async def _records(self, producer: AIOKafkaProducer, events: Sequence[Event]) -> list[_Record]:
         """The records that carry these events, in the order of their first event: posts
@@ -242,17 +256,21 @@ class KafkaLog(EventLog):
             if result is None:
                 result = _timed_out()
             if isinstance(result, BaseException):
-                failed[type(result.__cause__ or result).__name__] += 1
+                failed[_error_name(result)] += 1
             else:
                 appended[event.type_name] += 1
             outcomes.append(result)
+        self._tally(appended, failed)
+        if outcomes:
+            self._last_append_ok = not isinstance(outcomes[-1], BaseException)
+        return outcomes
+
+    def _tally(self, appended: Counter[str], failed: Counter[str]) -> None:
+        """Count appended events by type and failed ones by error."""
         for type_name, n in appended.items():
             self._count_appended(type_name, n)
         for error, n in failed.items():
             self.metrics.append_errors.labels(error).inc(n)
-        if outcomes:
-            self._last_append_ok = not isinstance(outcomes[-1], BaseException)
-        return outcomes
 
     def _count_appended(self, type_name: str, n: int) -> None:
         counter = self._appended.get(type_name)
@@ -287,6 +305,11 @@ class KafkaLog(EventLog):
     async def writable(self) -> bool:
         """The producer runs and the last append was acknowledged (or none was tried)."""
         return self._producer is not None and self._last_append_ok
+
+
+def _error_name(error: BaseException) -> str:
+    """The label an append error is counted under: its cause's type, else its own."""
+    return type(error.__cause__ or error).__name__
 
 
 def _timed_out() -> LogUnavailable:
