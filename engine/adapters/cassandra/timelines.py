@@ -90,7 +90,7 @@ class CassandraTimelines(OnSession, TimelineStore):
         return 1
 
     async def home_rows(self, owner_id: int, query: PageQuery) -> list[HomeRow]:
-        rows = await self.cql.run(_HOME_ROWS, (owner_id, *query.bounds, query.count), op="page")
+        rows = await self.cql.read(_HOME_ROWS, (owner_id, *query.bounds, query.count), op="page")
         return [HomeRow(r[0], r[1], r[2]) for r in rows]
 
     async def get_tweets(self, tweet_ids: Sequence[int]) -> dict[int, Tweet]:
@@ -109,7 +109,7 @@ class CassandraTimelines(OnSession, TimelineStore):
     async def _page(
         self, table: str, owner_id: int, query: PageQuery, op: str = "page"
     ) -> list[Tweet]:
-        rows = await self.cql.run(
+        rows = await self.cql.read(
             _PAGE.format(table=table), (owner_id, *query.bounds, query.count), op=op
         )
         return [unpack_tweet(r[0]) for r in rows]

@@ -1,0 +1,149 @@
+"""Reads on the hot path through acsylla, the ScyllaDB C/C++ driver (on Rust) for asyncio.
+
+cassandra-driver builds each request in Python: a ResponseFuture, a query plan from the
+load-balancing policy, a timer, the message's encoding and framing, then the answer's
+decoding and callbacks. Measured on the local node, reads of a home page (LIMIT 21) at 64 in
+flight from one process: 150-210 client CPU-us a read through CqlSession against 72-87 (all
+threads counted) through acsylla, which does that work in its own I/O thread and hands the
+loop only the answer. So the reads a page is made of go through it (`CqlSession.read`), with
+the session's consistency, timeout and token-aware routing; every other statement (writes,
+batches, lightweight transactions, schema changes, scans) stays on cassandra-driver, whose
+metadata the engine also uses.
+
+TIMELINE_CASSANDRA_NATIVE_READS=off sends those reads through cassandra-driver too; so does a
+platform acsylla publishes no build for (the import fails: logged once at start).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from engine.config import Settings
+from engine.errors import StoreRejected, StoreUnavailable, TimelineError
+
+log = logging.getLogger(__name__)
+Rows = list[tuple[Any, ...]]
+
+try:
+    import acsylla
+    from acsylla import errors as native_errors
+except ImportError:  # no build for this platform: cassandra-driver serves every read
+    acsylla = None
+    native_errors = None
+
+# Errors that may pass when tried again (errors.py says the same of cassandra-driver's): a
+# timeout, a missing replica, an overloaded or starting node, a lost connection, a full queue.
+_TRANSIENT_NAMES = (
+    "CassErrorLibRequestTimedOut",
+    "CassErrorLibNoHostsAvailable",
+    "CassErrorLibUnableToConnect",
+    "CassErrorLibWriteError",
+    "CassErrorLibRequestQueueFull",
+    "CassErrorLibNoStreams",
+    "CassErrorLibNoAvailableIoThread",
+    "CassErrorServerUnavailable",
+    "CassErrorServerOverloaded",
+    "CassErrorServerIsBootstrapping",
+    "CassErrorServerReadTimeout",
+    "CassErrorServerWriteTimeout",
+    "CassErrorServerReadFailure",
+    "CassErrorServerWriteFailure",
+    "CassErrorServerTruncateError",
+    "CassErrorSslClosed",
+    "CassExceptionConnectionError",
+)
+TRANSIENT: tuple[type[BaseException], ...] = (
+    tuple(getattr(native_errors, n) for n in _TRANSIENT_NAMES if hasattr(native_errors, n))
+    if native_errors is not None
+    else ()
+) + (ConnectionError, TimeoutError)
+
+
+class _NoShardNotice(logging.Filter):
+    """Drops the driver's report, at ERROR and once a connection, that a node tells no shard
+    layout: ScyllaDB's own; Apache Cassandra has none, and the driver goes on without it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Could not retrieve sharding info")
+
+
+logging.getLogger("acsylla").addFilter(_NoShardNotice())
+
+
+def available() -> bool:
+    """Whether acsylla could be imported here."""
+    return acsylla is not None
+
+
+def native_error(e: BaseException, op: str) -> TimelineError:
+    """The engine error for an acsylla error raised by `op`: retriable StoreUnavailable or
+    permanent StoreRejected, as errors.store_error decides for cassandra-driver's."""
+    if isinstance(e, TimelineError):
+        return e
+    if isinstance(e, TRANSIENT):
+        return StoreUnavailable(f"Cassandra {op} failed: {type(e).__name__}: {e}")
+    return StoreRejected(f"Cassandra refused {op}: {type(e).__name__}: {e}")
+
+
+class NativeReads:
+    """One acsylla session: prepared statements by their text, each read's rows as tuples."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._session: Any = None
+        self._cluster: Any = None
+        self._prepared: dict[str, Any] = {}
+
+    async def start(self) -> None:
+        """Connect (StoreUnavailable when no node answers)."""
+        if acsylla is None:
+            raise StoreUnavailable("acsylla is not installed")
+        s = self.settings
+        cluster = acsylla.create_cluster(
+            list(s.cassandra_hosts),
+            port=s.cassandra_port,
+            connect_timeout=s.cassandra_request_timeout_s,
+            request_timeout=s.cassandra_request_timeout_s,
+            consistency="LOCAL_QUORUM",
+            serial_consistency="LOCAL_SERIAL",
+            token_aware_routing=True,
+            # as the cassandra-driver session reconnects (session.py): a returning node is
+            # found within 5 s, not the driver's default of up to a minute
+            exponential_reconnect_base_delay_ms=500,
+            exponential_reconnect_max_delay_ms=5000,
+            log_level="error",  # not the warning that a node is no ScyllaDB (no shards)
+            application_name="timeline-engine",
+        )
+        try:
+            self._session = await cluster.create_session()
+        except Exception as e:
+            cluster.destroy()
+            raise StoreUnavailable(f"cannot reach Cassandra (native reads): {e}") from e
+        self._cluster = cluster
+
+    async def stop(self) -> None:
+        session, self._session = self._session, None
+        cluster, self._cluster = self._cluster, None
+        self._prepared.clear()
+        if session is not None:
+            await session.close()
+        if cluster is not None:
+            cluster.destroy()  # its wake-up socket pair, its log callback
+
+    async def run(self, cql: str, params: Sequence[Any], op: str) -> Rows:
+        """The rows of one prepared statement (its tables qualified) bound to params."""
+        session = self._session
+        if session is None:
+            raise StoreUnavailable("the native Cassandra session is not started")
+        try:
+            prepared = self._prepared.get(cql)
+            if prepared is None:
+                prepared = self._prepared[cql] = await session.create_prepared(cql)
+            statement = prepared.bind()
+            statement.bind_list(list(params))
+            result = await session.execute(statement)
+        except Exception as e:
+            raise native_error(e, op) from e
+        return [row.as_tuple() for row in result]

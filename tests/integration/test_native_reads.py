@@ -1,0 +1,125 @@
+"""A page's reads through acsylla (engine/adapters/cassandra/native.py), on the real node:
+the same rows as cassandra-driver reads, counted as requests, errors converted the same way."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+
+from deploy.local import infra
+from engine.adapters.cassandra import native
+from engine.adapters.cassandra.session import CqlSession
+from engine.adapters.cassandra.timelines import _HOME_ROWS
+from engine.config import Settings
+from engine.errors import StoreRejected, StoreUnavailable
+from engine.metrics import Metrics
+
+pytestmark = pytest.mark.skipif(not native.available(), reason="acsylla has no build here")
+
+_PUT = "INSERT INTO home_timeline (user_id, tweet_id, author_id, body) VALUES (?, ?, ?, ?)"
+_USER_PAGE = (
+    "SELECT body FROM user_timeline WHERE user_id = ? AND tweet_id <= ? AND tweet_id > ? LIMIT ?"
+)
+
+
+@pytest.fixture(scope="module")
+def cql_settings() -> Settings:
+    infra.ensure_up(progress=False)
+    host, port = infra.cassandra_contact()
+    return Settings.from_env(
+        {},
+        backend="kafka-cassandra",
+        cassandra_hosts=(host,),
+        cassandra_port=port,
+        cassandra_keyspace=f"native_{uuid.uuid4().hex[:8]}",
+    )
+
+
+@pytest_asyncio.fixture(scope="module")
+async def cql(cql_settings: Settings) -> AsyncIterator[CqlSession]:
+    session = CqlSession(cql_settings, Metrics())
+    await session.start()
+    try:
+        yield session
+    finally:
+        await asyncio.to_thread(
+            session.session.execute, f"DROP KEYSPACE IF EXISTS {cql_settings.cassandra_keyspace}"
+        )
+        await session.stop()
+
+
+def _requests(cql: CqlSession, op: str) -> float:
+    value = cql.metrics.registry.get_sample_value("timeline_cassandra_requests_total", {"op": op})
+    return value or 0.0
+
+
+async def test_a_page_read_natively_is_the_page_cassandra_driver_reads(cql: CqlSession) -> None:
+    """Ids, blobs, nulls, bounds and LIMIT: read() and run() give the same tuples."""
+    owner = 7_000_000_000_000_000_001
+    tweet_ids = [1 << 62 | n for n in range(30)]
+    for n, tweet_id in enumerate(tweet_ids):
+        body = None if n % 3 == 0 else bytes([n]) * (n + 1)
+        await cql.run(_PUT, (owner, tweet_id, 10_000 + n, body))
+    queries = [
+        (owner, (1 << 63) - 1, 0, 21),
+        (owner, tweet_ids[20], tweet_ids[4], 50),  # a window: max_id and since_id
+        (owner, tweet_ids[0] - 1, 0, 5),  # below every row: empty
+        (owner + 1, (1 << 63) - 1, 0, 21),  # nobody's partition: empty
+    ]
+    for params in queries:
+        before = _requests(cql, "page")
+        natively = await cql.read(_HOME_ROWS, params, op="page")
+        assert _requests(cql, "page") == before + 1
+        assert natively == await cql.run(_HOME_ROWS, params, op="page")
+    first = await cql.read(_HOME_ROWS, queries[0], op="page")
+    assert [r[0] for r in first] == sorted(tweet_ids, reverse=True)[:21]
+    assert all(isinstance(r, tuple) for r in first)
+    assert first[-1][2] is None or isinstance(first[-1][2], bytes)
+
+
+async def test_a_refused_read_is_a_rejection_and_counts_as_an_error(cql: CqlSession) -> None:
+    before = cql.metrics.registry.get_sample_value("timeline_store_errors_total", {"op": "page"})
+    with pytest.raises(StoreRejected):
+        await cql.read("SELECT nothing_here FROM home_timeline WHERE user_id = ?", (1,), op="page")
+    after = cql.metrics.registry.get_sample_value("timeline_store_errors_total", {"op": "page"})
+    assert after == (before or 0.0) + 1
+
+
+async def test_reads_go_through_cassandra_driver_when_native_reads_are_off(
+    cql_settings: Settings,
+) -> None:
+    settings = Settings.from_env(
+        {},
+        backend="kafka-cassandra",
+        cassandra_hosts=cql_settings.cassandra_hosts,
+        cassandra_port=cql_settings.cassandra_port,
+        cassandra_keyspace=cql_settings.cassandra_keyspace,
+        cassandra_native_reads="off",
+    )
+    session = CqlSession(settings, Metrics())
+    await session.start()
+    try:
+        rows = await session.read(_USER_PAGE, (1, (1 << 63) - 1, 0, 20), op="page")
+        assert rows == []
+        assert not native.NativeReads(settings)._prepared  # nothing native was made
+        assert session._native is None
+    finally:
+        await session.stop()
+
+
+async def test_no_node_to_reach_is_unavailable() -> None:
+    settings = Settings.from_env(
+        {},
+        backend="kafka-cassandra",
+        cassandra_hosts=("127.0.0.1",),
+        cassandra_port=1,  # nothing listens there
+        cassandra_request_timeout_s=2.0,
+    )
+    reads = native.NativeReads(settings)
+    with pytest.raises(StoreUnavailable):
+        await reads.start()
+    await reads.stop()
