@@ -63,6 +63,13 @@ _ENTITY_RE = re.compile(f"({_URL})|[{HASH_SIGNS}{AT_SIGNS}]", re.IGNORECASE)
 _WORD_RE = re.compile(r"\S+")
 
 
+def _has_entity_mark(text: str) -> bool:
+    """Whether a text holds a # or @ sign (either width) or "://": every match of _ENTITY_RE
+    does (a URL its "://"), and substring searches tell it some ten times faster than the
+    scan, which most texts then skip."""
+    return "#" in text or "@" in text or "://" in text or "\uff03" in text or "\uff20" in text
+
+
 class Entities(msgspec.Struct, frozen=True):
     """What a text links to, in order of appearance, each listed once (a struct: one is
     built per post, engine/records.py says why)."""
@@ -195,6 +202,13 @@ def extract_entities(text: str) -> Entities:
     C): a URL's match takes its characters, so a sign inside a URL is never seen, and a sign
     starts an entity unless it follows a word character. Most texts hold none of them.
     """
+    if not _has_entity_mark(text):
+        return NO_ENTITIES
+    return scan_entities(text)
+
+
+def scan_entities(text: str) -> Entities:
+    """extract_entities() without its shortcut for texts that hold no sign and no URL."""
     urls: list[str] = []
     tags: list[str] = []
     mentions: list[str] = []

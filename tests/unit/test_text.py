@@ -1,12 +1,18 @@
 import unicodedata
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bench.config import CORPUS_DIR
 from engine.errors import InvalidInput
-from engine.text import extract_entities, is_valid_handle, normalize_tag, normalize_text
+from engine.text import (
+    extract_entities,
+    is_valid_handle,
+    normalize_tag,
+    normalize_text,
+    scan_entities,
+)
 
 pytestmark = pytest.mark.unit
 GEORGIAN = "ტვიტერი"  # 7 letters, 3 bytes each in UTF-8
@@ -77,6 +83,39 @@ def test_signs_inside_urls_start_no_entity(
 ) -> None:
     ents = extract_entities(text)
     assert (ents.hashtags, ents.mentions, ents.urls) == (tags, mentions, urls)
+
+
+ENTITY_PIECES = st.sampled_from(
+    [
+        "#",
+        "@",
+        "\uff03",
+        "\uff20",
+        "://",
+        "http",
+        "HTTPS",
+        "ann",
+        "tag",
+        " ",
+        ".",
+        "/",
+        "x",
+        "\u10d0",
+    ]
+)
+
+
+@given(st.lists(ENTITY_PIECES | st.text(max_size=3), max_size=8).map("".join))
+@example("@ann")
+@example("#tag")
+@example("\uff20ann")
+@example("\uff03tag")
+@example("see http://x.io")
+@settings(deadline=None)  # the first scan builds the word-character table
+def test_the_shortcut_for_texts_without_signs_finds_what_the_scan_finds(text: str) -> None:
+    """extract_entities skips the scan of a text with no # or @ sign and no "://"; on any
+    text it answers what the scan does."""
+    assert extract_entities(text) == scan_entities(text)
 
 
 def test_hashtags_compare_case_insensitively() -> None:
