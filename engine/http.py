@@ -28,7 +28,7 @@ from engine.errors import (
 )
 from engine.ids import decimal, parse_id
 from engine.metrics import Metrics
-from engine.records import DirectMessage, PageQuery, Tweet, User
+from engine.records import DirectMessage, Mention, PageQuery, Tweet, User
 from schemas import OPENAPI_FILE
 from schemas.apidoc import render_html
 
@@ -39,7 +39,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CALLER_KEY = web.RequestKey("caller", str)
 MAX_PAGE = 200
 MAX_BODY_DEPTH = 32  # arrays and objects within each other; API bodies need 3
-_JSON_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _JSON_DECODER = msgspec.json.Decoder()
 CLIENT_CLOSED = 499  # nginx's status for a request whose client went away before the answer
 
@@ -86,16 +85,86 @@ def encode_json(payload: Any) -> bytes:
 
     orjson writes it (the same bytes as the standard library's encoder for every answer,
     some fifteen times faster); a value it does not take (an integer beyond 64 bits, a
-    type it does not know) falls back to the standard encoder, which answers as before."""
+    type it does not know) falls back to the standard encoder, which answers as before.
+    A payload may hold values already encoded (EncodedJson, see tweet_fragment)."""
     try:
-        return orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS)
+        return orjson.dumps(payload, default=_fragment, option=orjson.OPT_NON_STR_KEYS)
     except TypeError:  # orjson.JSONEncodeError is a TypeError
         return _JSON_ENCODER.encode(payload).encode()
 
 
+class EncodedJson:
+    """A value of an answer's payload already encoded as JSON (a tweet: tweet_fragment)."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+
+def _fragment(value: Any) -> orjson.Fragment:
+    """orjson's `default`: an EncodedJson is written as it is."""
+    if type(value) is EncodedJson:
+        return orjson.Fragment(value.raw)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _decoded_fragment(value: Any) -> Any:
+    """The value an EncodedJson holds, for the encoders other than orjson."""
+    if type(value) is EncodedJson:
+        return orjson.loads(value.raw)
+    raise TypeError(f"{type(value).__name__} is not serializable")
+
+
+_JSON_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), default=_decoded_fragment
+)
+
+
+def pack_payload(payload: Any) -> bytes:
+    """An answer's payload as msgpack (fragments of JSON decoded into it)."""
+    return bytes(msgpack.packb(payload, use_bin_type=True, default=_decoded_fragment))
+
+
+_dumps = orjson.dumps
+_TWEET_TEMPLATE = (
+    b'{"id":"%d","author_id":"%d","author_handle":%b,"text":%b,"created_at":"%b",'
+    b'"in_reply_to_id":%b,"entities":{"hashtags":%b,"mentions":%b,"urls":%b}}'
+)
+
+
 def tweet_bytes(tweet: Tweet) -> bytes:
-    """A tweet's JSON (tweet_json) encoded as in an answer: what a page of tweets is made of."""
-    return encode_json(tweet_json(tweet))
+    """A tweet's JSON (tweet_json) encoded as in an answer: what a page of tweets is made of.
+
+    Written from a template, its strings (and arrays of strings) encoded by orjson: the same
+    bytes as encode_json(tweet_json(tweet)) in a third of the time, with no dict built."""
+    try:
+        reply = tweet.in_reply_to_id
+        mentions = tweet.mentions
+        return _TWEET_TEMPLATE % (
+            tweet.id,
+            tweet.author_id,
+            _dumps(tweet.author_handle),
+            _dumps(tweet.text),
+            rfc3339(tweet.created_ms).encode(),
+            b"null" if reply is None else b'"%d"' % reply,
+            _dumps(tweet.hashtags) if tweet.hashtags else b"[]",
+            _mentions_bytes(mentions) if mentions else b"[]",
+            _dumps(tweet.urls) if tweet.urls else b"[]",
+        )
+    except TypeError:  # a string orjson refuses (a lone surrogate): the general way
+        return encode_json(tweet_json(tweet))
+
+
+def _mentions_bytes(mentions: Sequence[Mention]) -> bytes:
+    return b"[%b]" % b",".join(
+        b'{"id":"%d","handle":%b}' % (m.user_id, _dumps(m.handle)) for m in mentions
+    )
+
+
+def tweet_fragment(tweet: Tweet) -> EncodedJson:
+    """A tweet for an answer's payload, already encoded (tweet_bytes)."""
+    return EncodedJson(tweet_bytes(tweet))
 
 
 def user_json(user: User) -> dict[str, Any]:
@@ -160,7 +229,7 @@ def prefers_msgpack(accept: str) -> bool:
 def encode_body(payload: Any, as_msgpack: bool) -> tuple[bytes, str]:
     """Payload bytes and their content type."""
     if as_msgpack:
-        return msgpack.packb(payload, use_bin_type=True), MSGPACK
+        return pack_payload(payload), MSGPACK
     return encode_json(payload) + b"\n", JSON  # a JSON answer ends its line, as curl shows it
 
 

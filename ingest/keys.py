@@ -36,7 +36,7 @@ from engine import registrations
 from engine.config import Settings
 from engine.errors import Busy, InvalidInput, TimelineError, Unavailable, Unprocessable
 from engine.events import Event, decode, encode
-from engine.http import CALLER_KEY, error_payload, respond
+from engine.http import CALLER_KEY, error_payload, pack_payload, respond
 from engine.idempotency import now_ms
 from engine.lifecycle import Background
 from engine.ports import (
@@ -143,7 +143,7 @@ class KeyedWrites:
             status, payload = err.status, error_payload(err.code, err.message)
         finally:
             _DRAFTS.reset(token)
-        answer = StoredResponse(status, bytes(msgpack.packb(payload, use_bin_type=True)))
+        answer = StoredResponse(status, pack_payload(payload))
         if drafts:
             kept = await self.registry.draft_idempotent(*lease, pack_events(drafts), answer)
             if not kept:

@@ -13,6 +13,7 @@ from engine.consistency import HEADER, encode_token
 from engine.errors import InvalidInput, TimelineError, Unavailable
 from engine.events import DirectMessageSent, Event, TweetPosted
 from engine.http import (
+    EncodedJson,
     body_id,
     error_payload,
     header_text,
@@ -20,7 +21,7 @@ from engine.http import (
     path_id,
     read_body,
     respond,
-    tweet_json,
+    tweet_fragment,
     user_json,
 )
 from engine.ids import IdGenerator
@@ -35,12 +36,12 @@ from ingest.sms import SmsGateway
 from ingest.tokens import collecting
 
 
-def event_json(event: Event) -> dict[str, Any]:
-    """A post's answer: the tweet, or the direct message it became."""
+def event_json(event: Event) -> dict[str, Any] | EncodedJson:
+    """A post's answer: the tweet (already encoded), or the direct message it became."""
     if isinstance(event, DirectMessageSent):
         return message_json(event.message())
     assert isinstance(event, TweetPosted)
-    return tweet_json(event.tweet)
+    return tweet_fragment(event.tweet)
 
 
 class IngestRoutes:
@@ -240,7 +241,7 @@ def _item_object(item: object) -> dict[str, Any]:
     return item
 
 
-def _batch_result(drafted: object, appended: Any) -> dict[str, Any]:
+def _batch_result(drafted: object, appended: Any) -> dict[str, Any] | EncodedJson:
     if isinstance(drafted, Event):
         outcome = next(appended)
         if not isinstance(outcome, BaseException):  # appended (or drafted, in a keyed request)
