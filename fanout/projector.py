@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TypeVar
 
-from engine.events import Event
+from engine.events import Event, decode_all
 from engine.ports import LogRecord, ProjectionStore
 
 Decoded = tuple[LogRecord, Event]
@@ -31,6 +31,11 @@ class Projector(ABC):
     @abstractmethod
     async def apply(self, batch: Sequence[Decoded]) -> None:
         """Write the rows for one batch, in log order within each partition."""
+
+    def decode(self, blob: bytes) -> list[Event]:
+        """The events of a record of the log, as this projection reads them (whole by
+        default; engine/events.py: PoisonEvent and EventTooNew as decode_all)."""
+        return decode_all(blob)
 
     def forget(self) -> None:
         """Drop cached state: partitions may have moved to another consumer."""

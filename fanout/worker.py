@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from engine.backoff import Backoff
 from engine.errors import EventTooNew, PoisonEvent, TimelineError
-from engine.events import Event, decode_all
+from engine.events import Event
 from engine.lifecycle import Background
 from engine.metrics import Metrics
 from engine.ports import Backend, LogConsumer, LogRecord
@@ -209,7 +209,7 @@ class ConsumerWorker(Background):
     async def _decode(self, record: LogRecord) -> list[Event]:
         """The record's events (one, or a pack's); none when it was set aside as poison."""
         try:
-            return decode_all(record.value)
+            return self.projector.decode(record.value)
         except EventTooNew:
             raise
         except PoisonEvent as e:
