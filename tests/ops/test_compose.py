@@ -93,6 +93,7 @@ def test_kafka_replication_factor_3_and_min_isr_2(compose: dict[str, Any]) -> No
     for name, svc in engine_services(compose).items():
         settings = Settings.from_env(timeline_vars(env(svc)))
         assert settings.kafka_replication_factor == 3, name
+        assert settings.backend == "kafka-cassandra", f"{name} runs the embedded default"
 
 
 def test_three_cassandra_5_nodes_joining_one_at_a_time(compose: dict[str, Any]) -> None:

@@ -176,6 +176,7 @@ def test_config_is_settings_the_engine_accepts() -> None:
     assert not unknown_vars(data), unknown_vars(data)
     assert "TIMELINE_WORKER_ID" not in data, "worker ids are leased, not set by hand"
     settings = Settings.from_env(data)
+    assert settings.backend == "kafka-cassandra", "the clusters below, not the embedded default"
     assert settings.kafka_replication_factor == 3
     assert settings.host == "0.0.0.0"
     # the Services the operators create for the clusters above
