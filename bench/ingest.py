@@ -20,6 +20,7 @@ from bench.stats import latency_summary
 from bench.tweet_texts import corpus_texts
 
 BATCH = 1000
+CONCURRENCY = 16  # batch requests in flight
 
 
 def batch_bodies(user_ids: np.ndarray, count: int, seed: int) -> list[bytes]:
@@ -38,7 +39,7 @@ def batch_bodies(user_ids: np.ndarray, count: int, seed: int) -> list[bytes]:
 
 
 async def batch_ingest(
-    url: str, user_ids: np.ndarray, tweets: int, concurrency: int = 16, seed: int = 5
+    url: str, user_ids: np.ndarray, tweets: int, concurrency: int = CONCURRENCY, seed: int = 5
 ) -> dict[str, Any]:
     """Post `tweets` tweets in batches with `concurrency` requests in flight."""
     bodies = batch_bodies(user_ids, 16, seed)
