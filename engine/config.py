@@ -61,8 +61,8 @@ class Settings:
     cassandra_replication: str = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
     cassandra_request_timeout_s: float = 10.0
     cassandra_max_in_flight: int = 128
-    # on: a page's reads go through acsylla (engine/adapters/cassandra/native.py)
-    cassandra_native_reads: str = "on"
+    # on: a page's reads and batched writes go through acsylla (adapters/cassandra/native.py)
+    cassandra_native: str = "on"
     # Fan-out
     consumer_group_prefix: str = ""
     fanout_batch_max_records: int = 2000
@@ -150,10 +150,9 @@ class Settings:
             raise ValueError("TIMELINE_STREAM_MAX and TIMELINE_PROJECTION_CACHE_ROWS must be >= 1")
         if self.log_format not in ("json", "text"):
             raise ValueError("TIMELINE_LOG_FORMAT must be json or text")
-        if self.cassandra_native_reads not in ("on", "off"):
+        if self.cassandra_native not in ("on", "off"):
             raise ValueError(
-                "TIMELINE_CASSANDRA_NATIVE_READS must be on or off, "
-                f"got {self.cassandra_native_reads!r}"
+                f"TIMELINE_CASSANDRA_NATIVE must be on or off, got {self.cassandra_native!r}"
             )
         if self.access_log not in ("on", "off"):
             raise ValueError(f"TIMELINE_ACCESS_LOG must be on or off, got {self.access_log!r}")

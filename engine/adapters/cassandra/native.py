@@ -1,17 +1,19 @@
-"""Reads on the hot path through acsylla, the ScyllaDB C/C++ driver (on Rust) for asyncio.
+"""The hot path's reads and batched writes through acsylla, the ScyllaDB C/C++ driver for asyncio.
 
 cassandra-driver builds each request in Python: a ResponseFuture, a query plan from the
 load-balancing policy, a timer, the message's encoding and framing, then the answer's
 decoding and callbacks. Measured on the local node, reads of a home page (LIMIT 21) at 64 in
 flight from one process: 150-210 client CPU-us a read through CqlSession against 72-87 (all
 threads counted) through acsylla, which does that work in its own I/O thread and hands the
-loop only the answer. So the reads a page is made of go through it (`CqlSession.read`), with
-the session's consistency, timeout and token-aware routing; every other statement (writes,
-batches, lightweight transactions, schema changes, scans) stays on cassandra-driver, whose
-metadata the engine also uses.
+loop only the answer. So the reads a page is made of (`CqlSession.read`) and the batches of
+upserts and deletes (`CqlSession.write_grouped`: the fan-out's home rows, the tweet store,
+the checks) go through it, with the session's consistency, timeout and token-aware routing;
+every other statement (single writes, lightweight transactions, schema changes, scans) stays
+on cassandra-driver, whose metadata (replicas by token) the engine also uses. The fan-out's
+batches were 70% of its process's CPU in bindings, batch encoding and framing.
 
-TIMELINE_CASSANDRA_NATIVE_READS=off sends those reads through cassandra-driver too; so does a
-platform acsylla publishes no build for (the import fails: logged once at start).
+TIMELINE_CASSANDRA_NATIVE=off sends all of it through cassandra-driver; so does a platform
+acsylla publishes no build for (the import fails: logged once at start).
 """
 
 from __future__ import annotations
@@ -87,8 +89,8 @@ def native_error(e: BaseException, op: str) -> TimelineError:
     return StoreRejected(f"Cassandra refused {op}: {type(e).__name__}: {e}")
 
 
-class NativeReads:
-    """One acsylla session: prepared statements by their text, each read's rows as tuples."""
+class NativeClient:
+    """One acsylla session: prepared statements by their text; a read's rows as tuples."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -134,16 +136,35 @@ class NativeReads:
 
     async def run(self, cql: str, params: Sequence[Any], op: str) -> Rows:
         """The rows of one prepared statement (its tables qualified) bound to params."""
-        session = self._session
-        if session is None:
-            raise StoreUnavailable("the native Cassandra session is not started")
+        session = self._started()
         try:
-            prepared = self._prepared.get(cql)
-            if prepared is None:
-                prepared = self._prepared[cql] = await session.create_prepared(cql)
+            prepared = self._prepared.get(cql) or await self._prepare(session, cql)
             statement = prepared.bind()
             statement.bind_list(list(params))
             result = await session.execute(statement)
         except Exception as e:
             raise native_error(e, op) from e
         return [row.as_tuple() for row in result]
+
+    async def run_batch(self, statements: Sequence[tuple[str, Sequence[Any]]], op: str) -> None:
+        """Prepared statements (tables qualified) as one unlogged batch."""
+        session = self._started()
+        try:
+            batch = acsylla.create_batch_unlogged()
+            for cql, params in statements:
+                prepared = self._prepared.get(cql) or await self._prepare(session, cql)
+                statement = prepared.bind()
+                statement.bind_list(list(params))
+                batch.add_statement(statement)
+            await session.execute_batch(batch)
+        except Exception as e:
+            raise native_error(e, op) from e
+
+    def _started(self) -> Any:
+        if self._session is None:
+            raise StoreUnavailable("the native Cassandra session is not started")
+        return self._session
+
+    async def _prepare(self, session: Any, cql: str) -> Any:
+        prepared = self._prepared[cql] = await session.create_prepared(cql)
+        return prepared

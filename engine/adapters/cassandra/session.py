@@ -94,7 +94,7 @@ class CqlSession(Service):
         self._answers: deque[Answer] = deque()
         self._wake_pending = False
         self._requests: dict[str, Any] = {}  # op -> its child of cassandra_requests
-        self._native: native.NativeReads | None = None  # read(): a page's reads
+        self._native: native.NativeClient | None = None  # read(), write_grouped()
         self._qualified: dict[str, str] = {}
 
     async def start(self) -> None:
@@ -109,13 +109,13 @@ class CqlSession(Service):
             await asyncio.to_thread(self._connect, connection_class)
         except Exception as e:
             raise StoreUnavailable(f"cannot reach Cassandra: {e}") from e
-        if self.settings.cassandra_native_reads == "on":
+        if self.settings.cassandra_native == "on":
             if native.available():
-                reads = native.NativeReads(self.settings)
-                await reads.start()
-                self._native = reads
+                client = native.NativeClient(self.settings)
+                await client.start()
+                self._native = client
             else:
-                log.warning("acsylla is not installed here: pages are read with cassandra-driver")
+                log.warning("acsylla is not installed here: cassandra-driver serves every query")
 
     def _connect(self, connection_class: type[LoopConnection]) -> None:
         """Connect, on a worker thread (the driver waits for its connections, which the
@@ -144,9 +144,9 @@ class CqlSession(Service):
         self._cluster, self._session = cluster, session
 
     async def stop(self) -> None:
-        reads, self._native = self._native, None
-        if reads is not None:
-            await reads.stop()
+        client, self._native = self._native, None
+        if client is not None:
+            await client.stop()
         cluster, self._cluster, self._session = self._cluster, None, None
         if cluster is not None:
             await asyncio.to_thread(cluster.shutdown)
@@ -187,19 +187,22 @@ class CqlSession(Service):
         """run() for the reads a page is made of: through acsylla when it runs (native.py),
         which costs the process half the CPU a read; values and columns of simple types
         (bigint, int, text, blob, boolean) only, where both drivers give the same values."""
-        reads = self._native
-        if reads is None:
+        client = self._native
+        if client is None:
             return await self.run(cql, params, op=op)
-        qualified = self._qualified.get(cql)
-        if qualified is None:
-            qualified = self._qualified[cql] = qualify(cql, self.settings.cassandra_keyspace)
         async with self._slots:
             self._count_request(op)
             try:
-                return await reads.run(qualified, params, op)
+                return await client.run(self._qualify(cql), params, op)
             except TimelineError:
                 self.metrics.store_errors.labels(op).inc()
                 raise
+
+    def _qualify(self, cql: str) -> str:
+        qualified = self._qualified.get(cql)
+        if qualified is None:
+            qualified = self._qualified[cql] = qualify(cql, self.settings.cassandra_keyspace)
+        return qualified
 
     async def run_batch(self, cql: str, rows: Sequence[Sequence[Any]], *, op: str) -> None:
         """Execute one statement for many rows of one partition as an unlogged batch."""
@@ -226,26 +229,44 @@ class CqlSession(Service):
         A partition's statements are placed next to each other, so they mostly share a batch:
         the node applies a batch as one mutation per partition, and each mutation waits for
         its commit-log sync, so rows per mutation, not batches, bound what a node takes."""
-        groups: dict[object, dict[bytes, list[tuple[BoundStatement, int]]]] = {}
-        replica_of: dict[bytes, object] = {}
+        groups: dict[object, dict[bytes | None, list[tuple[Any, int]]]] = {}
+        replica_of: dict[bytes | None, object] = {}
         metadata = self.session.cluster.metadata
         keyspace = self.settings.cassandra_keyspace
         writes = list(writes)
         statements = {cql: await self.prepare(cql) for cql in {w[0] for w in writes}}
+        native_client = self._native is not None
+        key_of = {cql: routing_key_of(stmt) for cql, stmt in statements.items()}
         for cql, params, size in writes:
-            bound = statements[cql].bind(params)
-            key = bound.routing_key
+            if native_client:  # acsylla binds; the key alone is serialized here
+                item: Any = (cql, params)
+                key = key_of[cql](params)
+            else:
+                item = statements[cql].bind(params)
+                key = item.routing_key
             replica = replica_of.get(key)
             if replica is None:
                 replicas = metadata.get_replicas(keyspace, key)
                 replica = replica_of[key] = replicas[0] if replicas else ""
-            groups.setdefault(replica, {}).setdefault(key, []).append((bound, size))
+            groups.setdefault(replica, {}).setdefault(key, []).append((item, size))
         runs = [run for partitions in groups.values() for run in chunks(partitions.values())]
         await asyncio.gather(*(self._execute_batch(run, op) for run in runs))
 
-    async def _execute_batch(self, run: list[BoundStatement], op: str) -> None:
+    async def _execute_batch(self, run: list[Any], op: str) -> None:
+        """One run of write_grouped(): (cql, params) through acsylla, else bound statements
+        through cassandra-driver."""
         async with self._batch_slots:
-            await self._execute(functools.partial(_batch, run), op)
+            client = self._native
+            if client is None or not isinstance(run[0], tuple):
+                await self._execute(functools.partial(_batch, run), op)
+                return
+            async with self._slots:
+                self._count_request(op)
+                try:
+                    await client.run_batch([(self._qualify(c), p) for c, p in run], op)
+                except TimelineError:
+                    self.metrics.store_errors.labels(op).inc()
+                    raise
 
     async def scan(self, cql: str, params: Sequence[Any] = (), *, op: str) -> AsyncIterator[Rows]:
         """Every row a query selects, a page of SCAN_PAGE_ROWS at a time (a whole table)."""
@@ -349,6 +370,27 @@ class CqlSession(Service):
         answers = self._answers
         while answers:
             _resolve(*answers.popleft())
+
+
+def routing_key_of(statement: PreparedStatement) -> Callable[[Sequence[Any]], bytes | None]:
+    """The routing key (serialized partition key) of a statement's values, as a bound
+    statement has it: a single key column's value serialized alone, without binding the rest
+    (a composite key is bound whole)."""
+    indexes = statement.routing_key_indexes
+    if indexes is not None and len(indexes) == 1:
+        index = indexes[0]
+        serialize = statement.column_metadata[index].type.serialize
+        version = statement.protocol_version
+
+        def single(params: Sequence[Any]) -> bytes | None:
+            return serialize(params[index], version)  # type: ignore[no-any-return]
+
+        return single
+
+    def bound(params: Sequence[Any]) -> bytes | None:
+        return statement.bind(params).routing_key  # type: ignore[no-any-return]
+
+    return bound
 
 
 def _batch(statements: list[BoundStatement]) -> BatchStatement:

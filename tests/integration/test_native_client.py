@@ -1,5 +1,6 @@
-"""A page's reads through acsylla (engine/adapters/cassandra/native.py), on the real node:
-the same rows as cassandra-driver reads, counted as requests, errors converted the same way."""
+"""A page's reads and grouped writes through acsylla (engine/adapters/cassandra/native.py), on
+the real node: the same rows as cassandra-driver's, counted as requests, errors converted the
+same way."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest_asyncio
 
 from deploy.local import infra
 from engine.adapters.cassandra import native
-from engine.adapters.cassandra.session import CqlSession
+from engine.adapters.cassandra.session import CqlSession, routing_key_of
 from engine.adapters.cassandra.timelines import _HOME_ROWS
 from engine.config import Settings
 from engine.errors import StoreRejected, StoreUnavailable
@@ -89,7 +90,7 @@ async def test_a_refused_read_is_a_rejection_and_counts_as_an_error(cql: CqlSess
     assert after == (before or 0.0) + 1
 
 
-async def test_reads_go_through_cassandra_driver_when_native_reads_are_off(
+async def test_reads_go_through_cassandra_driver_when_the_native_client_is_off(
     cql_settings: Settings,
 ) -> None:
     settings = Settings.from_env(
@@ -98,14 +99,14 @@ async def test_reads_go_through_cassandra_driver_when_native_reads_are_off(
         cassandra_hosts=cql_settings.cassandra_hosts,
         cassandra_port=cql_settings.cassandra_port,
         cassandra_keyspace=cql_settings.cassandra_keyspace,
-        cassandra_native_reads="off",
+        cassandra_native="off",
     )
     session = CqlSession(settings, Metrics())
     await session.start()
     try:
         rows = await session.read(_USER_PAGE, (1, (1 << 63) - 1, 0, 20), op="page")
         assert rows == []
-        assert not native.NativeReads(settings)._prepared  # nothing native was made
+        assert not native.NativeClient(settings)._prepared  # nothing native was made
         assert session._native is None
     finally:
         await session.stop()
@@ -119,7 +120,57 @@ async def test_no_node_to_reach_is_unavailable() -> None:
         cassandra_port=1,  # nothing listens there
         cassandra_request_timeout_s=2.0,
     )
-    reads = native.NativeReads(settings)
+    reads = native.NativeClient(settings)
     with pytest.raises(StoreUnavailable):
         await reads.start()
     await reads.stop()
+
+
+_PUT_HOME = (
+    "INSERT INTO home_timeline (user_id, tweet_id, author_id) VALUES (?, ?, ?) USING TIMESTAMP ?"
+)
+_DELETE_HOME = "DELETE FROM home_timeline USING TIMESTAMP ? WHERE user_id = ? AND tweet_id = ?"
+_ROWS = "SELECT tweet_id, author_id FROM home_timeline WHERE user_id = ?"
+
+
+async def test_grouped_writes_go_natively_and_land_as_cassandra_driver_reads_them(
+    cql: CqlSession,
+) -> None:
+    """Upserts and deletes over many partitions, with their timestamps: a delete older than
+    a row leaves it, a newer one removes it; one request a batch, counted under its op."""
+    owners = [8_000_000_000_000_000_000 + n for n in range(40)]
+    writes = [
+        (_PUT_HOME, (owner, 1 << 60 | t, 500 + t, 1_000 + t), 48)
+        for owner in owners
+        for t in range(5)
+    ]
+    before = _requests(cql, "home_write")
+    await cql.write_grouped(writes, op="home_write")
+    batches = _requests(cql, "home_write") - before
+    assert 1 <= batches < len(writes) / 10
+    for owner in owners[:3]:
+        rows = await cql.run(_ROWS, (owner,))
+        assert sorted(rows) == [(1 << 60 | t, 500 + t) for t in range(5)]
+    deletes = [(_DELETE_HOME, (999, owners[0], 1 << 60 | 0), 48)]  # older than the row
+    deletes += [(_DELETE_HOME, (2_000, owners[1], 1 << 60 | t), 48) for t in range(5)]
+    await cql.write_grouped(deletes, op="home_delete")
+    assert len(await cql.run(_ROWS, (owners[0],))) == 5
+    assert await cql.run(_ROWS, (owners[1],)) == []
+
+
+async def test_a_refused_grouped_write_is_a_rejection(cql: CqlSession) -> None:
+    with pytest.raises(StoreRejected):
+        await cql.write_grouped([(_PUT_HOME, (1, 2, "not a number", 3), 48)], op="home_write")
+
+
+async def test_routing_keys_are_the_bound_statements(cql: CqlSession) -> None:
+    """The key write_grouped serializes alone is the one a bound statement has, for a
+    single-column partition key and for a composite one (bound whole)."""
+    single = await cql.prepare(_PUT_HOME)
+    params = (8_000_000_000_000_000_123, 7, 9, 10)
+    assert routing_key_of(single)(params) == single.bind(params).routing_key
+    composite = await cql.prepare(
+        "INSERT INTO hashtag_timeline (tag, day, tweet_id, body) VALUES (?, ?, ?, ?)"
+    )
+    values = ("ტვიტერი", 20_000, 7, b"x")
+    assert routing_key_of(composite)(values) == composite.bind(values).routing_key
