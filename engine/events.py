@@ -69,6 +69,7 @@ class Event(msgspec.Struct, frozen=True):
     schema_version: ClassVar[int] = 1
     topic: ClassVar[str] = GRAPH_TOPIC
     key_field: ClassVar[str] = ""
+    in_log: ClassVar[bool] = True  # False: what a projection reads of one, never appended
 
     @property
     def key(self) -> int:
@@ -304,6 +305,8 @@ _TYPES: dict[tuple[str, int], type[Event]] = {
 
 
 def _envelope(event: Event) -> dict[str, Any]:
+    if not event.in_log:
+        raise TypeError(f"{type(event).__name__} is read from the log, never appended")
     return {
         "v": ENVELOPE_VERSION,
         "type": event.type_name,
@@ -432,6 +435,7 @@ class PostedTweetId(Event, frozen=True):
 
     type_name: ClassVar[str] = TweetPosted.type_name
     topic: ClassVar[str] = TWEETS_TOPIC
+    in_log: ClassVar[bool] = False
 
 
 class _TweetIdOnly(msgspec.Struct):

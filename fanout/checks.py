@@ -44,16 +44,17 @@ class ChecksProjector(Projector):
         return decode_posted_ids(blob)
 
     async def apply(self, batch: Sequence[Decoded]) -> None:
-        posted = [e.tweet_id for e in of_type(batch, PostedTweetId)]
-        posted += [e.tweet.id for e in of_type(batch, TweetPosted)]  # records read whole
+        posted = [e.tweet_id for _, e in batch if type(e) is PostedTweetId]
+        rest = batch if len(posted) < len(batch) else ()  # most batches: posts only
+        posted += [e.tweet.id for e in of_type(rest, TweetPosted)]  # records read whole
         await asyncio.gather(
             self.checks.put_tweets(posted),
             self.checks.put_list_owners(
-                [(e.list_id, e.owner_id) for e in of_type(batch, ListCreated)]
+                [(e.list_id, e.owner_id) for e in of_type(rest, ListCreated)]
             ),
-            self._edges(of_type(batch, Followed, Unfollowed)),
+            self._edges(of_type(rest, Followed, Unfollowed)),
         )
-        await self.checks.delete_tweets([e.tweet for e in of_type(batch, TweetDeleted)])
+        await self.checks.delete_tweets([e.tweet for e in of_type(rest, TweetDeleted)])
 
     async def _edges(self, events: Sequence[Followed]) -> None:
         """The newest follow or unfollow of each pair in the batch (by event time, so a late

@@ -151,11 +151,12 @@ class Writer:
         return drafted if isinstance(drafted, Event) else await self.complete_post(drafted)
 
     def draft_post(
-        self, author_id: int, text: object, reply_to: int | None
+        self, author_id: int, text: object, reply_to: int | None, ts_us: int | None = None
     ) -> Event | TweetDraft | DirectMessageParts:
         """A post checked and drafted without waiting for anything: its tweet when the caches
         settle its author and mentions and it answers no tweet (most posts), else what
-        complete_post() finishes with the reads it needs. InvalidInput for a bad text."""
+        complete_post() finishes with the reads it needs. InvalidInput for a bad text.
+        `ts_us` stamps its event (the posts of a batch share their request's), else now."""
         body = normalize_text(text)
         dm = direct_message_parts(body)
         if dm is not None:
@@ -167,7 +168,7 @@ class Writer:
         author = self._users.peek(author_id) if mentions is not None else None
         if author is None or mentions is None:
             return draft
-        return self._posted(draft, author, mentions)
+        return self._posted(draft, author, mentions, ts_us)
 
     async def complete_post(self, drafted: TweetDraft | DirectMessageParts) -> Event:
         """The event of a post draft_post() left waiting on reads: its author, its mentions,
@@ -182,10 +183,16 @@ class Writer:
         )
         return self._posted(drafted, author, mentions)
 
-    def _posted(self, draft: TweetDraft, author: User, mentions: tuple[Mention, ...]) -> Event:
+    def _posted(
+        self,
+        draft: TweetDraft,
+        author: User,
+        mentions: tuple[Mention, ...],
+        ts_us: int | None = None,
+    ) -> Event:
         self.limiter.take(author.id)
         tweet = finish_tweet(draft, self.ids.next_id(), author, mentions)
-        return TweetPosted(tweet.id, now_us(), tweet)
+        return TweetPosted(tweet.id, now_us() if ts_us is None else ts_us, tweet)
 
     async def _dm_recipient(self, handle: str) -> User:
         """The user a direct-message command names; a handle nobody has refuses the command."""

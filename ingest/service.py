@@ -34,6 +34,7 @@ from ingest.lists import require_room
 from ingest.operations import Writer
 from ingest.sms import SmsGateway
 from ingest.tokens import collecting
+from ingest.validate import now_us
 
 
 def event_json(event: Event) -> dict[str, Any] | EncodedJson:
@@ -152,6 +153,7 @@ class IngestRoutes:
         await self.writer.warm_users(f[0] for f in fields if not isinstance(f, BaseException))
         drafted: list[Event | BaseException | None] = [None] * len(items)
         replies: list[tuple[int, PostFields]] = []
+        stamp = now_us()  # the batch's events share their time (an event's time is its append's)
         for i, f in enumerate(fields):
             if isinstance(f, BaseException):
                 drafted[i] = f
@@ -160,7 +162,7 @@ class IngestRoutes:
                 replies.append((i, f))
                 continue
             try:
-                draft = self.writer.draft_post(*f)
+                draft = self.writer.draft_post(*f, stamp)
                 drafted[i] = (
                     draft if isinstance(draft, Event) else await self.writer.complete_post(draft)
                 )

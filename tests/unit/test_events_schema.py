@@ -30,12 +30,13 @@ ENVELOPE_FIELDS = ("event_id", "ts_us")
 
 
 def _event_classes() -> list[type[Event]]:
-    """Every subclass of Event, as its module names it (dataclass(slots=True) leaves behind
-    the class it replaced)."""
+    """Every subclass of Event written to the log (not what a projection reads of one:
+    `in_log`), as its module names it (dataclass(slots=True) leaves behind the class it
+    replaced)."""
     found, todo = [], list(Event.__subclasses__())
     while todo:
         cls = todo.pop()
-        if getattr(sys.modules[cls.__module__], cls.__name__, None) is cls:
+        if getattr(sys.modules[cls.__module__], cls.__name__, None) is cls and cls.in_log:
             found.append(cls)
         todo += cls.__subclasses__()
     return found

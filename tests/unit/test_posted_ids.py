@@ -116,3 +116,11 @@ async def test_the_checks_keep_the_ids_of_posts_read_either_way() -> None:
     whole = decode_all(encode_pack(POSTS[3:]))  # a dead letter replayed is read whole
     await projector.apply([(record, e) for e in [*lean, *whole]])
     assert sorted(kept.tweets) == [p.tweet.id for p in POSTS]
+
+
+def test_a_posted_id_is_never_appended() -> None:
+    """It is what the checks read of a post, not an event of the log: encoding it refuses."""
+    with pytest.raises(TypeError):
+        encode(PostedTweetId(1, 2, 3))
+    with pytest.raises(TypeError):
+        encode_pack([POSTS[0], PostedTweetId(1, 2, 3)])
