@@ -5,6 +5,7 @@ Each test session gets its own keyspace, topic prefix and consumer group, droppe
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -15,7 +16,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from deploy.local import infra
 from deploy.local.cleanup import drop_run
+from engine.adapters.cassandra.session import CqlSession
 from engine.config import Settings
+from engine.metrics import Metrics
 from tests.support import Api
 from timeline.app import Engine
 
@@ -117,3 +120,31 @@ async def engine(settings: Settings) -> AsyncIterator[Engine]:
 async def api(engine: Engine) -> AsyncIterator[Api]:
     async with api_of(engine) as client:
         yield client
+
+
+# A CQL session of its own keyspace for a module's tests of the session itself
+# (test_cql_loop.py, test_native_client.py); the keyspace is dropped after the module.
+@pytest.fixture(scope="module")
+def cql_settings() -> Settings:
+    infra.ensure_up(progress=False)
+    host, port = infra.cassandra_contact()
+    return Settings.from_env(
+        {},
+        backend="kafka-cassandra",
+        cassandra_hosts=(host,),
+        cassandra_port=port,
+        cassandra_keyspace=f"cql_{uuid.uuid4().hex[:8]}",
+    )
+
+
+@pytest_asyncio.fixture(scope="module")
+async def cql(cql_settings: Settings) -> AsyncIterator[CqlSession]:
+    session = CqlSession(cql_settings, Metrics())
+    await session.start()
+    try:
+        yield session
+    finally:
+        await asyncio.to_thread(
+            session.session.execute, f"DROP KEYSPACE IF EXISTS {cql_settings.cassandra_keyspace}"
+        )
+        await session.stop()

@@ -10,44 +10,10 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections.abc import AsyncIterator
 
-import pytest
-import pytest_asyncio
-
-from deploy.local import infra
 from engine.adapters.cassandra.session import CqlSession
-from engine.config import Settings
-from engine.metrics import Metrics
 
 SYSTEM_LOCAL = "SELECT release_version FROM system.local"
-
-
-@pytest.fixture(scope="module")
-def cql_settings() -> Settings:
-    infra.ensure_up(progress=False)
-    host, port = infra.cassandra_contact()
-    return Settings.from_env(
-        {},
-        backend="kafka-cassandra",
-        cassandra_hosts=(host,),
-        cassandra_port=port,
-        cassandra_keyspace=f"loop_{uuid.uuid4().hex[:8]}",
-    )
-
-
-@pytest_asyncio.fixture(scope="module")
-async def cql(cql_settings: Settings) -> AsyncIterator[CqlSession]:
-    session = CqlSession(cql_settings, Metrics())
-    await session.start()
-    try:
-        yield session
-    finally:
-        await asyncio.to_thread(
-            session.session.execute, f"DROP KEYSPACE IF EXISTS {cql_settings.cassandra_keyspace}"
-        )
-        await session.stop()
 
 
 async def test_answers_are_read_on_the_event_loop_thread(cql: CqlSession) -> None:

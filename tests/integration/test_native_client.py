@@ -4,14 +4,8 @@ same way."""
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from collections.abc import AsyncIterator
-
 import pytest
-import pytest_asyncio
 
-from deploy.local import infra
 from engine.adapters.cassandra import native
 from engine.adapters.cassandra.session import CqlSession, routing_key_of
 from engine.adapters.cassandra.timelines import _HOME_ROWS
@@ -25,32 +19,6 @@ _PUT = "INSERT INTO home_timeline (user_id, tweet_id, author_id, body) VALUES (?
 _USER_PAGE = (
     "SELECT body FROM user_timeline WHERE user_id = ? AND tweet_id <= ? AND tweet_id > ? LIMIT ?"
 )
-
-
-@pytest.fixture(scope="module")
-def cql_settings() -> Settings:
-    infra.ensure_up(progress=False)
-    host, port = infra.cassandra_contact()
-    return Settings.from_env(
-        {},
-        backend="kafka-cassandra",
-        cassandra_hosts=(host,),
-        cassandra_port=port,
-        cassandra_keyspace=f"native_{uuid.uuid4().hex[:8]}",
-    )
-
-
-@pytest_asyncio.fixture(scope="module")
-async def cql(cql_settings: Settings) -> AsyncIterator[CqlSession]:
-    session = CqlSession(cql_settings, Metrics())
-    await session.start()
-    try:
-        yield session
-    finally:
-        await asyncio.to_thread(
-            session.session.execute, f"DROP KEYSPACE IF EXISTS {cql_settings.cassandra_keyspace}"
-        )
-        await session.stop()
 
 
 def _requests(cql: CqlSession, op: str) -> float:
