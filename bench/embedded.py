@@ -85,7 +85,8 @@ async def setup(session: aiohttp.ClientSession, url: str, users: int) -> list[st
 
     async def follow(a: str, b: str) -> None:
         async with sem, session.put(f"{url}/v1/users/{a}/following/{b}") as resp:
-            assert resp.status == 200
+            if resp.status != 200:
+                raise RuntimeError(f"a follow answered {resp.status}: {await resp.text()}")
 
     await asyncio.gather(*(follow(a, b) for a, b in follows))
     return ids
