@@ -1,4 +1,5 @@
-"""One conversion of cassandra-driver errors into the engine's: retriable or permanent.
+"""One conversion of the drivers' errors (cassandra-driver's, acsylla's) into the engine's:
+retriable or permanent.
 
 A timeout, a missing replica, an overloaded or starting node and a lost connection may pass
 when tried again (StoreUnavailable, retriable); a refused statement (syntax, invalid query,
@@ -28,7 +29,40 @@ from cassandra.protocol import (
 
 from engine.errors import StoreRejected, StoreUnavailable, TimelineError
 
+try:
+    from acsylla import errors as native_errors  # the driver of native.py
+except ImportError:  # no build for this platform: native.py is not used
+    native_errors = None
+
+# acsylla's errors that may pass likewise: a timeout, a missing replica, an overloaded or
+# starting node, a lost connection, a full queue.
+_NATIVE_TRANSIENT_NAMES = (
+    "CassErrorLibRequestTimedOut",
+    "CassErrorLibNoHostsAvailable",
+    "CassErrorLibUnableToConnect",
+    "CassErrorLibWriteError",
+    "CassErrorLibRequestQueueFull",
+    "CassErrorLibNoStreams",
+    "CassErrorLibNoAvailableIoThread",
+    "CassErrorServerUnavailable",
+    "CassErrorServerOverloaded",
+    "CassErrorServerIsBootstrapping",
+    "CassErrorServerReadTimeout",
+    "CassErrorServerWriteTimeout",
+    "CassErrorServerReadFailure",
+    "CassErrorServerWriteFailure",
+    "CassErrorServerTruncateError",
+    "CassErrorSslClosed",
+    "CassExceptionConnectionError",
+)
+NATIVE_TRANSIENT: tuple[type[BaseException], ...] = tuple(
+    getattr(native_errors, name)
+    for name in _NATIVE_TRANSIENT_NAMES
+    if native_errors is not None and hasattr(native_errors, name)
+)
+
 TRANSIENT: tuple[type[BaseException], ...] = (
+    *NATIVE_TRANSIENT,
     DriverUnavailable,
     Timeout,
     CoordinationFailure,
@@ -47,7 +81,8 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 
 
 def store_error(e: BaseException, op: str) -> TimelineError:
-    """The engine error for a driver error raised by `op`; raise it `from e`."""
+    """The engine error for a driver error (cassandra-driver's or acsylla's) raised by `op`;
+    raise it `from e`."""
     if isinstance(e, TimelineError):
         return e
     if isinstance(e, TRANSIENT):

@@ -22,45 +22,17 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from engine.adapters.cassandra.errors import store_error
 from engine.config import Settings
-from engine.errors import StoreRejected, StoreUnavailable, TimelineError
+from engine.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 Rows = list[tuple[Any, ...]]
 
 try:
     import acsylla
-    from acsylla import errors as native_errors
-except ImportError:  # no build for this platform: cassandra-driver serves every read
+except ImportError:  # no build for this platform: cassandra-driver serves every request
     acsylla = None
-    native_errors = None
-
-# Errors that may pass when tried again (errors.py says the same of cassandra-driver's): a
-# timeout, a missing replica, an overloaded or starting node, a lost connection, a full queue.
-_TRANSIENT_NAMES = (
-    "CassErrorLibRequestTimedOut",
-    "CassErrorLibNoHostsAvailable",
-    "CassErrorLibUnableToConnect",
-    "CassErrorLibWriteError",
-    "CassErrorLibRequestQueueFull",
-    "CassErrorLibNoStreams",
-    "CassErrorLibNoAvailableIoThread",
-    "CassErrorServerUnavailable",
-    "CassErrorServerOverloaded",
-    "CassErrorServerIsBootstrapping",
-    "CassErrorServerReadTimeout",
-    "CassErrorServerWriteTimeout",
-    "CassErrorServerReadFailure",
-    "CassErrorServerWriteFailure",
-    "CassErrorServerTruncateError",
-    "CassErrorSslClosed",
-    "CassExceptionConnectionError",
-)
-TRANSIENT: tuple[type[BaseException], ...] = (
-    tuple(getattr(native_errors, n) for n in _TRANSIENT_NAMES if hasattr(native_errors, n))
-    if native_errors is not None
-    else ()
-) + (ConnectionError, TimeoutError)
 
 
 class _NoShardNotice(logging.Filter):
@@ -77,16 +49,6 @@ logging.getLogger("acsylla").addFilter(_NoShardNotice())
 def available() -> bool:
     """Whether acsylla could be imported here."""
     return acsylla is not None
-
-
-def native_error(e: BaseException, op: str) -> TimelineError:
-    """The engine error for an acsylla error raised by `op`: retriable StoreUnavailable or
-    permanent StoreRejected, as errors.store_error decides for cassandra-driver's."""
-    if isinstance(e, TimelineError):
-        return e
-    if isinstance(e, TRANSIENT):
-        return StoreUnavailable(f"Cassandra {op} failed: {type(e).__name__}: {e}")
-    return StoreRejected(f"Cassandra refused {op}: {type(e).__name__}: {e}")
 
 
 class NativeClient:
@@ -138,12 +100,9 @@ class NativeClient:
         """The rows of one prepared statement (its tables qualified) bound to params."""
         session = self._started()
         try:
-            prepared = self._prepared.get(cql) or await self._prepare(session, cql)
-            statement = prepared.bind()
-            statement.bind_list(list(params))
-            result = await session.execute(statement)
+            result = await session.execute(await self._bound(session, cql, params))
         except Exception as e:
-            raise native_error(e, op) from e
+            raise store_error(e, op) from e
         return [row.as_tuple() for row in result]
 
     async def run_batch(self, statements: Sequence[tuple[str, Sequence[Any]]], op: str) -> None:
@@ -152,19 +111,21 @@ class NativeClient:
         try:
             batch = acsylla.create_batch_unlogged()
             for cql, params in statements:
-                prepared = self._prepared.get(cql) or await self._prepare(session, cql)
-                statement = prepared.bind()
-                statement.bind_list(list(params))
-                batch.add_statement(statement)
+                batch.add_statement(await self._bound(session, cql, params))
             await session.execute_batch(batch)
         except Exception as e:
-            raise native_error(e, op) from e
+            raise store_error(e, op) from e
 
     def _started(self) -> Any:
         if self._session is None:
             raise StoreUnavailable("the native Cassandra session is not started")
         return self._session
 
-    async def _prepare(self, session: Any, cql: str) -> Any:
-        prepared = self._prepared[cql] = await session.create_prepared(cql)
-        return prepared
+    async def _bound(self, session: Any, cql: str, params: Sequence[Any]) -> Any:
+        """The statement prepared (once a text) and bound to params."""
+        prepared = self._prepared.get(cql)
+        if prepared is None:
+            prepared = self._prepared[cql] = await session.create_prepared(cql)
+        statement = prepared.bind()
+        statement.bind_list(list(params))
+        return statement

@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from cassandra import ConsistencyLevel
@@ -190,10 +190,15 @@ class CqlSession(Service):
         client = self._native
         if client is None:
             return await self.run(cql, params, op=op)
+        return await self._counted(lambda: client.run(self._qualify(cql), params, op), op)
+
+    async def _counted(self, request: Callable[[], Awaitable[T]], op: str) -> T:
+        """A native request (native.py converts its errors), made once a slot is free and
+        counted as _execute() counts cassandra-driver's."""
         async with self._slots:
             self._count_request(op)
             try:
-                return await client.run(self._qualify(cql), params, op)
+                return await request()
             except TimelineError:
                 self.metrics.store_errors.labels(op).inc()
                 raise
@@ -235,10 +240,10 @@ class CqlSession(Service):
         keyspace = self.settings.cassandra_keyspace
         writes = list(writes)
         statements = {cql: await self.prepare(cql) for cql in {w[0] for w in writes}}
-        native_client = self._native is not None
-        key_of = {cql: routing_key_of(stmt) for cql, stmt in statements.items()}
+        client = self._native
+        key_of = {} if client is None else {c: routing_key_of(s) for c, s in statements.items()}
         for cql, params, size in writes:
-            if native_client:  # acsylla binds; the key alone is serialized here
+            if client is not None:  # acsylla binds; the key alone is serialized here
                 item: Any = (cql, params)
                 key = key_of[cql](params)
             else:
@@ -250,23 +255,19 @@ class CqlSession(Service):
                 replica = replica_of[key] = replicas[0] if replicas else ""
             groups.setdefault(replica, {}).setdefault(key, []).append((item, size))
         runs = [run for partitions in groups.values() for run in chunks(partitions.values())]
-        await asyncio.gather(*(self._execute_batch(run, op) for run in runs))
+        await asyncio.gather(*(self._execute_batch(run, op, client) for run in runs))
 
-    async def _execute_batch(self, run: list[Any], op: str) -> None:
-        """One run of write_grouped(): (cql, params) through acsylla, else bound statements
-        through cassandra-driver."""
+    async def _execute_batch(
+        self, run: list[Any], op: str, client: native.NativeClient | None
+    ) -> None:
+        """One run of write_grouped(): (cql, params) through acsylla (`client`), else bound
+        statements through cassandra-driver."""
         async with self._batch_slots:
-            client = self._native
-            if client is None or not isinstance(run[0], tuple):
+            if client is None:
                 await self._execute(functools.partial(_batch, run), op)
-                return
-            async with self._slots:
-                self._count_request(op)
-                try:
-                    await client.run_batch([(self._qualify(c), p) for c, p in run], op)
-                except TimelineError:
-                    self.metrics.store_errors.labels(op).inc()
-                    raise
+            else:
+                statements = [(self._qualify(cql), params) for cql, params in run]
+                await self._counted(lambda: client.run_batch(statements, op), op)
 
     async def scan(self, cql: str, params: Sequence[Any] = (), *, op: str) -> AsyncIterator[Rows]:
         """Every row a query selects, a page of SCAN_PAGE_ROWS at a time (a whole table)."""
