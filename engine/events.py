@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Sequence
-from typing import Any, ClassVar, TypeGuard
+from typing import Any, ClassVar, Generic, TypeGuard, TypeVar
 
 import msgpack
 import msgspec
@@ -321,42 +321,48 @@ def _envelope(event: Event) -> dict[str, Any]:
 # in the same order, as _envelope() writes with msgpack, encoded and decoded in C (a pack of
 # posts decodes in ~1 us a tweet against ~7-14 us through dicts and dataclasses). Every
 # other event, and anything these refuse, goes the generic way below.
-class _TweetEnvelope(msgspec.Struct):
+D = TypeVar("D")
+
+
+class _Envelope(msgspec.Struct, Generic[D]):
+    """An event's envelope with its fields `d` of type D (a Tweet; or only what a projection
+    reads of one, decode_posted_ids)."""
+
     v: int
     type: str
     sv: int
     id: int
     ts: int
-    d: Tweet
+    d: D
 
 
 class _TweetPack(msgspec.Struct):
     v: int
     type: str
     sv: int
-    events: list[_TweetEnvelope]
+    events: list[_Envelope[Tweet]]
 
 
-class _Record(msgspec.Struct):
-    """A record of the log as the fast path reads it: a tweet's envelope or a pack of them."""
+class _Record(msgspec.Struct, Generic[D]):
+    """A record of the log as the fast paths read it: an event's envelope or a pack of them."""
 
     v: int
     type: str
     sv: int
     id: int | None = None
     ts: int | None = None
-    d: Tweet | None = None
-    events: list[_TweetEnvelope] | None = None
+    d: D | None = None
+    events: list[_Envelope[D]] | None = None
 
 
 _WIRE = msgspec.msgpack.Encoder()
 _TWEET = msgspec.msgpack.Decoder(Tweet)
-_RECORD = msgspec.msgpack.Decoder(_Record)
+_RECORD = msgspec.msgpack.Decoder(_Record[Tweet])
 
 
-def _tweet_envelope(event: Event) -> _TweetEnvelope | None:
+def _tweet_envelope(event: Event) -> _Envelope[Tweet] | None:
     if type(event) is TweetPosted or type(event) is TweetDeleted:
-        return _TweetEnvelope(
+        return _Envelope(
             ENVELOPE_VERSION,
             event.type_name,
             event.schema_version,
@@ -442,26 +448,7 @@ class _TweetIdOnly(msgspec.Struct):
     id: int
 
 
-class _PostedIdEnvelope(msgspec.Struct):
-    v: int
-    type: str
-    sv: int
-    id: int
-    ts: int
-    d: _TweetIdOnly
-
-
-class _PostedIdRecord(msgspec.Struct):
-    v: int
-    type: str
-    sv: int
-    id: int | None = None
-    ts: int | None = None
-    d: _TweetIdOnly | None = None
-    events: list[_PostedIdEnvelope] | None = None
-
-
-_POSTED_IDS = msgspec.msgpack.Decoder(_PostedIdRecord)
+_POSTED_IDS = msgspec.msgpack.Decoder(_Record[_TweetIdOnly])
 
 
 def decode_posted_ids(blob: bytes) -> list[Event]:
