@@ -83,6 +83,7 @@ async def raw_aiokafka(settings: Settings, records: int) -> dict[str, Any]:
     producer = bare_producer(settings)
     await producer.start()
     try:
+        await producer.send_and_wait(topic, values[0], key=b"warm")  # the topic's metadata
         window: collections.deque[asyncio.Future[Any]] = collections.deque()
         started = time.perf_counter()
         for i in range(records):
@@ -101,6 +102,22 @@ async def raw_aiokafka(settings: Settings, records: int) -> dict[str, Any]:
         "seconds": round(seconds, 3),
         "records_s": round(records / seconds, 1),
         "mb_s": round(records * size / seconds / 1e6, 3),
+    }
+
+
+def combined_raw(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """raw_aiokafka() over several rounds as one (records and seconds summed); each round's
+    rate kept."""
+    records = sum(r["records"] for r in rounds)
+    seconds = sum(r["seconds"] for r in rounds)
+    size = rounds[0]["record_bytes"]
+    return {
+        "records": records,
+        "record_bytes": size,
+        "seconds": round(seconds, 3),
+        "records_s": round(records / seconds, 1),
+        "mb_s": round(records * size / seconds / 1e6, 3),
+        "rounds_records_s": [r["records_s"] for r in rounds],
     }
 
 

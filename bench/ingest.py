@@ -39,10 +39,17 @@ def batch_bodies(user_ids: np.ndarray, count: int, seed: int) -> list[bytes]:
 
 
 async def batch_ingest(
-    url: str, user_ids: np.ndarray, tweets: int, concurrency: int = CONCURRENCY, seed: int = 5
+    url: str,
+    user_ids: np.ndarray,
+    tweets: int,
+    concurrency: int = CONCURRENCY,
+    seed: int = 5,
+    bodies: list[bytes] | None = None,
 ) -> dict[str, Any]:
-    """Post `tweets` tweets in batches with `concurrency` requests in flight."""
-    bodies = batch_bodies(user_ids, 16, seed)
+    """Post `tweets` tweets in batches with `concurrency` requests in flight (of `bodies`, by
+    default 16 made here); the result holds each batch's latency in ms (`latencies`) and
+    their summary."""
+    bodies = bodies or batch_bodies(user_ids, 16, seed)
     batches = max(1, tweets // BATCH)
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(batches):
@@ -87,4 +94,27 @@ async def batch_ingest(
         "seconds": round(seconds, 3),
         "tweets_s": round(accepted / seconds, 1),
         "batch_latency": latency_summary(latencies),
+        "latencies": latencies,
+    }
+
+
+def combined_ingest(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """batch_ingest() over several rounds as one: counts and seconds summed, so the rate is
+    that of all of them; each round's rate kept."""
+    refused: dict[str, int] = {}
+    for r in rounds:
+        for code, n in r["refused"].items():
+            refused[code] = refused.get(code, 0) + n
+    accepted = sum(r["accepted"] for r in rounds)
+    seconds = sum(r["seconds"] for r in rounds)
+    return {
+        "tweets": sum(r["tweets"] for r in rounds),
+        "batch": BATCH,
+        "concurrency": rounds[0]["concurrency"],
+        "accepted": accepted,
+        "refused": refused,
+        "seconds": round(seconds, 3),
+        "tweets_s": round(accepted / seconds, 1),
+        "rounds_tweets_s": [r["tweets_s"] for r in rounds],
+        "batch_latency": latency_summary([ms for r in rounds for ms in r["latencies"]]),
     }

@@ -37,7 +37,7 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -192,12 +192,6 @@ async def baselines_phase(run: Run, user_ids: Any) -> None:
     s = run.scale
     out: dict[str, Any] = {}
     size = round(sum(map(len, baselines.sample_events(1000))) / 1000)
-    window = run.window(this_process())
-    await window.open()
-    out["raw_aiokafka"] = await baselines.raw_aiokafka(run.settings, s.kafka_records)
-    window.done()
-    run.cost("batch_ingest", "bare", await window.close(s.kafka_records, wait=False))
-    print("   raw aiokafka", out["raw_aiokafka"]["records_s"], "records/s", flush=True)
     out["producer_performance"] = await baselines.producer_performance(
         run.settings, s.kafka_records, size
     )
@@ -219,7 +213,7 @@ async def baselines_phase(run: Run, user_ids: Any) -> None:
         print(f"   raw read p99 at {s.read_rate_s:g}/s: {p99} ms", flush=True)
     finally:
         await asyncio.to_thread(raw.close)
-    run.results["baselines"] = out
+    run.results.setdefault("baselines", {}).update(out)
 
 
 def read_mix_tweets_s(scale: Scale, reads_s: float) -> float:
@@ -238,21 +232,69 @@ async def ingest_phase(run: Run, user_ids: Any) -> None:
         # a warm-up round, unmeasured: the first batches of a new process wait for its new
         # topics' metadata and fill its caches, which a measurement of seconds would count
         warm = await ingest.batch_ingest(proc.url, user_ids, ingest.BATCH * ingest.CONCURRENCY)
+        warm.pop("latencies")
         run.results["ingest_batch_warmup"] = warm
-        window = run.window({"ingest": proc.pid})
-        await window.open()
-        measure = asyncio.create_task(
-            ingest.batch_ingest(proc.url, user_ids, run.scale.ingest_tweets)
-        )
-        await asyncio.sleep(1.0)
-        await run.profiled("ingest_batch", proc.pid, run.scale.profile_seconds)
-        batch = run.results["ingest_batch"] = await measure
-        window.done()
-        run.cost("batch_ingest", "engine", await window.close(batch["accepted"], wait=False))
-        print("   batch ingest", batch["tweets_s"], "tweets/s", flush=True)
+        await batch_costs(run, proc, user_ids)
         await posts_costs(run, proc, own_topics, user_ids)
     finally:
         await proc.stop()
+
+
+async def batch_costs(run: Run, proc: EngineProcess, user_ids: Any) -> None:
+    """Batch ingest and the raw producer in COST_ROUNDS alternating rounds, so that whatever
+    else the machine runs weighs on both alike (measured minutes apart, their rates swung
+    by a fifth between runs): each side's rate and CPU per tweet over all its rounds. Then
+    a profile of the ingest process under the same load, unmeasured."""
+    s = run.scale
+    bodies = ingest.batch_bodies(user_ids, 16, 5)
+    engine_tweets = max(ingest.BATCH, s.ingest_tweets // COST_ROUNDS)
+    raw_records = max(ingest.BATCH, s.kafka_records // COST_ROUNDS)
+
+    async def batches() -> dict[str, Any]:
+        return await ingest.batch_ingest(proc.url, user_ids, engine_tweets, bodies=bodies)
+
+    async def raw() -> dict[str, Any]:
+        return await baselines.raw_aiokafka(run.settings, raw_records)
+
+    rounds: dict[str, list[dict[str, Any]]] = {"engine": [], "bare": []}
+    for _ in range(COST_ROUNDS):
+        rounds["engine"].append(await measured_round(run, {"ingest": proc.pid}, batches, _accepted))
+        rounds["bare"].append(await measured_round(run, this_process(), raw, _records))
+    loads = {side: [r.pop("load") for r in rounds[side]] for side in rounds}
+    batch = run.results["ingest_batch"] = ingest.combined_ingest(loads["engine"])
+    raw_out = baselines.combined_raw(loads["bare"])
+    run.results.setdefault("baselines", {})["raw_aiokafka"] = raw_out
+    for side, client in (("engine", "ingest"), ("bare", "bench")):
+        run.cost(
+            "batch_ingest", side, {**combined(rounds[side], [client]), "load": loads[side][-1]}
+        )
+    print(
+        f"   batch ingest {batch['tweets_s']} tweets/s (rounds {batch['rounds_tweets_s']}), "
+        f"raw aiokafka {raw_out['records_s']} records/s (rounds {raw_out['rounds_records_s']})",
+        flush=True,
+    )
+    if run.profile and s.profile_seconds >= 1:
+        done = asyncio.Event()
+
+        async def load() -> None:
+            while not done.is_set():
+                await batches()
+
+        task = asyncio.create_task(load())
+        try:
+            await asyncio.sleep(0.5)
+            await run.profiled("ingest_batch", proc.pid, s.profile_seconds)
+        finally:
+            done.set()
+            await task
+
+
+def _accepted(batch: dict[str, Any]) -> int:
+    return int(batch["accepted"])
+
+
+def _records(raw: dict[str, Any]) -> int:
+    return int(raw["records"])
 
 
 async def posts_costs(run: Run, proc: EngineProcess, settings: Settings, user_ids: Any) -> None:
@@ -576,7 +618,7 @@ async def run_profiles(
     profiles: list[str],
     write_url: str,
     read_url: str,
-    profiled: dict[str, tuple[str, int | None]],
+    profiled: Mapping[str, tuple[str, int | None]],
     after: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
 ) -> dict[str, Any]:
     """Each Locust profile in a phase of its own; their results by name. py-spy on the

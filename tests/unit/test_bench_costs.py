@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from bench import costs, report
+from bench.baselines import combined_raw
 from bench.graph import Graph, GraphSpec
+from bench.ingest import combined_ingest
 from bench.pipeline import Tweets, bucket_quantile, fanout_groups
 from bench.run import selected_phases
 from bench.stack import parse_metrics
@@ -272,3 +274,28 @@ def test_a_quantile_of_delivery_is_read_from_the_histogram_buckets_as_prometheus
     assert bucket_quantile(buckets, 0.99) == 987.5
     assert bucket_quantile([(0.5, 0.0), (inf, 4.0)], 0.99) == 500.0  # above the last bound
     assert bucket_quantile([(0.5, 0.0), (inf, 0.0)], 0.5) is None
+
+
+def test_batch_ingest_rounds_combine_into_one_rate() -> None:
+    rounds = [
+        {"tweets": 4000, "concurrency": 16, "accepted": 4000, "refused": {}, "seconds": 1.0,
+         "tweets_s": 4000.0, "latencies": [10.0, 20.0]},
+        {"tweets": 4000, "concurrency": 16, "accepted": 3000, "refused": {"rate_limited": 1000},
+         "seconds": 3.0, "tweets_s": 1000.0, "latencies": [30.0, 40.0]},
+    ]  # fmt: skip
+    out = combined_ingest(rounds)
+    assert out["tweets_s"] == 1750.0  # 7,000 accepted over 4 s, not the mean of the rates
+    assert out["rounds_tweets_s"] == [4000.0, 1000.0]
+    assert out["refused"] == {"rate_limited": 1000}
+    assert out["batch_latency"]["count"] == 4 and out["batch_latency"]["max_ms"] == 40.0
+
+
+def test_raw_producer_rounds_combine_into_one_rate() -> None:
+    rounds = [
+        {"records": 1000, "record_bytes": 360.0, "seconds": 0.5, "records_s": 2000.0},
+        {"records": 1000, "record_bytes": 360.0, "seconds": 1.5, "records_s": 666.7},
+    ]
+    out = combined_raw(rounds)
+    assert out["records_s"] == 1000.0
+    assert out["rounds_records_s"] == [2000.0, 666.7]
+    assert out["mb_s"] == 0.36
