@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from .jars import pom_hash
-from .settings import ServerName, Settings
+from .settings import NodeName, ServerName, Settings, server_of
 
 # Cassandra runs with the jamm java agent; dumping then needs this diagnostic switch. jamm only
 # measures object sizes (no class transformation), so the archive stays faithful.
@@ -27,37 +27,39 @@ def enabled() -> bool:
     return os.environ.get("TIMELINE_INFRA_CDS", "1").strip().lower() not in {"0", "false", "no"}
 
 
-def archive(settings: Settings, name: ServerName, java: str) -> Path:
-    key = hashlib.sha256(f"{pom_hash(name)}|{_jdk_identity(java)}".encode()).hexdigest()[:16]
-    return settings.root / "cds" / f"{name}-{key}.jsa"
+def archive(settings: Settings, server: ServerName, java: str) -> Path:
+    """A server's archive: every node of it maps the same one."""
+    key = hashlib.sha256(f"{pom_hash(server)}|{_jdk_identity(java)}".encode()).hexdigest()[:16]
+    return settings.root / "cds" / f"{server}-{key}.jsa"
 
 
-def jvm_flags(settings: Settings, name: ServerName, java: str, agent: bool) -> list[str]:
-    """Flags that use the archive when it exists, else ask the JVM to write it at exit."""
+def jvm_flags(settings: Settings, node: NodeName, java: str, agent: bool) -> list[str]:
+    """Flags that use the archive when it exists, else ask the JVM to write it at exit (each
+    node into a file of its own; the first to stop cleanly provides the archive)."""
     if not enabled():
         return []
-    final = archive(settings, name, java)
+    final = archive(settings, server_of(node), java)
     extra = AGENT_FLAGS if agent else []  # must match between dump and use, or no sharing
     if final.is_file() and final.stat().st_size > 0:
         return [*extra, f"-XX:SharedArchiveFile={final}"]
     final.parent.mkdir(parents=True, exist_ok=True)
-    pending = _pending(final)
+    pending = _pending(final, node)
     pending.unlink(missing_ok=True)
     return [*extra, QUIET_DUMP, f"-XX:ArchiveClassesAtExit={pending}"]
 
 
-def settle(settings: Settings, name: ServerName, clean_exit: bool) -> None:
-    """After a server stopped: keep the archive it wrote on a clean exit, drop it otherwise."""
-    for pending in (settings.root / "cds").glob(f"{name}-*.jsa.tmp"):
-        final = pending.with_suffix("")
+def settle(settings: Settings, node: NodeName, clean_exit: bool) -> None:
+    """After a node stopped: keep the archive it wrote on a clean exit, drop it otherwise."""
+    for pending in (settings.root / "cds").glob(f"{server_of(node)}-*.jsa.{node}.tmp"):
+        final = pending.with_name(pending.name.removesuffix(f".{node}.tmp"))
         if clean_exit and pending.stat().st_size > 0:
             pending.replace(final)
         else:
             pending.unlink(missing_ok=True)
 
 
-def _pending(final: Path) -> Path:
-    return final.with_name(final.name + ".tmp")
+def _pending(final: Path, node: NodeName) -> Path:
+    return final.with_name(f"{final.name}.{node}.tmp")
 
 
 def _jdk_identity(java: str) -> str:

@@ -1,10 +1,10 @@
-"""The fault tier: a Kafka and a Cassandra of its own (other ports, other data), killed at will."""
+"""The fault tier: a Kafka and a Cassandra of its own (other ports, other data), killed at will,
+and a cluster of three of each (three loopback addresses, other ports again)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -33,6 +33,18 @@ FAULT_ENV = {
     "TIMELINE_INFRA_KAFKA_HEAP_MB": "384",
     "TIMELINE_INFRA_CASSANDRA_HEAP_MB": "768",
 }
+CLUSTER_HOSTS = ("127.0.0.1", "127.0.0.2", "127.0.0.3")
+CLUSTER_ENV = {
+    "TIMELINE_INFRA_DIR": str(ROOT / ".infra" / "cluster"),
+    "TIMELINE_INFRA_NODES": "3",
+    "TIMELINE_INFRA_HOSTS": ",".join(CLUSTER_HOSTS),
+    "TIMELINE_INFRA_KAFKA_PORT": "39092",
+    "TIMELINE_INFRA_KAFKA_CONTROLLER_PORT": "39093",
+    "TIMELINE_INFRA_CASSANDRA_PORT": "39042",
+    "TIMELINE_INFRA_CASSANDRA_STORAGE_PORT": "37000",
+    "TIMELINE_INFRA_KAFKA_HEAP_MB": "384",
+    "TIMELINE_INFRA_CASSANDRA_HEAP_MB": "768",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -42,9 +54,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @contextmanager
-def fault_env() -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in FAULT_ENV}
-    os.environ.update(FAULT_ENV)
+def fault_env(env: dict[str, str] = FAULT_ENV) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         yield
     finally:
@@ -56,41 +68,54 @@ def fault_env() -> Iterator[None]:
 
 
 class Servers:
-    """The fault tier's own Kafka and Cassandra, with kill and restart."""
+    """A fault tier's own servers (one node of each, or a cluster), with kill and restart."""
 
-    def kill(self, name: infra.ServerName) -> None:
-        with fault_env():
-            pid = infra.server_pid(name)
-        assert pid is not None, f"{name} is not running"
-        os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"{name} (pid {pid}) survived SIGKILL")
+    def __init__(self, env: dict[str, str] = FAULT_ENV) -> None:
+        self.env = env
 
-    async def start(self, name: infra.ServerName) -> float:
-        """Start a server and wait until it answers; the seconds it took."""
+    def kill(self, name: str) -> None:
+        """SIGKILL a node ("kafka", or "kafka-2" in a cluster) and wait until it is gone."""
+        with fault_env(self.env):
+            infra.kill_node(name)
+
+    async def start(self, name: str) -> float:
+        """Start a node (or each node of a server) and wait until it answers; the seconds."""
         started = time.monotonic()
-        with fault_env():
+        with fault_env(self.env):
             await asyncio.to_thread(infra.ensure_up, name)
         return time.monotonic() - started
+
+    def pid(self, name: str) -> int | None:
+        with fault_env(self.env):
+            return infra.server_pid(name)
+
+
+def _servers_up(env: dict[str, str]) -> Servers:
+    own_jars = Path(env["TIMELINE_INFRA_DIR"]) / "jars"
+    main_jars = ROOT / ".infra" / "jars"
+    if main_jars.exists() and not own_jars.exists():
+        own_jars.parent.mkdir(parents=True, exist_ok=True)
+        own_jars.symlink_to(main_jars)
+    with fault_env(env):
+        infra.ensure_up()
+    return Servers(env)
 
 
 @pytest.fixture(scope="session")
 def servers() -> Iterator[Servers]:
-    fault_jars = Path(FAULT_ENV["TIMELINE_INFRA_DIR"]) / "jars"
-    main_jars = ROOT / ".infra" / "jars"
-    if main_jars.exists() and not fault_jars.exists():
-        fault_jars.parent.mkdir(parents=True, exist_ok=True)
-        fault_jars.symlink_to(main_jars)
+    yield _servers_up(FAULT_ENV)
     with fault_env():
-        infra.ensure_up()
-    yield Servers()
-    with fault_env():
+        infra.ensure_down(purge=True)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Servers]:
+    """Three Kafka brokers and three Cassandra nodes, on 127.0.0.1-3."""
+    started = time.monotonic()
+    up = _servers_up(CLUSTER_ENV)
+    print(f"\nCLUSTER up in {time.monotonic() - started:.1f}s", flush=True)
+    yield up
+    with fault_env(CLUSTER_ENV):
         infra.ensure_down(purge=True)
 
 
@@ -110,6 +135,23 @@ def fault_settings(**overrides: object) -> Settings:
     )
     values.update(overrides)
     return Settings.from_env({}, **values)
+
+
+def cluster_settings(**overrides: object) -> Settings:
+    """The engine on the cluster, as deploy/README.md runs it: replication 3 everywhere."""
+    values: dict[str, object] = dict(
+        kafka_bootstrap=",".join(
+            f"{h}:{CLUSTER_ENV['TIMELINE_INFRA_KAFKA_PORT']}" for h in CLUSTER_HOSTS
+        ),
+        cassandra_hosts=CLUSTER_HOSTS,
+        cassandra_port=int(CLUSTER_ENV["TIMELINE_INFRA_CASSANDRA_PORT"]),
+        kafka_replication_factor=3,
+        cassandra_replication="{'class': 'SimpleStrategy', 'replication_factor': 3}",
+        kafka_request_timeout_ms=10_000,
+        cassandra_request_timeout_s=10.0,
+    )
+    values.update(overrides)
+    return fault_settings(**values)
 
 
 @pytest_asyncio.fixture
@@ -147,7 +189,7 @@ async def group_lag(settings: Settings, group: str) -> int:
 
 async def logged_tweet_ids(settings: Settings) -> set[str]:
     """Every tweet id in the tweets topic, read from the start."""
-    from engine.events import TweetPosted, decode
+    from engine.events import TweetPosted, decode_all
 
     consumer = AIOKafkaConsumer(
         settings.kafka_topic_prefix + TWEETS_TOPIC,
@@ -164,9 +206,9 @@ async def logged_tweet_ids(settings: Settings) -> set[str]:
             empty = 0 if batch else empty + 1
             for messages in batch.values():
                 for m in messages:
-                    event = decode(m.value or b"")
-                    if isinstance(event, TweetPosted):
-                        ids.add(str(event.tweet.id))
+                    for event in decode_all(m.value or b""):  # a record may be a pack
+                        if isinstance(event, TweetPosted):
+                            ids.add(str(event.tweet.id))
     finally:
         await consumer.stop()
     return ids

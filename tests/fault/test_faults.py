@@ -23,6 +23,7 @@ class Load:
     refused: int = 0
     refused_at: list[float] = field(default_factory=list)
     acked_at: list[float] = field(default_factory=list)
+    waits: list[tuple[float, float]] = field(default_factory=list)  # (sent at, seconds)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     max_total: int = 300  # stays under the home timeline cap of 800, so nothing is trimmed
 
@@ -30,9 +31,11 @@ class Load:
         i = 0
         while not self.stop.is_set() and self.total() < self.max_total:
             author = self.authors[i % len(self.authors)]
+            sent = time.monotonic()
             resp = await self.api.client.post(
                 "/v1/tweets", json={"author_id": author["id"], "text": f"under fire {i}"}
             )
+            self.waits.append((sent, time.monotonic() - sent))
             if resp.status == 202:
                 self.acked.setdefault(author["id"], []).append((await resp.json())["id"])
                 self.acked_at.append(time.monotonic())
@@ -48,8 +51,8 @@ class Load:
         return sum(map(len, self.acked.values()))
 
 
-async def follow_graph(api: Api) -> tuple[list[dict], list[dict]]:
-    authors = [await api.user() for _ in range(2)]
+async def follow_graph(api: Api, authors_count: int = 2) -> tuple[list[dict], list[dict]]:
+    authors = [await api.user() for _ in range(authors_count)]
     readers = [await api.user() for _ in range(FOLLOWERS)]
     for reader in readers:
         for author in authors:

@@ -37,7 +37,7 @@ def test_default_root_is_repo_dot_infra() -> None:
 
 
 def test_generated_kafka_config(tmp_path: Path) -> None:
-    props = kafka_node.server_properties(Settings(root=tmp_path, kafka_port=1234))
+    props = kafka_node.server_properties(Settings(root=tmp_path, kafka_port=1234), "kafka")
     assert "auto.create.topics.enable=false" in props
     assert "listeners=PLAINTEXT://127.0.0.1:1234,CONTROLLER://127.0.0.1:9093" in props
     assert "offsets.topic.replication.factor=1" in props
