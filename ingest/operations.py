@@ -151,12 +151,18 @@ class Writer:
         return drafted if isinstance(drafted, Event) else await self.complete_post(drafted)
 
     def draft_post(
-        self, author_id: int, text: object, reply_to: int | None, ts_us: int | None = None
+        self,
+        author_id: int,
+        text: object,
+        reply_to: int | None,
+        ts_us: int | None = None,
+        tweet_id: int | None = None,
     ) -> Event | TweetDraft | DirectMessageParts:
         """A post checked and drafted without waiting for anything: its tweet when the caches
         settle its author and mentions and it answers no tweet (most posts), else what
         complete_post() finishes with the reads it needs. InvalidInput for a bad text.
-        `ts_us` stamps its event (the posts of a batch share their request's), else now."""
+        `ts_us` stamps its event (the posts of a batch share their request's), else now;
+        `tweet_id` is its id if it becomes a tweet here (a batch takes its ids at once)."""
         body = normalize_text(text)
         dm = direct_message_parts(body)
         if dm is not None:
@@ -168,11 +174,13 @@ class Writer:
         author = self._users.peek(author_id) if mentions is not None else None
         if author is None or mentions is None:
             return draft
-        return self._posted(draft, author, mentions, ts_us)
+        return self._posted(draft, author, mentions, ts_us, tweet_id)
 
-    async def complete_post(self, drafted: TweetDraft | DirectMessageParts) -> Event:
+    async def complete_post(
+        self, drafted: TweetDraft | DirectMessageParts, tweet_id: int | None = None
+    ) -> Event:
         """The event of a post draft_post() left waiting on reads: its author, its mentions,
-        the tweet it answers, or a direct message's recipient."""
+        the tweet it answers, or a direct message's recipient (`tweet_id` as draft_post's)."""
         if isinstance(drafted, DirectMessageParts):
             recipient = await self._dm_recipient(drafted.handle)
             return await self.message_event(drafted.sender_id, recipient.id, drafted.text)
@@ -181,7 +189,7 @@ class Writer:
             self._resolve_mentions(drafted),
             self._check_reply(drafted.in_reply_to_id),
         )
-        return self._posted(drafted, author, mentions)
+        return self._posted(drafted, author, mentions, tweet_id=tweet_id)
 
     def _posted(
         self,
@@ -189,9 +197,12 @@ class Writer:
         author: User,
         mentions: tuple[Mention, ...],
         ts_us: int | None = None,
+        tweet_id: int | None = None,
     ) -> Event:
         self.limiter.take(author.id)
-        tweet = finish_tweet(draft, self.ids.next_id(), author, mentions)
+        tweet = finish_tweet(
+            draft, self.ids.next_id() if tweet_id is None else tweet_id, author, mentions
+        )
         return TweetPosted(tweet.id, now_us() if ts_us is None else ts_us, tweet)
 
     async def _dm_recipient(self, handle: str) -> User:

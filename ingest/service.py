@@ -154,6 +154,9 @@ class IngestRoutes:
         drafted: list[Event | BaseException | None] = [None] * len(items)
         replies: list[tuple[int, PostFields]] = []
         stamp = now_us()  # the batch's events share their time (an event's time is its append's)
+        # the ids of the posts that may become tweets here, taken at once (one a refused post
+        # leaves unused is a gap, as ids have wherever a worker issued none)
+        ids = iter(self.writer.ids.next_ids(sum(type(f) is tuple and f[2] is None for f in fields)))
         for i, f in enumerate(fields):
             if isinstance(f, BaseException):
                 drafted[i] = f
@@ -162,9 +165,12 @@ class IngestRoutes:
                 replies.append((i, f))
                 continue
             try:
-                draft = self.writer.draft_post(*f, stamp)
+                tweet_id = next(ids)
+                draft = self.writer.draft_post(*f, stamp, tweet_id)
                 drafted[i] = (
-                    draft if isinstance(draft, Event) else await self.writer.complete_post(draft)
+                    draft
+                    if isinstance(draft, Event)
+                    else await self.writer.complete_post(draft, tweet_id)
                 )
             except Exception as e:
                 drafted[i] = e

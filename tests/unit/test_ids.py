@@ -175,3 +175,39 @@ def test_adopting_another_worker_id_keeps_ids_increasing_and_above_its_floor() -
     after = gen.next_id()
     assert after > before
     assert (id_worker(after), id_ms(after)) == (7, EPOCH_MS + 10_005)
+
+
+@pytest.mark.parametrize("count", [0, 1, 7, MAX_SEQUENCE, MAX_SEQUENCE + 1, 3 * MAX_SEQUENCE])
+def test_a_run_of_ids_is_what_one_by_one_would_give(count: int) -> None:
+    def ticking() -> tuple[IdGenerator, FakeClock]:
+        clock = FakeClock(EPOCH_MS + 10_000)
+        gen = IdGenerator(worker=5, clock_ms=clock)
+        gen.next_id()
+        gen.next_id()  # a run starts mid-millisecond
+
+        def tick_when_spent() -> int:
+            if gen._sequence == MAX_SEQUENCE:  # only a spent sequence moves the clock on
+                clock.ms += 1
+            return clock.ms
+
+        gen._clock_ms = tick_when_spent
+        return gen, clock
+
+    one, _ = ticking()
+    run, clock = ticking()
+    expected = [one.next_id() for _ in range(count)]
+    assert run.next_ids(count) == expected
+    assert run.next_id() == one.next_id()  # and the generator goes on from the same place
+    if count > MAX_SEQUENCE:
+        assert clock.calls < count  # one reading per millisecond, not per id
+
+
+def test_a_run_of_ids_refuses_to_pass_the_mark() -> None:
+    clock = FakeClock(EPOCH_MS + 10_000)
+    gen = IdGenerator(worker=4, clock_ms=clock, mark_ms=EPOCH_MS + 10_000)
+    ids = gen.next_ids(MAX_SEQUENCE + 1)
+    assert all(id_ms(i) == EPOCH_MS + 10_000 for i in ids)
+    readings = iter([EPOCH_MS + 10_000, EPOCH_MS + 10_001])
+    gen._clock_ms = lambda: next(readings)
+    with pytest.raises(IdsUnavailable):
+        gen.next_ids(2)
