@@ -29,7 +29,8 @@ def enabled() -> bool:
 
 def archive(settings: Settings, server: ServerName, java: str) -> Path:
     """A server's archive: every node of it maps the same one."""
-    key = hashlib.sha256(f"{pom_hash(server)}|{_jdk_identity(java)}".encode()).hexdigest()[:16]
+    classpath = pom_hash(server, settings.release(server))
+    key = hashlib.sha256(f"{classpath}|{_jdk_identity(java)}".encode()).hexdigest()[:16]
     return settings.root / "cds" / f"{server}-{key}.jsa"
 
 

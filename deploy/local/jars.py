@@ -19,17 +19,18 @@ class JarError(RuntimeError):
     """Maven could not produce the classpath."""
 
 
-def pom_hash(name: ServerName) -> str:
-    return hashlib.sha256(pom(name).read_bytes()).hexdigest()
+def pom_hash(name: ServerName, release: str = "") -> str:
+    """What a classpath is made from: the pom, and the release it is resolved at."""
+    return hashlib.sha256(pom(name).read_bytes() + release.encode()).hexdigest()
 
 
-def is_complete(folder: Path, name: ServerName) -> bool:
-    """True when `folder` holds a full copy made from the current pom.xml."""
+def is_complete(folder: Path, name: ServerName, release: str = "") -> bool:
+    """True when `folder` holds a full copy made from the current pom.xml at `release`."""
     try:
         marker = json.loads((folder / MARKER).read_text())
     except (OSError, ValueError):
         return False
-    if marker.get("pom_sha256") != pom_hash(name):
+    if marker.get("pom_sha256") != pom_hash(name, release):
         return False
     return all((folder / jar).is_file() for jar in marker.get("jars", []))
 
@@ -37,7 +38,7 @@ def is_complete(folder: Path, name: ServerName) -> bool:
 def ensure_jars(settings: Settings, name: ServerName, progress: Progress) -> Path:
     """The folder of `name`'s jars, running maven first unless a complete copy is cached."""
     folder = settings.jars(name)
-    if is_complete(folder, name):
+    if is_complete(folder, name, settings.release(name)):
         return folder
     task = progress.task(f"{name} jars", "fetching with maven")
     try:
@@ -59,25 +60,34 @@ def _fetch(settings: Settings, name: ServerName, folder: Path, task: Task) -> No
     if mvn is None:
         raise JarError("`mvn` not found on PATH (apt-get install maven)")
     build = settings.root / "build" / name
-    staging = folder.with_name(f"{name}.partial")
+    staging = folder.with_name(f"{folder.name}.partial")
     for path in (build, staging):
         shutil.rmtree(path, ignore_errors=True)
     build.mkdir(parents=True)
     shutil.copy2(pom(name), build / "pom.xml")
-    _run_maven(mvn, build, staging, task)
+    _run_maven(mvn, build, staging, task, _maven_properties(settings, name))
     jars = sorted(p.name for p in staging.glob("*.jar"))
     if not jars:
         raise JarError(f"maven copied no jars into {staging}")
-    marker = {"pom_sha256": pom_hash(name), "jars": jars}
+    marker = {"pom_sha256": pom_hash(name, settings.release(name)), "jars": jars}
     (staging / MARKER).write_text(json.dumps(marker, indent=1))
     shutil.rmtree(folder, ignore_errors=True)
     staging.rename(folder)
     shutil.rmtree(build, ignore_errors=True)
 
 
-def _run_maven(mvn: str, build: Path, out: Path, task: Task) -> None:
+def _maven_properties(settings: Settings, name: ServerName) -> list[str]:
+    """-D flags choosing the release: Kafka's version, and before 4.0 its log4j 1 logging
+    (the pom's `kafka-legacy` profile)."""
+    if name != "kafka":
+        return []
+    flags = [f"-Dkafka.version={settings.kafka_version}"]
+    return flags + (["-Dkafka.legacy=true"] if settings.kafka_legacy else [])
+
+
+def _run_maven(mvn: str, build: Path, out: Path, task: Task, properties: list[str]) -> None:
     cmd = [
-        mvn, "-B", "-Dstyle.color=never", "-f", str(build / "pom.xml"),
+        mvn, "-B", "-Dstyle.color=never", "-f", str(build / "pom.xml"), *properties,
         "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={out}",
     ]  # fmt: skip
     tail: deque[str] = deque(maxlen=30)

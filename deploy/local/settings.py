@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -32,6 +33,9 @@ ENV_INTS: dict[str, tuple[str, int]] = {
     "TIMELINE_INFRA_TIMEOUT": ("timeout_s", 180),
     "TIMELINE_INFRA_NODES": ("nodes", 1),
 }
+# The Kafka release the local brokers run (TIMELINE_INFRA_KAFKA_VERSION): any 4.x or 3.9.x
+# on Maven Central; deploy/local/README.md says why this one.
+KAFKA_VERSION = "4.4.0"
 # Heaps of a cluster's nodes unless set: three of each fit beside the engine on 24 GiB.
 CLUSTER_HEAP_MB = {"kafka_heap_mb": 512, "cassandra_heap_mb": 1024}
 
@@ -57,6 +61,7 @@ class Settings:
     # Nodes of each server; node n listens on hosts[n - 1] (the ports are the same on each)
     nodes: int = 1
     hosts: tuple[str, ...] = ()
+    kafka_version: str = KAFKA_VERSION
 
     def __post_init__(self) -> None:
         if not self.hosts:
@@ -87,7 +92,8 @@ class Settings:
         )
         if not hosts and recorded and recorded[0] == values["nodes"]:
             hosts = recorded[1]
-        settings = cls(root=root, hosts=hosts, **values)
+        version = env.get("TIMELINE_INFRA_KAFKA_VERSION", "").strip() or KAFKA_VERSION
+        settings = cls(root=root, hosts=hosts, kafka_version=version, **values)
         settings.validate()
         return settings
 
@@ -102,6 +108,11 @@ class Settings:
                 raise ConfigError(f"{f.name} must be positive, got {value}")
         if any(p > 65535 for p in ports):
             raise ConfigError(f"ports must be < 65536, got {ports}")
+        if not re.fullmatch(r"(3\.9|[4-9]\.\d+)\.\d+", self.kafka_version):
+            raise ConfigError(
+                f"TIMELINE_INFRA_KAFKA_VERSION must be a Kafka release of 3.9 or later, like "
+                f"{KAFKA_VERSION} or 3.9.2; got {self.kafka_version!r}"
+            )
         if self.nodes > MAX_NODES:
             raise ConfigError(f"nodes must be 1..{MAX_NODES}, got {self.nodes}")
         if len(self.hosts) < self.nodes or len(set(self.hosts)) != len(self.hosts):
@@ -143,7 +154,20 @@ class Settings:
 
     # ---- layout (per node) -------------------------------------------------------------------
     def jars(self, server: ServerName) -> Path:
+        """A server's classpath folder: one per Kafka release, so switching back and forth
+        fetches nothing twice."""
+        if server == "kafka":
+            return self.root / "jars" / f"kafka-{self.kafka_version}"
         return self.root / "jars" / server
+
+    def release(self, server: ServerName) -> str:
+        """The release a server's pom is resolved at ("" for Cassandra: its pom fixes it)."""
+        return self.kafka_version if server == "kafka" else ""
+
+    @property
+    def kafka_legacy(self) -> bool:
+        """Kafka before 4.0: logging through reload4j (log4j 1) instead of log4j 2."""
+        return int(self.kafka_version.split(".")[0]) < 4
 
     def data(self, node: NodeName) -> Path:
         return self.root / "data" / node

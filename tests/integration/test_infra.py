@@ -98,9 +98,9 @@ def test_shared_servers_are_healthy() -> None:
 @pytest.mark.fault
 def test_kafka_lifecycle_in_own_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     shared = Settings.from_env()
-    if not is_complete(shared.jars("kafka"), "kafka"):
+    if not is_complete(shared.jars("kafka"), "kafka", shared.release("kafka")):
         pytest.skip("run `timeline infra up` once first (fills the jar cache)")
-    shutil.copytree(shared.jars("kafka"), tmp_path / "jars" / "kafka")
+    shutil.copytree(shared.jars("kafka"), tmp_path / "jars" / shared.jars("kafka").name)
     monkeypatch.setenv("TIMELINE_INFRA_DIR", str(tmp_path))
     monkeypatch.setenv("TIMELINE_INFRA_KAFKA_PORT", "29092")
     monkeypatch.setenv("TIMELINE_INFRA_KAFKA_CONTROLLER_PORT", "29093")

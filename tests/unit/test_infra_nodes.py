@@ -8,8 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from deploy.local import cassandra_node, infra, kafka_node
-from deploy.local.settings import ConfigError, Settings, layout_file, node_index, server_of
+from deploy.local import cassandra_node, infra, jars, kafka_node
+from deploy.local.settings import (
+    KAFKA_VERSION,
+    ConfigError,
+    Settings,
+    layout_file,
+    node_index,
+    server_of,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -118,3 +125,33 @@ def test_the_folder_remembers_its_layout(tmp_path: Path) -> None:
     again = Settings.from_env({"TIMELINE_INFRA_DIR": str(tmp_path)})  # status, down: no flag
     assert again.nodes == 3 and again.host("cassandra-2") == "127.0.2.2"
     assert Settings.from_env({"TIMELINE_INFRA_DIR": str(tmp_path)}, nodes=1).nodes == 1
+
+
+def test_the_kafka_release_is_a_setting_with_a_classpath_each(tmp_path: Path) -> None:
+    env = {"TIMELINE_INFRA_DIR": str(tmp_path)}
+    now = Settings.from_env(env)
+    assert now.kafka_version == KAFKA_VERSION and not now.kafka_legacy
+    old = Settings.from_env({**env, "TIMELINE_INFRA_KAFKA_VERSION": "3.9.2"})
+    assert old.kafka_legacy and old.jars("kafka") != now.jars("kafka")
+    assert old.jars("cassandra") == now.jars("cassandra")
+    assert jars._maven_properties(old, "kafka") == ["-Dkafka.version=3.9.2", "-Dkafka.legacy=true"]
+    assert jars._maven_properties(now, "kafka") == [f"-Dkafka.version={KAFKA_VERSION}"]
+    assert jars._maven_properties(now, "cassandra") == []
+    assert jars.pom_hash("kafka", "3.9.2") != jars.pom_hash("kafka", KAFKA_VERSION)
+    for bad in ("3.8.1", "4", "latest", "4.1"):
+        with pytest.raises(ConfigError, match="TIMELINE_INFRA_KAFKA_VERSION"):
+            Settings.from_env({**env, "TIMELINE_INFRA_KAFKA_VERSION": bad})
+
+
+def test_each_kafka_release_logs_through_its_own_log4j(tmp_path: Path) -> None:
+    env = {"TIMELINE_INFRA_DIR": str(tmp_path), "TIMELINE_INFRA_CDS": "0"}
+    now = Settings.from_env(env)
+    old = Settings.from_env({**env, "TIMELINE_INFRA_KAFKA_VERSION": "3.9.2"})
+    new_cmd = kafka_node.server_cmd(now, "kafka", now.jars("kafka"))
+    old_cmd = kafka_node.server_cmd(old, "kafka", old.jars("kafka"))
+    assert any(a.startswith("-Dlog4j2.configurationFile=") for a in new_cmd)
+    assert not any(a.startswith("-Dlog4j.configuration=") for a in new_cmd)
+    assert any(a.startswith("-Dlog4j.configuration=") for a in old_cmd)
+    assert f"-cp {now.jars('kafka')}/*" in " ".join(new_cmd)
+    conf = kafka_node.write_config(now, "kafka")
+    assert str(now.log("kafka")) in (conf / "log4j2.properties").read_text()
