@@ -86,8 +86,9 @@ def rows_on_each_node(settings: Settings, cql: str) -> list[list[tuple]]:
     return found
 
 
-async def posting(load: Load, clients: int = CLIENTS) -> None:
-    await asyncio.gather(*(load.run(pace_s=0.05 * clients) for _ in range(clients)))
+async def posting(load: Load, clients: int = CLIENTS, pace_s: float = 0.05) -> None:
+    """`clients` loops posting, together one post every `pace_s` seconds."""
+    await asyncio.gather(*(load.run(pace_s=pace_s * clients) for _ in range(clients)))
 
 
 def waited_during(load: Load, since: float) -> tuple[float, int]:
@@ -212,4 +213,65 @@ async def test_a_cassandra_node_killed_under_load_fails_no_read(
         f"reads={sum(statuses.values())} statuses={dict(statuses)} "
         f"fanout_lag_while_down={lag_while_down} restart_s={restart_s:.1f} "
         f"home_rows_on_each_node={len(agreed[0])} (checked {complete_s:.1f}s after)"
+    )
+
+
+async def test_a_rolling_restart_under_load_loses_nothing(
+    on_cluster: tuple[Engine, Api], cluster: Servers
+) -> None:
+    """Every broker, then every Cassandra node, stopped (SIGTERM) and started again one at a
+    time, as an operator upgrading would: each broker only once every partition is fully in
+    sync again, each Cassandra node once the previous one answers."""
+    engine, api = on_cluster
+    authors, readers = await follow_graph(api, AUTHORS)
+    load = Load(api, authors, max_total=750)  # under the home timeline's cap of 800
+    statuses: Counter[int] = Counter()
+    done = asyncio.Event()
+
+    async def reading() -> None:
+        i = 0
+        while not done.is_set():
+            resp = await api.client.get(
+                f"/v1/users/{readers[i % len(readers)]['id']}/home_timeline"
+            )
+            statuses[resp.status] += 1
+            await resp.read()
+            i += 1
+            await asyncio.sleep(0.05)
+
+    posts = asyncio.create_task(posting(load, pace_s=0.25))
+    reads = asyncio.create_task(reading())
+    await eventually(lambda: asyncio.sleep(0, load.total()), lambda n: n >= 20)
+    started = time.monotonic()
+    steps: list[str] = []
+    for node in [f"kafka-{i}" for i in (1, 2, 3)] + [f"cassandra-{i}" for i in (1, 2, 3)]:
+        begun = time.monotonic()
+        with fault_env(CLUSTER_ENV):
+            await asyncio.to_thread(infra.ensure_down, node)
+        await cluster.start(node)
+        if node.startswith("kafka"):
+            await eventually(
+                lambda: partitions(engine.settings),
+                lambda ps: all(len(p["isr"]) == 3 for p in ps),
+                120,
+            )
+        steps.append(f"{node} {time.monotonic() - begun:.0f}s")
+    rolled_s = time.monotonic() - started
+    await asyncio.sleep(2)
+    load.stop.set()
+    await posts
+    done.set()
+    await reads
+    acked = {i for ids in load.acked.values() for i in ids}
+    assert acked <= await logged_tweet_ids(engine.settings)
+    assert not [s for s in statuses if s >= 500], f"reads answered {dict(statuses)}"
+    complete_s, extras = await every_timeline_complete(api, readers, load)
+    during = sorted(seconds for sent, seconds in load.waits if sent >= started)
+    p99 = during[int(0.99 * (len(during) - 1))] if during else 0.0
+    print(
+        f"\nFAULT cluster rolling-restart: {rolled_s:.0f}s ({', '.join(steps)}) "
+        f"acked={len(acked)} refused_503={load.refused} post_p99_s={p99:.2f} "
+        f"post_max_s={during[-1] if during else 0:.2f} (of {len(during)} posts) "
+        f"reads={sum(statuses.values())} statuses={dict(statuses)} refused_but_logged={extras} "
+        f"timelines_complete_after_s={complete_s:.1f}"
     )
