@@ -40,12 +40,12 @@ JVM_FLAGS = [
     "-Djdk.attach.allowAttachSelf=true", "-Dio.netty.tryReflectionSetAccessible=true",
     "-Dio.netty.allocator.useCacheForAllThreads=true", "-Dio.netty.allocator.maxOrder=11",
 ]  # fmt: skip
-# No gossip to settle, no shutdown to announce (a node's peers learn it is down by gossip, in
-# seconds); a cluster's ring is known in advance (initial_token), so no ring delay either.
-FAST_START = [
-    "-Dcassandra-foreground=yes", "-Dcassandra.skip_wait_for_gossip_to_settle=0",
-    "-Dcassandra.shutdown_announce_in_ms=0",
-]  # fmt: skip
+# No gossip to settle; a cluster's ring is known in advance (initial_token), so no ring delay
+# either. A single node has nobody to announce its shutdown to (2 s saved on every stop); a
+# cluster's node announces it, so that its peers stop sending it requests at once rather than
+# when their failure detectors convict it (a rolling restart's reads would wait on it).
+FAST_START = ["-Dcassandra-foreground=yes", "-Dcassandra.skip_wait_for_gossip_to_settle=0"]
+SINGLE_START = ["-Dcassandra.shutdown_announce_in_ms=0"]
 CLUSTER_START = ["-Dcassandra.ring_delay_ms=1000"]
 MIN_TOKEN = -(2**63)
 
@@ -164,7 +164,7 @@ def server_cmd(settings: Settings, node: NodeName, jars: Path) -> list[str]:
         f"-Dcassandra.logdir={settings.log(node).parent}",
         f"-Dlogback.configurationFile={(conf / 'logback.xml').as_uri()}",
         f"-Dcassandra.triggers_dir={conf / 'triggers'}",
-        *FAST_START, *(CLUSTER_START if settings.nodes > 1 else []),
+        *FAST_START, *(CLUSTER_START if settings.nodes > 1 else SINGLE_START),
         "-cp", f"{jars}/*", MAIN_CLASS,
     ]  # fmt: skip
     return cmd
