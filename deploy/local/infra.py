@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from collections import deque
@@ -174,6 +175,17 @@ def ensure_down(only: str | None = None, purge: bool = False) -> None:
     settings = Settings.from_env()
     with Progress(enabled=False) as prog:
         down(settings, _select(settings, only, recorded=True), purge, prog)
+
+
+def nodetool(node: str, args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    """Cassandra's nodetool against one running node (repair, status, ...): its output."""
+    settings = Settings.from_env()
+    name = _one_node(settings, node)
+    if server_of(name) != "cassandra":
+        raise ConfigError(f"nodetool runs against a Cassandra node, not {name}")
+    jars = settings.jars("cassandra")
+    cmd = cassandra_node.nodetool_cmd(settings, name, jars, list(args))
+    return subprocess.run(cmd, capture_output=True, text=True, check=False)
 
 
 def kill_node(node: NodeName) -> int:
@@ -401,6 +413,8 @@ def _record_if_missing(settings: Settings, name: NodeName, pid: int) -> None:
 def _refuse_busy_ports(settings: Settings, name: NodeName) -> None:
     host = settings.host(name)
     busy = [p for p in settings.listen_ports(name) if port_open(host, p)]
+    if server_of(name) == "cassandra" and port_open("127.0.0.1", settings.jmx_port(name)):
+        busy.append(settings.jmx_port(name))
     if busy:
         raise InfraError(
             f"port(s) {busy} on {host} are taken by a process this launcher did not start; "
@@ -631,6 +645,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_start = sub.add_parser("start", help="start one node again and wait until it answers")
     p_start.add_argument("node", help="kafka-2, cassandra-3, ... (kafka or cassandra alone)")
     p_start.add_argument("--no-progress", action="store_true")
+    p_tool = sub.add_parser(
+        "nodetool", help="Cassandra's nodetool against one node (repair, status, ...)"
+    )
+    p_tool.add_argument("node", help="cassandra-2, ... (cassandra alone on one node)")
+    p_tool.add_argument("args", nargs=argparse.REMAINDER, help="nodetool's own arguments")
     return parser
 
 
@@ -722,6 +741,11 @@ def main(argv: list[str]) -> int:
             return _cmd_kill(settings, args)
         if args.command == "start":
             return _cmd_start(settings, args)
+        if args.command == "nodetool":
+            done = nodetool(_one_node(settings, args.node), args.args)
+            sys.stdout.write(done.stdout)
+            sys.stderr.write(done.stderr)
+            return done.returncode
         return logs(settings, _select(settings, args.server), args.follow, args.lines)
     except ConfigError as exc:
         print(f"timeline infra: {exc}", file=sys.stderr)

@@ -28,6 +28,7 @@ ENV_INTS: dict[str, tuple[str, int]] = {
     "TIMELINE_INFRA_KAFKA_HEAP_MB": ("kafka_heap_mb", 512),
     "TIMELINE_INFRA_CASSANDRA_PORT": ("cassandra_port", 9042),
     "TIMELINE_INFRA_CASSANDRA_STORAGE_PORT": ("cassandra_storage_port", 7000),
+    "TIMELINE_INFRA_CASSANDRA_JMX_PORT": ("cassandra_jmx_port", 7199),
     "TIMELINE_INFRA_CASSANDRA_HEAP_MB": ("cassandra_heap_mb", 2048),
     "TIMELINE_INFRA_CASSANDRA_TIMER_SLACK_US": ("cassandra_timer_slack_us", 1000),
     "TIMELINE_INFRA_TIMEOUT": ("timeout_s", 180),
@@ -54,6 +55,8 @@ class Settings:
     kafka_heap_mb: int = 512
     cassandra_port: int = 9042
     cassandra_storage_port: int = 7000
+    # JMX for nodetool, on 127.0.0.1 only: node N on this port + N - 1
+    cassandra_jmx_port: int = 7199
     cassandra_heap_mb: int = 2048
     # How late the kernel may end the Cassandra threads' timed sleeps (procs.timer_slack)
     cassandra_timer_slack_us: int = 1000
@@ -106,6 +109,10 @@ class Settings:
             value = getattr(self, f.name)
             if isinstance(value, int) and value <= 0:
                 raise ConfigError(f"{f.name} must be positive, got {value}")
+        jmx = set(range(self.cassandra_jmx_port, self.cassandra_jmx_port + self.nodes))
+        if jmx & set(ports):
+            raise ConfigError(f"the JMX ports {sorted(jmx)} overlap the others, {ports}")
+        ports += sorted(jmx)
         if any(p > 65535 for p in ports):
             raise ConfigError(f"ports must be < 65536, got {ports}")
         if not re.fullmatch(r"(3\.9|[4-9]\.\d+)\.\d+", self.kafka_version):
@@ -199,6 +206,10 @@ class Settings:
         if server_of(node) == "kafka":
             return (self.kafka_port, self.kafka_controller_port)
         return (self.cassandra_port, self.cassandra_storage_port)
+
+    def jmx_port(self, node: NodeName) -> int:
+        """A Cassandra node's JMX port (nodetool), on 127.0.0.1."""
+        return self.cassandra_jmx_port + node_index(node) - 1
 
     def heap_mb(self, node: NodeName) -> int:
         return self.kafka_heap_mb if server_of(node) == "kafka" else self.cassandra_heap_mb

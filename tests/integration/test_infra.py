@@ -106,6 +106,7 @@ def test_kafka_lifecycle_in_own_folder(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("TIMELINE_INFRA_KAFKA_CONTROLLER_PORT", "29093")
     monkeypatch.setenv("TIMELINE_INFRA_CASSANDRA_PORT", "29042")
     monkeypatch.setenv("TIMELINE_INFRA_CASSANDRA_STORAGE_PORT", "27000")
+    monkeypatch.setenv("TIMELINE_INFRA_CASSANDRA_JMX_PORT", "27199")
     monkeypatch.setenv("TIMELINE_INFRA_CDS", "0")
     try:
         infra.ensure_up(only="kafka", timeout_s=120)

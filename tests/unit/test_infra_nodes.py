@@ -155,3 +155,21 @@ def test_each_kafka_release_logs_through_its_own_log4j(tmp_path: Path) -> None:
     assert f"-cp {now.jars('kafka')}/*" in " ".join(new_cmd)
     conf = kafka_node.write_config(now, "kafka")
     assert str(now.log("kafka")) in (conf / "log4j2.properties").read_text()
+
+
+def test_each_cassandra_node_has_a_jmx_port_of_its_own_for_nodetool(tmp_path: Path) -> None:
+    three = cluster(tmp_path)
+    assert [three.jmx_port(n) for n in three.node_names("cassandra")] == [7199, 7200, 7201]
+    cmd = cassandra_node.server_cmd(three, "cassandra-3", three.jars("cassandra"))
+    assert "-Dcassandra.jmx.local.port=7201" in cmd
+    tool = cassandra_node.nodetool_cmd(three, "cassandra-2", three.jars("cassandra"), ["status"])
+    assert tool[-6:] == [
+        "org.apache.cassandra.tools.NodeTool",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        "7200",
+        "status",
+    ]
+    with pytest.raises(ConfigError, match="JMX"):
+        cluster(tmp_path, TIMELINE_INFRA_CASSANDRA_JMX_PORT="9091")  # 9091-9093 meets Kafka's

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from engine.adapters.cassandra import native
-from engine.adapters.cassandra.errors import native_errors, store_error
+from engine.adapters.cassandra.errors import is_idempotent, native_errors, store_error
 from engine.errors import LeaseLost, StoreRejected, StoreUnavailable
 
 pytestmark = [
@@ -52,3 +52,21 @@ def test_an_unknown_error_is_a_rejection_and_an_engine_error_stays_itself() -> N
     assert isinstance(store_error(TimeoutError(), "page"), StoreUnavailable)
     lost = LeaseLost("gone")
     assert store_error(lost, "page") is lost
+
+
+@pytest.mark.parametrize(
+    ("cql", "idempotent"),
+    [
+        ("SELECT tweet_id FROM home_timeline WHERE user_id = ? LIMIT ?", True),
+        ("INSERT INTO home_timeline (user_id, tweet_id, author_id) VALUES (?, ?, ?) "
+         "USING TIMESTAMP ?", True),
+        ("DELETE FROM tweets USING TIMESTAMP ? WHERE tweet_id = ?", True),
+        ("INSERT INTO celebrities (shard, author_id) VALUES (0, ?)", False),  # no event time
+        ("INSERT INTO handle_claims (handle_key, user_id) VALUES (?, ?) IF NOT EXISTS", False),
+        ("UPDATE phones SET state = 'registered' WHERE phone = ? IF user_id = ?", False),
+        ("DELETE owner FROM worker_leases WHERE worker = ? IF owner = ?", False),
+        ("DELETE FROM home_timeline WHERE user_id = ? AND tweet_id <= ?", False),
+    ],
+)  # fmt: skip
+def test_only_reads_and_timestamped_writes_may_be_sent_again(cql: str, idempotent: bool) -> None:
+    assert is_idempotent(cql) is idempotent

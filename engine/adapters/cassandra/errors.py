@@ -5,9 +5,12 @@ A timeout, a missing replica, an overloaded or starting node and a lost connecti
 when tried again (StoreUnavailable, retriable); a refused statement (syntax, invalid query,
 schema, permissions, a statement still unprepared after the driver re-prepared it) and any
 error this module does not know cannot, and are StoreRejected, which no consumer retries.
+Which statements a driver may itself send again, to another node, is_idempotent says.
 """
 
 from __future__ import annotations
+
+import re
 
 from cassandra import (
     CDCWriteFailure,
@@ -88,3 +91,18 @@ def store_error(e: BaseException, op: str) -> TimelineError:
     if isinstance(e, TRANSIENT):
         return StoreUnavailable(f"Cassandra {op} failed: {e}")
     return StoreRejected(f"Cassandra refused {op}: {type(e).__name__}: {e}")
+
+
+_CONDITION_RE = re.compile(r"\bIF\b", re.IGNORECASE)
+
+
+def is_idempotent(cql: str) -> bool:
+    """Whether running a statement twice has the effect of running it once, so that a driver
+    may send it again to another node when the connection it went out on fails (a node
+    stopping or crashing) instead of failing the request: a read, or a write at its event's
+    time (USING TIMESTAMP: the engine's upserts and deletes) that is no lightweight
+    transaction (IF ...: a second try would see its own first one)."""
+    text = cql.lstrip().upper()
+    if _CONDITION_RE.search(text):
+        return False
+    return text.startswith("SELECT") or "USING TIMESTAMP" in text

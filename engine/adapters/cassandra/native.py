@@ -22,7 +22,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from engine.adapters.cassandra.errors import store_error
+from engine.adapters.cassandra.errors import is_idempotent, store_error
 from engine.config import Settings
 from engine.errors import StoreUnavailable
 
@@ -58,7 +58,7 @@ class NativeClient:
         self.settings = settings
         self._session: Any = None
         self._cluster: Any = None
-        self._prepared: dict[str, Any] = {}
+        self._prepared: dict[str, tuple[Any, bool]] = {}  # cql: (prepared, idempotent)
 
     async def start(self) -> None:
         """Connect (StoreUnavailable when no node answers)."""
@@ -112,6 +112,7 @@ class NativeClient:
             batch = acsylla.create_batch_unlogged()
             for cql, params in statements:
                 batch.add_statement(await self._bound(session, cql, params))
+            batch.set_is_idempotent(all(self._prepared[cql][1] for cql, _ in statements))
             await session.execute_batch(batch)
         except Exception as e:
             raise store_error(e, op) from e
@@ -123,9 +124,12 @@ class NativeClient:
 
     async def _bound(self, session: Any, cql: str, params: Sequence[Any]) -> Any:
         """The statement prepared (once a text) and bound to params."""
-        prepared = self._prepared.get(cql)
-        if prepared is None:
-            prepared = self._prepared[cql] = await session.create_prepared(cql)
+        known = self._prepared.get(cql)
+        if known is None:
+            known = self._prepared[cql] = (await session.create_prepared(cql), is_idempotent(cql))
+        prepared, idempotent = known
         statement = prepared.bind()
         statement.bind_list(list(params))
+        if idempotent:  # a lost connection sends it to the next node rather than failing
+            statement.set_is_idempotent(True)
         return statement

@@ -35,7 +35,7 @@ from cassandra.query import (
 )
 
 from engine.adapters.cassandra import crc24, lazy_event, native
-from engine.adapters.cassandra.errors import store_error
+from engine.adapters.cassandra.errors import is_idempotent, store_error
 from engine.adapters.cassandra.loop_connection import LoopConnection
 from engine.config import Settings
 from engine.errors import StoreUnavailable, TimelineError
@@ -175,6 +175,7 @@ class CqlSession(Service):
         except Exception as e:
             self.metrics.store_errors.labels("prepare").inc()
             raise store_error(e, "prepare") from e
+        stmt.is_idempotent = is_idempotent(cql)  # its bound statements inherit it
         self._prepared[cql] = stmt
         return stmt
 
