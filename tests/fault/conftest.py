@@ -8,7 +8,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -156,17 +156,28 @@ def cluster_settings(**overrides: object) -> Settings:
     return fault_settings(**values)
 
 
-@pytest_asyncio.fixture
-async def running(servers: Servers) -> AsyncIterator[tuple[Engine, Api]]:
-    """The whole engine in this process on the fault tier's servers."""
-    engine = Engine(fault_settings())
+@asynccontextmanager
+async def engine_api(
+    settings: Settings, parts: tuple[str, ...] | None = None
+) -> AsyncIterator[tuple[Engine, Api]]:
+    """An engine (all its parts, or `parts`) in this process, with a client of its API."""
+    engine = Engine(settings) if parts is None else Engine(settings, parts=parts)
     await engine.start()
     assert engine.app is not None
     client = TestClient(TestServer(engine.app))
     await client.start_server()
-    yield engine, Api(client)
-    await client.close()
-    await engine.stop()
+    try:
+        yield engine, Api(client)
+    finally:
+        await client.close()
+        await engine.stop()
+
+
+@pytest_asyncio.fixture
+async def running(servers: Servers) -> AsyncIterator[tuple[Engine, Api]]:
+    """The whole engine in this process on the fault tier's servers."""
+    async with engine_api(fault_settings()) as running:
+        yield running
 
 
 async def group_lag(settings: Settings, group: str) -> int:

@@ -10,7 +10,6 @@ from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
-from aiohttp.test_utils import TestClient, TestServer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
@@ -24,6 +23,7 @@ from tests.fault.conftest import (
     CLUSTER_HOSTS,
     Servers,
     cluster_settings,
+    engine_api,
     fault_env,
     group_lag,
     logged_tweet_ids,
@@ -38,14 +38,9 @@ AUTHORS = 8  # their tweets land in every partition of the tweets topic
 
 @pytest_asyncio.fixture
 async def on_cluster(cluster: Servers) -> AsyncIterator[tuple[Engine, Api]]:
-    engine = Engine(cluster_settings())
-    await engine.start()
-    assert engine.app is not None
-    client = TestClient(TestServer(engine.app))
-    await client.start_server()
-    yield engine, Api(client)
-    await client.close()
-    await engine.stop()
+    """The whole engine in this process on the cluster."""
+    async with engine_api(cluster_settings()) as running:
+        yield running
 
 
 async def partitions(settings: Settings) -> list[dict]:

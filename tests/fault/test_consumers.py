@@ -11,10 +11,9 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
-from aiohttp.test_utils import TestClient, TestServer
 
 from engine.config import Settings
-from tests.fault.conftest import Servers, fault_settings
+from tests.fault.conftest import Servers, engine_api, fault_settings
 from tests.fault.test_faults import FOLLOWERS, Load, every_timeline_complete, follow_graph
 from tests.support import Api, eventually, free_port
 from timeline.app import Engine
@@ -41,14 +40,8 @@ def fanout_process(settings: Settings) -> subprocess.Popen[bytes]:
 @pytest_asyncio.fixture
 async def front(servers: Servers) -> AsyncIterator[tuple[Engine, Api]]:
     """Ingest and readers in this process; the fan-out runs in other processes."""
-    engine = Engine(fault_settings(), parts=("ingest", "readers"))
-    await engine.start()
-    assert engine.app is not None
-    client = TestClient(TestServer(engine.app))
-    await client.start_server()
-    yield engine, Api(client)
-    await client.close()
-    await engine.stop()
+    async with engine_api(fault_settings(), parts=("ingest", "readers")) as running:
+        yield running
 
 
 async def test_consumer_killed_mid_batch_and_a_rebalance(front: tuple[Engine, Api]) -> None:
